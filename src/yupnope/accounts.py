@@ -1,0 +1,251 @@
+"""Apply the account rules: sign up, authenticate, change passwords, and the operator's actions.
+
+Plain values in, model objects or errors out; nothing here knows of Flask. Slow work (argon2)
+always runs outside any database transaction, so no lock or snapshot is held while hashing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import NoReturn
+
+from . import usernames
+from .client import OPERATOR, Client
+from .errors import (
+    InvalidCredentials,
+    InvalidUsername,
+    SignupClosed,
+    UnknownUser,
+    UsernameTaken,
+    WeakPassword,
+)
+from .models import EventKind, User
+from .security import passwords
+from .security.passwords import Hasher
+from .store import DuplicateKey, Store
+from .usernames import Username
+
+
+@dataclass(frozen=True)
+class ImportReport:
+    """Say what an import did: the names it added and the names it skipped as existing."""
+
+    added: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+    must_change: list[str] = field(default_factory=list)
+
+
+class Accounts:
+    """Carry out every change to accounts, for the pages, the API and the command line alike."""
+
+    def __init__(self, store: Store, hasher: Hasher, signup_open: bool = True) -> None:
+        self.store = store
+        self.hasher = hasher
+        self.signup_open = signup_open
+
+    def sign_up(self, username: str, password: str, client: Client, now: datetime) -> User:
+        """Create an account from the sign-up form, or raise why not."""
+        if not self.signup_open:
+            raise SignupClosed()
+        return self._create(username, password, client, now, EventKind.SIGNUP)
+
+    def add_user(self, username: str, password: str, now: datetime) -> User:
+        """Create an account for the operator, under the same rules as sign-up."""
+        return self._create(username, password, OPERATOR, now, EventKind.ADMIN_USER_ADDED)
+
+    def authenticate(self, username: str, password: str, client: Client, now: datetime) -> User:
+        """Return the user whose name and password these are, or raise InvalidCredentials.
+
+        Every attempt that gets as far as a well-formed name and password costs exactly one
+        argon2 verify: against the user's hash, or against a dummy hash for an unknown name, and
+        also for a disabled account, so neither the answer nor its timing tells which part failed.
+        """
+        try:
+            name: Username | None = usernames.parse(username)
+        except InvalidUsername:
+            name = None
+        secret = passwords.normalize(password) if password else None
+        if name is None or secret is None:
+            self._failed(None, name, client, now)
+        user = self.store.user_by_key(name.key)
+        self.store.end_read()
+        if user is None:
+            self.hasher.verify_dummy(secret)
+            self._failed(None, name, client, now)
+        if not self.hasher.verify(user.password_hash, secret) or user.disabled:
+            self._failed(user, name, client, now)
+        changes: dict[str, object] = {"last_login_at": now}
+        if self.hasher.needs_rehash(user.password_hash):
+            changes["password_hash"] = self.hasher.hash(secret)
+        if passwords.policy_failure(secret, user.username) is not None:
+            changes["must_change_password"] = True
+        with self.store.write():
+            self.store.set_user_fields(user.id, **changes)
+            self.store.record(EventKind.LOGIN, now, client, user.id, user.username)
+        for key, value in changes.items():
+            setattr(user, key, value)
+        return user
+
+    def change_password(
+        self,
+        user: User,
+        current: str,
+        new: str,
+        client: Client,
+        now: datetime,
+        keep_session: int | None = None,
+    ) -> None:
+        """Replace the password after checking the current one; end the user's other sessions."""
+        secret = passwords.normalize(current) if current else None
+        if secret is None or not self.hasher.verify(user.password_hash, secret):
+            raise InvalidCredentials()
+        new_hash = self.hasher.hash(self._acceptable(new, user.username))
+        with self.store.write():
+            self.store.set_user_fields(user.id, password_hash=new_hash, must_change_password=False)
+            self.store.delete_sessions_of(user.id, keep=keep_session)
+            self.store.record(EventKind.PASSWORD_CHANGED, now, client, user.id, user.username)
+        user.password_hash = new_hash
+        user.must_change_password = False
+
+    def delete_account(self, user: User, password: str, client: Client, now: datetime) -> None:
+        """Delete the account and every session of it, after checking its password."""
+        secret = passwords.normalize(password) if password else None
+        if secret is None or not self.hasher.verify(user.password_hash, secret):
+            raise InvalidCredentials()
+        with self.store.write():
+            self.store.remove_user(user.id)
+            self.store.record(EventKind.ACCOUNT_DELETED, now, client, user.id, user.username)
+
+    # The operator's actions
+
+    def find(self, username: str) -> User:
+        """Return the user with this name, or raise UnknownUser."""
+        user = self.store.user_by_key(usernames.parse(username).key)
+        if user is None:
+            raise UnknownUser(username)
+        return user
+
+    def remove_user(self, username: str, now: datetime) -> None:
+        """Delete a user and end their sessions."""
+        user = self.find(username)
+        with self.store.write():
+            self.store.remove_user(user.id)
+            self.store.record(EventKind.ADMIN_USER_REMOVED, now, OPERATOR, user.id, user.username)
+
+    def set_password(self, username: str, password: str, now: datetime) -> None:
+        """Give a user a new password chosen by the operator and end their sessions."""
+        user = self.find(username)
+        new_hash = self.hasher.hash(self._acceptable(password, user.username))
+        with self.store.write():
+            self.store.set_user_fields(user.id, password_hash=new_hash, must_change_password=False)
+            self.store.delete_sessions_of(user.id)
+            self.store.record(EventKind.ADMIN_PASSWORD_SET, now, OPERATOR, user.id, user.username)
+
+    def set_disabled(self, username: str, disabled: bool, now: datetime) -> None:
+        """Disable a user (ending their sessions) or enable them again."""
+        user = self.find(username)
+        kind = EventKind.ADMIN_USER_DISABLED if disabled else EventKind.ADMIN_USER_ENABLED
+        with self.store.write():
+            self.store.set_user_fields(user.id, disabled=disabled)
+            if disabled:
+                self.store.delete_sessions_of(user.id)
+            self.store.record(kind, now, OPERATOR, user.id, user.username)
+
+    def import_users(
+        self,
+        entries: Mapping[Username, str],
+        now: datetime,
+        workers: int,
+        progress: Callable[[int], None] = lambda _done: None,
+    ) -> ImportReport:
+        """Add every entry whose name is free, all in one transaction; hash on ``workers`` threads.
+
+        The entries are already checked by the caller. Passwords that fail today's policy are
+        kept, so the user can log in once, and marked so that they must choose a new one.
+        argon2 releases the GIL, so threads use every core without processes to start.
+        """
+        existing = self.store.existing_keys([name.key for name in entries])
+        self.store.end_read()
+        todo = [(name, secret) for name, secret in entries.items() if name.key not in existing]
+        report = ImportReport(skipped=[n.display for n in entries if n.key in existing])
+
+        def hash_one(item: tuple[Username, str]) -> str:
+            return self.hasher.hash(item[1])
+
+        hashes: list[str] = []
+        with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+            for encoded in pool.map(hash_one, todo):
+                hashes.append(encoded)
+                progress(1)
+        users = []
+        for (name, secret), encoded in zip(todo, hashes, strict=True):
+            weak = passwords.policy_failure(secret, name.display) is not None
+            users.append(
+                User(
+                    username=name.display,
+                    username_key=name.key,
+                    password_hash=encoded,
+                    must_change_password=weak,
+                    created_at=now,
+                )
+            )
+            report.added.append(name.display)
+            if weak:
+                report.must_change.append(name.display)
+        try:
+            with self.store.write():
+                self.store.add_users(users)
+                self.store.record(EventKind.ADMIN_USERS_IMPORTED, now, OPERATOR)
+        except DuplicateKey:
+            raise UsernameTaken(", ".join(report.added)) from None
+        return report
+
+    def _create(
+        self, username: str, password: str, client: Client, now: datetime, kind: EventKind
+    ) -> User:
+        name = usernames.parse(username)
+        secret = self._acceptable(password, name.display)
+        if self.store.user_by_key(name.key) is not None:
+            raise UsernameTaken(name.display)
+        self.store.end_read()
+        user = User(
+            username=name.display,
+            username_key=name.key,
+            password_hash=self.hasher.hash(secret),
+            created_at=now,
+        )
+        try:
+            with self.store.write():
+                self.store.add_user(user)
+                self.store.record(kind, now, client, user.id, user.username)
+        except DuplicateKey:
+            # Another sign-up of the same name won the race between our check and our insert.
+            raise UsernameTaken(name.display) from None
+        return user
+
+    def _acceptable(self, password: str, username: str) -> str:
+        """Return the normalised new password, or raise WeakPassword saying why it is refused."""
+        secret = passwords.normalize(password)
+        if secret is None:
+            raise WeakPassword("too_long", f"Use at most {passwords.MAX_LENGTH} characters.")
+        failure = passwords.policy_failure(secret, username)
+        if failure is not None:
+            raise WeakPassword(failure.reason, failure.message)
+        return secret
+
+    def _failed(
+        self, user: User | None, name: Username | None, client: Client, now: datetime
+    ) -> NoReturn:
+        """Record a failed login and raise the one answer every failure gets."""
+        with self.store.write():
+            self.store.record(
+                EventKind.LOGIN_FAILED,
+                now,
+                client,
+                user.id if user else None,
+                name.display if name else None,
+            )
+        raise InvalidCredentials()

@@ -1,0 +1,274 @@
+"""Give the operator the ``yupnope`` command: serve, manage users, upgrade the database.
+
+Every refusal ends with one line on stderr and a non-zero exit status, never a traceback.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, ParamSpec, TypeVar
+
+import click
+from flask import Flask
+from sqlalchemy.exc import SQLAlchemyError
+
+from . import config, create_app, schema, services, usernames
+from .errors import AccountError, ImportFileError
+from .security import passwords
+from .usernames import Username
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def _one_line_errors(command: Callable[P, R]) -> Callable[P, R]:
+    """Turn every expected failure into click's one-line ``Error: …`` and exit status 1."""
+
+    @functools.wraps(command)
+    def wrapped(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return command(*args, **kwargs)
+        except (AccountError, config.ConfigError) as exc:
+            raise click.ClickException(str(exc)) from None
+        except SQLAlchemyError as exc:
+            reason = str(getattr(exc, "orig", None) or exc).splitlines()[0]
+            raise click.ClickException(f"database error: {reason}") from None
+        except OSError as exc:
+            raise click.ClickException(
+                f"{exc.strerror or exc}: {exc.filename or ''}".rstrip(": ")
+            ) from None
+
+    return wrapped
+
+
+@contextmanager
+def _app() -> Iterator[Flask]:
+    """Build the app from the settings in force, bring its schema up to date, enter its context."""
+    app = create_app()
+    schema.upgrade(app.extensions["yupnope.engine"])
+    with app.app_context():
+        yield app
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+@click.group()
+@click.version_option(package_name="yupnope")
+def cli() -> None:
+    """Run and manage a yupnope login server."""
+
+
+@cli.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(0, 65535))
+@click.option(
+    "--workers",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Worker processes [default: one per CPU].",
+)
+@click.option("--threads", default=4, show_default=True, type=click.IntRange(min=1))
+@click.option("--debug", is_flag=True, help="Flask's reloading development server instead.")
+@_one_line_errors
+def serve(host: str, port: int, workers: int | None, threads: int, debug: bool) -> None:
+    """Apply migrations, then serve with gunicorn (N worker processes)."""
+    with _app() as app:
+        pass
+    if debug:
+        app.run(host=host, port=port, debug=True)
+        return
+    from .server import Server
+
+    bind = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    Server(bind=bind, workers=workers or os.cpu_count() or 1, threads=threads).run()
+
+
+@cli.group()
+def db() -> None:
+    """Manage the database schema."""
+
+
+@db.command("upgrade")
+@_one_line_errors
+def db_upgrade() -> None:
+    """Apply every schema migration the database lacks."""
+    with _app():
+        click.echo("The database schema is up to date.")
+
+
+@cli.group()
+def users() -> None:
+    """Add, import, list and manage users."""
+
+
+def _read_new_password(from_stdin: bool) -> str:
+    if from_stdin:
+        line = sys.stdin.readline()
+        return line[:-1] if line.endswith("\n") else line
+    value: str = click.prompt("Password", hide_input=True, confirmation_prompt=True, err=True)
+    return value
+
+
+@users.command("add")
+@click.argument("username")
+@click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
+@_one_line_errors
+def users_add(username: str, password_stdin: bool) -> None:
+    """Create a user; the password is prompted twice or read from stdin."""
+    with _app():
+        name = usernames.parse(username)
+        password = _read_new_password(password_stdin)
+        user = services.accounts().add_user(name.display, password, _now())
+        click.echo(f"Added user {user.username!r}.")
+
+
+@users.command("set-password")
+@click.argument("username")
+@click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
+@_one_line_errors
+def users_set_password(username: str, password_stdin: bool) -> None:
+    """Set a user's password and end their sessions."""
+    with _app():
+        accounts = services.accounts()
+        user = accounts.find(username)
+        accounts.set_password(user.username, _read_new_password(password_stdin), _now())
+        click.echo(f"Set a new password for {user.username!r}; their sessions were ended.")
+
+
+@users.command("remove")
+@click.argument("username")
+@_one_line_errors
+def users_remove(username: str) -> None:
+    """Delete a user and end their sessions."""
+    with _app():
+        accounts = services.accounts()
+        user = accounts.find(username)
+        accounts.remove_user(user.username, _now())
+        click.echo(f"Removed user {user.username!r}.")
+
+
+@users.command("disable")
+@click.argument("username")
+@_one_line_errors
+def users_disable(username: str) -> None:
+    """Stop a user from logging in and end their sessions."""
+    with _app():
+        user = services.accounts().find(username)
+        services.accounts().set_disabled(user.username, True, _now())
+        click.echo(f"Disabled user {user.username!r}; their sessions were ended.")
+
+
+@users.command("enable")
+@click.argument("username")
+@_one_line_errors
+def users_enable(username: str) -> None:
+    """Let a disabled user log in again."""
+    with _app():
+        user = services.accounts().find(username)
+        services.accounts().set_disabled(user.username, False, _now())
+        click.echo(f"Enabled user {user.username!r}.")
+
+
+@users.command("list")
+@_one_line_errors
+def users_list() -> None:
+    """Print a table of users: name, created, last login, state."""
+    with _app():
+        rows = [("NAME", "CREATED", "LAST LOGIN", "STATE")]
+        for user in services.store().users():
+            state = "disabled" if user.disabled else "active"
+            if user.must_change_password:
+                state += ", must change password"
+            rows.append(
+                (
+                    user.username,
+                    _when(user.created_at),
+                    _when(user.last_login_at) if user.last_login_at else "never",
+                    state,
+                )
+            )
+        widths = [max(len(row[i]) for row in rows) for i in range(4)]
+        for row in rows:
+            click.echo(
+                "  ".join(
+                    cell.ljust(width) for cell, width in zip(row, widths, strict=True)
+                ).rstrip()
+            )
+
+
+def _when(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+@users.command("import")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@_one_line_errors
+def users_import(file: Path) -> None:
+    """Import users from JSON shaped like {"david": {"password": "Baldy1"}, ...}.
+
+    Passwords are hashed on every core. The file is imported whole or not at all; names that
+    exist already are skipped and reported.
+    """
+    entries = parse_import_file(file)
+    with _app():
+        accounts = services.accounts()
+        with click.progressbar(
+            length=len(entries), label="Hashing passwords", file=sys.stderr
+        ) as bar:
+            report = accounts.import_users(
+                entries, _now(), workers=os.cpu_count() or 1, progress=bar.update
+            )
+    click.echo(f"Added {len(report.added)} user(s).")
+    if report.must_change:
+        click.echo(
+            f"{len(report.must_change)} of them must choose a new password at their next login "
+            "(their password fails today's policy)."
+        )
+    if report.skipped:
+        click.echo(f"Skipped {len(report.skipped)} existing: {', '.join(report.skipped)}")
+
+
+def parse_import_file(file: Path) -> dict[Username, str]:
+    """Return the file's entries as name and normalised password, or raise ImportFileError."""
+    try:
+        data: Any = json.loads(file.read_bytes().decode("utf-8"))
+    except OSError as exc:
+        raise ImportFileError(f"cannot read {file}: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise ImportFileError(f"{file} is not UTF-8 text") from None
+    except json.JSONDecodeError as exc:
+        raise ImportFileError(f"{file} is not valid JSON: {exc.msg} at line {exc.lineno}") from None
+    if not isinstance(data, dict):
+        raise ImportFileError(f'{file} must hold one JSON object: {{"name": {{"password": "…"}}}}')
+    entries: dict[Username, str] = {}
+    seen: dict[str, str] = {}
+    for raw_name, value in data.items():
+        where = f"{file}: user {raw_name!r}"
+        try:
+            name = usernames.parse(raw_name)
+        except AccountError as exc:
+            raise ImportFileError(f"{where}: {exc}") from None
+        if name.key in seen:
+            raise ImportFileError(f"{where} is the same name as {seen[name.key]!r}")
+        seen[name.key] = raw_name
+        if not isinstance(value, dict) or set(value) != {"password"}:
+            raise ImportFileError(f'{where} must be {{"password": "…"}} and nothing else')
+        password = value["password"]
+        if not isinstance(password, str) or not password:
+            raise ImportFileError(f"{where}: the password must be a non-empty string")
+        secret = passwords.normalize(password)
+        if secret is None:
+            raise ImportFileError(
+                f"{where}: the password is longer than {passwords.MAX_LENGTH} characters"
+            )
+        entries[name] = secret
+    return entries

@@ -1,0 +1,193 @@
+"""Define every setting once, with its default, and load the values in force.
+
+A value comes from, in rising order of precedence: the default below, the instance file
+``<instance>/yupnope.toml`` (keys in lower case without the prefix, ``cookie_secure = "always"``),
+the environment (``YUPNOPE_COOKIE_SECURE=always``), and last a test's own mapping.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import time
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+PREFIX = "YUPNOPE_"
+
+#: Folder for the database, the secret key, ``yupnope.toml`` and template overrides.
+INSTANCE_PATH = "./instance"
+
+#: SQLAlchemy URL of the database; empty means ``sqlite:///<instance>/yupnope.db``.
+DATABASE_URL = ""
+
+#: Key for signed values; empty means generated once and kept in ``<instance>/secret_key``.
+SECRET_KEY = ""
+
+#: ``auto`` marks cookies Secure when the request came over HTTPS; ``always`` or ``never`` force it.
+COOKIE_SECURE = "auto"
+
+#: Name of the session cookie.
+SESSION_COOKIE_NAME = "yupnope_session"
+
+#: Seconds a session may stay unused before it ends.
+SESSION_IDLE_SECONDS = 12 * 3600
+
+#: Seconds after login at which a session ends however busy it is.
+SESSION_ABSOLUTE_SECONDS = 14 * 24 * 3600
+
+#: Seconds between two writes of a session's last-seen time; spares a write on every page view.
+SESSION_TOUCH_SECONDS = 60
+
+#: Argon2id memory cost in KiB (OWASP Password Storage Cheat Sheet: 19 MiB).
+ARGON2_MEMORY_KIB = 19456
+
+#: Argon2id iterations (OWASP: 2 with 19 MiB).
+ARGON2_TIME_COST = 2
+
+#: Argon2id lanes (OWASP: 1).
+ARGON2_PARALLELISM = 1
+
+#: Whether anyone may create an account at ``/signup``.
+SIGNUP_OPEN = True
+
+#: Largest request body in bytes; a larger one gets 413 before it is read.
+MAX_CONTENT_LENGTH = 64 * 1024
+
+_TYPES: dict[str, type] = {
+    "INSTANCE_PATH": str,
+    "DATABASE_URL": str,
+    "SECRET_KEY": str,
+    "COOKIE_SECURE": str,
+    "SESSION_COOKIE_NAME": str,
+    "SESSION_IDLE_SECONDS": int,
+    "SESSION_ABSOLUTE_SECONDS": int,
+    "SESSION_TOUCH_SECONDS": int,
+    "ARGON2_MEMORY_KIB": int,
+    "ARGON2_TIME_COST": int,
+    "ARGON2_PARALLELISM": int,
+    "SIGNUP_OPEN": bool,
+    "MAX_CONTENT_LENGTH": int,
+}
+
+COOKIE_SECURE_CHOICES = ("auto", "always", "never")
+
+
+class ConfigError(Exception):
+    """Report a setting whose value cannot be used; the message names the setting."""
+
+
+def defaults() -> dict[str, Any]:
+    """Return every setting at its documented default."""
+    return {name: globals()[name] for name in _TYPES}
+
+
+def load(
+    environ: Mapping[str, str] | None = None, overrides: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
+    """Return the settings in force: defaults, instance file, environment, then overrides."""
+    env = os.environ if environ is None else environ
+    overrides = dict(overrides or {})
+    values = defaults()
+    instance = Path(
+        overrides.get("INSTANCE_PATH") or env.get(PREFIX + "INSTANCE_PATH") or INSTANCE_PATH
+    ).resolve()
+    values.update(_read_instance_file(instance / "yupnope.toml"))
+    for name in _TYPES:
+        if PREFIX + name in env:
+            values[name] = _coerce(name, env[PREFIX + name], f"{PREFIX}{name}")
+    for name, value in overrides.items():
+        values[name] = value
+    values["INSTANCE_PATH"] = str(instance)
+    if not values["DATABASE_URL"]:
+        values["DATABASE_URL"] = f"sqlite:///{instance / 'yupnope.db'}"
+    _validate(values)
+    return values
+
+
+def ensure_secret_key(instance: Path) -> str:
+    """Return the key kept in ``<instance>/secret_key``, creating it (mode 0600) on first use.
+
+    ``O_EXCL`` makes the creation safe when several worker processes start at once: one writes,
+    the others read what it wrote.
+    """
+    path = instance / "secret_key"
+    instance.mkdir(parents=True, exist_ok=True)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return _read_key(path)
+    with os.fdopen(fd, "w") as out:
+        out.write(secrets.token_urlsafe(48))
+    return _read_key(path)
+
+
+def _read_key(path: Path) -> str:
+    for _ in range(50):
+        key = path.read_text().strip()
+        if key:
+            return key
+        # Another process created the file an instant ago and has not written it yet.
+        time.sleep(0.01)
+    raise ConfigError(f"{path} is empty; delete it to have a new key generated")
+
+
+def _read_instance_file(path: Path) -> dict[str, Any]:
+    try:
+        data = tomllib.loads(path.read_text())
+    except FileNotFoundError:
+        return {}
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"cannot read {path}: {exc}") from exc
+    values: dict[str, Any] = {}
+    for key, value in data.items():
+        name = key.upper()
+        if name not in _TYPES or name == "INSTANCE_PATH":
+            raise ConfigError(f"{path}: unknown setting {key!r}")
+        values[name] = _coerce(name, value, f"{path}: {key}")
+    return values
+
+
+def _coerce(name: str, value: object, where: str) -> Any:
+    wanted = _TYPES[name]
+    if wanted is bool:
+        if isinstance(value, bool):
+            return value
+        text = str(value).strip().lower()
+        if text in ("1", "true", "yes", "on"):
+            return True
+        if text in ("0", "false", "no", "off"):
+            return False
+        raise ConfigError(f"{where} must be true or false, not {value!r}")
+    if wanted is int:
+        if isinstance(value, bool):
+            raise ConfigError(f"{where} must be a whole number, not {value!r}")
+        try:
+            return int(str(value).strip())
+        except ValueError:
+            raise ConfigError(f"{where} must be a whole number, not {value!r}") from None
+    if not isinstance(value, str):
+        raise ConfigError(f"{where} must be a string, not {value!r}")
+    return value
+
+
+def _validate(values: dict[str, Any]) -> None:
+    if values["COOKIE_SECURE"] not in COOKIE_SECURE_CHOICES:
+        raise ConfigError(
+            f"{PREFIX}COOKIE_SECURE must be one of {', '.join(COOKIE_SECURE_CHOICES)}, "
+            f"not {values['COOKIE_SECURE']!r}"
+        )
+    for name in (
+        "SESSION_IDLE_SECONDS",
+        "SESSION_ABSOLUTE_SECONDS",
+        "ARGON2_MEMORY_KIB",
+        "ARGON2_TIME_COST",
+        "ARGON2_PARALLELISM",
+        "MAX_CONTENT_LENGTH",
+    ):
+        if values[name] < 1:
+            raise ConfigError(f"{PREFIX}{name} must be at least 1, not {values[name]}")
+    if values["ARGON2_MEMORY_KIB"] < 8 * values["ARGON2_PARALLELISM"]:
+        raise ConfigError(f"{PREFIX}ARGON2_MEMORY_KIB must be at least 8 per lane")

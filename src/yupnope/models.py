@@ -1,0 +1,105 @@
+"""Declare the tables: users, their server-side sessions, and the log of login events."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from enum import StrEnum
+
+from sqlalchemy import DateTime, ForeignKey, Index, String, TypeDecorator
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Store aware UTC times and give them back aware, on SQLite as on PostgreSQL."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given where an aware UTC time is required")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        # SQLite keeps no zone: what went in was UTC, so say so on the way out.
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class Base(DeclarativeBase):
+    """Hold the metadata every table and migration shares."""
+
+
+class User(Base):
+    """Record one account: its name as typed, its folded key, its password hash and its state."""
+
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    username: Mapped[str] = mapped_column(String(64))
+    #: NFKC and case-folded form of the name, unique so "Alice" and "ALICE" are one account.
+    username_key: Mapped[str] = mapped_column(String(256), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(256))
+    disabled: Mapped[bool] = mapped_column(default=False)
+    #: Set when the password no longer passes the policy (an import of weak passwords).
+    must_change_password: Mapped[bool] = mapped_column(default=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+
+
+class Session(Base):
+    """Record one logged-in browser or client; only the sha256 of its token is kept."""
+
+    __tablename__ = "sessions"
+    __table_args__ = (Index("ix_sessions_user_id", "user_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    token_digest: Mapped[str] = mapped_column(String(64), unique=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    client_address: Mapped[str | None] = mapped_column(String(64), default=None)
+    user_agent: Mapped[str | None] = mapped_column(String(256), default=None)
+
+
+class EventKind(StrEnum):
+    """Name the kinds of event the log records."""
+
+    LOGIN = "login"
+    LOGIN_FAILED = "login_failed"
+    LOGOUT = "logout"
+    LOGOUT_EVERYWHERE = "logout_everywhere"
+    SIGNUP = "signup"
+    PASSWORD_CHANGED = "password_changed"  # noqa: S105 (an event name, not a password)
+    ACCOUNT_DELETED = "account_deleted"
+    ADMIN_USER_ADDED = "admin_user_added"
+    ADMIN_USERS_IMPORTED = "admin_users_imported"
+    ADMIN_USER_REMOVED = "admin_user_removed"
+    ADMIN_PASSWORD_SET = "admin_password_set"  # noqa: S105 (an event name, not a password)
+    ADMIN_USER_DISABLED = "admin_user_disabled"
+    ADMIN_USER_ENABLED = "admin_user_enabled"
+
+
+class LoginEvent(Base):
+    """Record one thing that happened to an account: a login, a failure, a change by its owner."""
+
+    __tablename__ = "login_events"
+    __table_args__ = (
+        Index("ix_login_events_at", "at"),
+        Index("ix_login_events_user_id", "user_id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime())
+    kind: Mapped[str] = mapped_column(String(32))
+    #: The account, kept after the account is removed as a plain number.
+    user_id: Mapped[int | None] = mapped_column(default=None)
+    #: The name the event was about, as typed (for a failed login, perhaps no account's name).
+    username: Mapped[str | None] = mapped_column(String(64), default=None)
+    client_address: Mapped[str | None] = mapped_column(String(64), default=None)
+    user_agent: Mapped[str | None] = mapped_column(String(256), default=None)

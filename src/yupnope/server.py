@@ -1,0 +1,36 @@
+"""Serve the app with gunicorn: N pre-forked worker processes, each building its own app."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Flask
+from gunicorn.app.base import BaseApplication
+
+from . import create_app
+
+
+class Server(BaseApplication):  # type: ignore[misc]
+    """Run gunicorn from inside ``yupnope serve``, without a config file or a command line.
+
+    Each worker builds its own app after the fork, so no database connection crosses a fork.
+    """
+
+    def __init__(self, bind: str, workers: int, threads: int) -> None:
+        self.options: dict[str, Any] = {
+            "bind": bind,
+            "workers": workers,
+            "threads": threads,
+            "worker_class": "gthread",
+            "accesslog": "-",
+            "errorlog": "-",
+            "proc_name": "yupnope",
+        }
+        super().__init__()
+
+    def load_config(self) -> None:
+        for key, value in self.options.items():
+            self.cfg.set(key, value)
+
+    def load(self) -> Flask:
+        return create_app()

@@ -1,0 +1,104 @@
+"""Keep logged-in sessions on the server: a random token for the client, its sha256 at rest.
+
+A session ends when it is unused for the idle lifetime, when its absolute lifetime is over, at
+logout, and whenever its user is removed, disabled or logs out everywhere.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from .client import Client
+from .models import EventKind, Session, User
+from .security import tokens
+from .store import Store
+
+
+@dataclass(frozen=True)
+class Lifetimes:
+    """Carry how long a session may stay unused, at most live, and how often its use is written."""
+
+    idle: timedelta
+    absolute: timedelta
+    touch: timedelta
+
+
+@dataclass(frozen=True)
+class Started:
+    """Carry a new session: the token for the client (never stored) and the stored row."""
+
+    token: str
+    record: Session
+
+
+class Sessions:
+    """Start, find and end server-side sessions."""
+
+    def __init__(self, store: Store, lifetimes: Lifetimes) -> None:
+        self.store = store
+        self.lifetimes = lifetimes
+
+    def start(
+        self, user_id: int, client: Client, now: datetime, replacing: int | None = None
+    ) -> Started:
+        """Open a session for ``user_id`` under a new token, deleting the ``replacing`` row.
+
+        A fresh token at every login stops session fixation: a token planted before login is
+        worthless after it.
+        """
+        token = tokens.new_token()
+        record = Session(
+            token_digest=tokens.digest(token),
+            user_id=user_id,
+            created_at=now,
+            last_seen_at=now,
+            expires_at=now + self.lifetimes.absolute,
+            client_address=client.address,
+            user_agent=client.user_agent,
+        )
+        with self.store.write():
+            if replacing is not None:
+                self.store.delete_session(replacing)
+            self.store.add_session(record)
+        return Started(token=token, record=record)
+
+    def find(self, token: str, now: datetime) -> tuple[Session, User] | None:
+        """Return the live session for ``token`` with its user, or None.
+
+        An expired session is deleted on sight; its last-seen time is written at most once per
+        touch interval, so a busy user does not cost a write per page.
+        """
+        found = self.store.session_by_digest(tokens.digest(token))
+        if found is None:
+            return None
+        record, user = found
+        if now >= record.expires_at or now - record.last_seen_at >= self.lifetimes.idle:
+            with self.store.write():
+                self.store.delete_session(record.id)
+            return None
+        if user.disabled:
+            return None
+        if now - record.last_seen_at >= self.lifetimes.touch:
+            with self.store.write():
+                self.store.touch_session(record.id, now)
+            record.last_seen_at = now
+        return record, user
+
+    def end(self, record: Session, client: Client, now: datetime) -> None:
+        """End one session (logout)."""
+        with self.store.write():
+            self.store.delete_session(record.id)
+            self.store.record(EventKind.LOGOUT, now, client, user_id=record.user_id)
+
+    def end_all(self, user_id: int, client: Client, now: datetime) -> int:
+        """End every session of a user (log out everywhere); return how many ended."""
+        with self.store.write():
+            ended = self.store.delete_sessions_of(user_id)
+            self.store.record(EventKind.LOGOUT_EVERYWHERE, now, client, user_id=user_id)
+        return ended
+
+    def prune(self, now: datetime) -> int:
+        """Delete every expired session; return how many."""
+        with self.store.write():
+            return self.store.delete_expired_sessions(now - self.lifetimes.idle, now)

@@ -1,0 +1,164 @@
+"""Hold every query the project makes, and nothing else: no hashing, no policy, no Flask."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import datetime
+
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session as OrmSession
+
+from . import db
+from .client import Client
+from .models import EventKind, LoginEvent, Session, User
+
+
+class DuplicateKey(Exception):
+    """Report that a write broke a unique constraint (a name taken by a concurrent sign-up)."""
+
+
+class Store:
+    """Read and write users, sessions and events through one ORM session."""
+
+    def __init__(self, session: OrmSession) -> None:
+        self.session = session
+
+    @contextmanager
+    def write(self) -> Iterator[None]:
+        """Run the block as one write transaction; a unique-constraint failure is DuplicateKey."""
+        try:
+            with db.write_transaction(self.session):
+                yield
+        except IntegrityError as exc:
+            raise DuplicateKey(str(exc.orig)) from exc
+
+    def end_read(self) -> None:
+        """End the current read transaction, so no snapshot is held through slow work."""
+        self.session.rollback()
+
+    # Users
+
+    def user_by_key(self, username_key: str) -> User | None:
+        """Return the user whose folded name is ``username_key``."""
+        return self.session.scalars(select(User).where(User.username_key == username_key)).first()
+
+    def user_by_id(self, user_id: int) -> User | None:
+        """Return the user with this id."""
+        return self.session.get(User, user_id)
+
+    def existing_keys(self, keys: Sequence[str]) -> set[str]:
+        """Return which of ``keys`` already belong to a user."""
+        found: set[str] = set()
+        for start in range(0, len(keys), 500):
+            chunk = keys[start : start + 500]
+            found.update(
+                self.session.scalars(select(User.username_key).where(User.username_key.in_(chunk)))
+            )
+        return found
+
+    def users(self) -> Sequence[User]:
+        """Return every user, by name."""
+        return self.session.scalars(select(User).order_by(User.username_key)).all()
+
+    def add_user(self, user: User) -> User:
+        """Insert ``user`` and return it with its id."""
+        self.session.add(user)
+        self.session.flush()
+        return user
+
+    def add_users(self, users: Sequence[User]) -> None:
+        """Insert many users in one statement batch."""
+        self.session.add_all(users)
+        self.session.flush()
+
+    def remove_user(self, user_id: int) -> None:
+        """Delete a user; the database deletes their sessions with them."""
+        self.session.execute(delete(Session).where(Session.user_id == user_id))
+        self.session.execute(delete(User).where(User.id == user_id))
+
+    def set_user_fields(self, user_id: int, **values: object) -> None:
+        """Update named columns of one user."""
+        self.session.execute(update(User).where(User.id == user_id).values(**values))
+
+    def count_users(self) -> int:
+        """Return how many users exist."""
+        return self.session.scalar(select(func.count()).select_from(User)) or 0
+
+    # Sessions
+
+    def add_session(self, record: Session) -> Session:
+        """Insert a session row and return it with its id."""
+        self.session.add(record)
+        self.session.flush()
+        return record
+
+    def session_by_digest(self, token_digest: str) -> tuple[Session, User] | None:
+        """Return the session whose token hashes to ``token_digest``, with its user."""
+        row = self.session.execute(
+            select(Session, User)
+            .join(User, User.id == Session.user_id)
+            .where(Session.token_digest == token_digest)
+        ).first()
+        return None if row is None else (row[0], row[1])
+
+    def delete_session(self, session_id: int) -> None:
+        """Delete one session row."""
+        self.session.execute(delete(Session).where(Session.id == session_id))
+
+    def delete_sessions_of(self, user_id: int, keep: int | None = None) -> int:
+        """Delete every session of a user but ``keep``; return how many ended."""
+        query = delete(Session).where(Session.user_id == user_id)
+        if keep is not None:
+            query = query.where(Session.id != keep)
+        return self.session.execute(query).rowcount  # type: ignore[attr-defined, no-any-return]
+
+    def touch_session(self, session_id: int, now: datetime) -> None:
+        """Record that a session was used at ``now``."""
+        self.session.execute(
+            update(Session).where(Session.id == session_id).values(last_seen_at=now)
+        )
+
+    def delete_expired_sessions(self, idle_before: datetime, now: datetime) -> int:
+        """Delete sessions unused since ``idle_before`` or past their absolute end."""
+        result = self.session.execute(
+            delete(Session).where(
+                (Session.last_seen_at < idle_before) | (Session.expires_at <= now)
+            )
+        )
+        return result.rowcount  # type: ignore[attr-defined, no-any-return]
+
+    def count_sessions_of(self, user_id: int) -> int:
+        """Return how many sessions a user has."""
+        query = select(func.count()).select_from(Session).where(Session.user_id == user_id)
+        return self.session.scalar(query) or 0
+
+    # Events
+
+    def record(
+        self,
+        kind: EventKind,
+        now: datetime,
+        client: Client,
+        user_id: int | None = None,
+        username: str | None = None,
+    ) -> None:
+        """Append one event to the log."""
+        self.session.add(
+            LoginEvent(
+                at=now,
+                kind=kind.value,
+                user_id=user_id,
+                username=username,
+                client_address=client.address,
+                user_agent=client.user_agent,
+            )
+        )
+
+    def events(self, user_id: int | None = None) -> Sequence[LoginEvent]:
+        """Return events, oldest first, all or one user's."""
+        query = select(LoginEvent).order_by(LoginEvent.at, LoginEvent.id)
+        if user_id is not None:
+            query = query.where(LoginEvent.user_id == user_id)
+        return self.session.scalars(query).all()

@@ -1,0 +1,77 @@
+"""Carry the session token in a cookie, through Flask's two-method session interface.
+
+The cookie holds only a random token; everything the session means lives in the database and is
+looked up by ``guards`` when a view first asks who is logged in, so requests that never ask (the
+stylesheet, the pictures) cost no query.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from flask import Flask, Request, Response, request
+from flask.sessions import SessionInterface, SessionMixin
+
+
+class ServerSession(dict[str, Any], SessionMixin):
+    """Hold the cookie's token and what the request decided about it; the dict stays empty."""
+
+    def __init__(self, token: str | None) -> None:
+        super().__init__()
+        self.token = token
+        self.accessed = False
+        #: A new token and its absolute end, to be sent in the response (set at login).
+        self.issued: tuple[str, datetime] | None = None
+        #: Whether the cookie must be removed (logout, or the token no longer names a session).
+        self.cleared = False
+
+    def issue(self, token: str, expires: datetime) -> None:
+        """Send ``token`` as the new cookie with this response."""
+        self.token = token
+        self.issued = (token, expires)
+        self.cleared = False
+
+    def clear_cookie(self) -> None:
+        """Remove the cookie with this response."""
+        self.token = None
+        self.issued = None
+        self.cleared = True
+
+
+class ServerSessionInterface(SessionInterface):
+    """Read the token from the request's cookie and write any new token or removal back."""
+
+    def open_session(self, app: Flask, request: Request) -> ServerSession:
+        token = request.cookies.get(app.config["SESSION_COOKIE_NAME"]) or None
+        return ServerSession(token)
+
+    def save_session(self, app: Flask, session: SessionMixin, response: Response) -> None:
+        if not isinstance(session, ServerSession):
+            return
+        name = app.config["SESSION_COOKIE_NAME"]
+        secure = _secure(app.config["COOKIE_SECURE"])
+        if session.issued is not None:
+            token, expires = session.issued
+            response.set_cookie(
+                name,
+                token,
+                expires=expires,
+                path="/",
+                secure=secure,
+                httponly=True,
+                samesite="Lax",
+            )
+        elif session.cleared:
+            response.delete_cookie(name, path="/", secure=secure, httponly=True, samesite="Lax")
+        if session.accessed:
+            response.vary.add("Cookie")
+
+
+def _secure(setting: str) -> bool:
+    if setting == "always":
+        return True
+    if setting == "never":
+        return False
+    # "auto": gunicorn sets the scheme from X-Forwarded-Proto when the proxy is one it trusts.
+    return request.is_secure

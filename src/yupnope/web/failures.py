@@ -1,0 +1,52 @@
+"""Answer every failure with a page a person can read: never a traceback, never a bare 500."""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Flask, render_template
+from sqlalchemy.exc import OperationalError
+from werkzeug.exceptions import HTTPException, InternalServerError
+
+log = logging.getLogger(__name__)
+
+_TITLES = {
+    400: "That request could not be understood",
+    403: "Not allowed",
+    404: "Nothing here",
+    405: "Not that way",
+    413: "Too much sent",
+    503: "Service unavailable",
+}
+
+
+def init_app(app: Flask) -> None:
+    """Render HTTP errors, database outages and unexpected errors as the error page."""
+    app.register_error_handler(HTTPException, _http_error)
+    app.register_error_handler(OperationalError, _database_down)
+    app.register_error_handler(InternalServerError, _internal_error)
+
+
+def _page(status: int, message: str) -> tuple[str, int]:
+    title = _TITLES.get(status, "Something went wrong")
+    return render_template("error.html", title=title, message=message, status=status), status
+
+
+def _http_error(error: HTTPException) -> tuple[str, int] | HTTPException:
+    if error.code is None or error.code < 400:
+        return error
+    if error.code == 413:
+        return _page(413, "The form was larger than this server accepts.")
+    return _page(error.code, error.description or "")
+
+
+def _database_down(error: OperationalError) -> tuple[str, int, dict[str, str]]:
+    log.error("database unavailable: %s", error.orig)
+    page, status = _page(
+        503, "The account database is not answering. Nothing was changed; try again in a minute."
+    )
+    return page, status, {"Retry-After": "30"}
+
+
+def _internal_error(error: InternalServerError) -> tuple[str, int]:
+    return _page(500, "Something went wrong on our side. Nothing was changed; try again.")

@@ -1,0 +1,140 @@
+"""Guard requests: who is logged in, who may see a page, where to go next, and who may post.
+
+Cross-origin posts are refused by Fetch Metadata, as Go 1.25's CrossOriginProtection and OWASP's
+CSRF cheat sheet describe, so plain same-site forms need no hidden token.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import ParamSpec, TypeVar
+from urllib.parse import urlsplit
+
+from flask import Flask, abort, g, redirect, request, session, url_for
+from werkzeug.wrappers.response import Response
+
+from .. import services
+from ..client import Client
+from ..models import Session, User
+from .cookies import ServerSession
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+_UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+
+def init_app(app: Flask) -> None:
+    """Refuse cross-origin unsafe requests before any view runs."""
+    app.before_request(refuse_cross_origin)
+
+
+def now() -> datetime:
+    """Return the current aware UTC time."""
+    return datetime.now(UTC)
+
+
+def client() -> Client:
+    """Describe the client of this request for the event log."""
+    return Client.of(request.remote_addr, request.headers.get("User-Agent"))
+
+
+def _server_session() -> ServerSession:
+    current = session._get_current_object()  # type: ignore[attr-defined]
+    if not isinstance(current, ServerSession):
+        raise RuntimeError("the server-side session interface is not installed")
+    return current
+
+
+def current() -> tuple[Session, User] | None:
+    """Return this request's session row and user, looked up once, or None when anonymous."""
+    if "yupnope_current" not in g:
+        cookie = _server_session()
+        cookie.accessed = True
+        found = services.sessions().find(cookie.token, now()) if cookie.token else None
+        if cookie.token and found is None:
+            cookie.clear_cookie()
+        g.yupnope_current = found
+    found_now: tuple[Session, User] | None = g.yupnope_current
+    return found_now
+
+
+def current_user() -> User | None:
+    """Return the logged-in user, or None."""
+    found = current()
+    return None if found is None else found[1]
+
+
+def login_required(view: Callable[P, R]) -> Callable[P, R | Response]:
+    """Send anonymous visitors to the login form, remembering where they were going."""
+
+    @functools.wraps(view)
+    def wrapped(*args: P.args, **kwargs: P.kwargs) -> R | Response:
+        if current() is None:
+            return redirect(url_for("pages.login_form", next=request.full_path.rstrip("?")))
+        return view(*args, **kwargs)
+
+    return wrapped
+
+
+def sign_in(user: User) -> None:
+    """Start a new session for ``user`` under a new token, ending the one the browser had."""
+    previous = current()
+    started = services.sessions().start(
+        user.id, client(), now(), replacing=previous[0].id if previous else None
+    )
+    _server_session().issue(started.token, started.record.expires_at)
+    g.yupnope_current = (started.record, user)
+
+
+def sign_out() -> None:
+    """End this browser's session on the server and remove its cookie."""
+    found = current()
+    if found is not None:
+        services.sessions().end(found[0], client(), now())
+    _server_session().clear_cookie()
+    g.yupnope_current = None
+
+
+def forget_cookie() -> None:
+    """Remove the cookie after the server ended this session some other way."""
+    _server_session().clear_cookie()
+    g.yupnope_current = None
+
+
+def safe_next_url(target: str | None, default: str) -> str:
+    """Return ``target`` when it is a path on this site, else ``default``.
+
+    Only a relative path starting with one slash passes: no scheme, no host, no backslash (which
+    browsers read as a slash), no control character, and none of those hidden behind
+    percent-encoding, after Django's url_has_allowed_host_and_scheme.
+    """
+    if not target or not target.startswith("/") or len(target) > 2048:
+        return default
+    if any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in target) or "\\" in target:
+        return default
+    if target.startswith("//") or target.lower().startswith(("/%2f", "/%5c")):
+        return default
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc:
+        return default
+    return target
+
+
+def refuse_cross_origin() -> None:
+    """Refuse an unsafe request that a browser says came from another site (403)."""
+    if request.method not in _UNSAFE_METHODS:
+        return
+    fetch_site = request.headers.get("Sec-Fetch-Site")
+    if fetch_site is not None:
+        if fetch_site in ("same-origin", "none"):
+            return
+        abort(403, "This form was sent from another site, so it was refused.")
+    origin = request.headers.get("Origin")
+    if origin is None:
+        # Neither header: not a browser, or one too old to send them; SameSite=Lax still holds.
+        return
+    if urlsplit(origin).netloc != request.host:
+        abort(403, "This form was sent from another site, so it was refused.")

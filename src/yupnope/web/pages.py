@@ -1,0 +1,174 @@
+"""Serve the HTML pages of the contract: the tutorial's /, /login, /yup and /nope, and the rest."""
+
+from __future__ import annotations
+
+from flask import Blueprint, abort, redirect, render_template, request, url_for
+from werkzeug.wrappers.response import Response
+
+from .. import db, services
+from ..errors import (
+    AccountError,
+    InvalidCredentials,
+    InvalidUsername,
+    SignupClosed,
+    UsernameTaken,
+)
+from . import guards
+
+bp = Blueprint("pages", __name__)
+
+Page = str | tuple[str, int] | Response
+
+
+def _field(name: str) -> str:
+    """Return a form field, refusing a body that was not UTF-8 (decoded into U+FFFD)."""
+    value = request.form.get(name, "")
+    if "\ufffd" in value:
+        abort(400, "The form was not sent as UTF-8 text.")
+    return value
+
+
+@bp.get("/")
+@bp.get("/login")
+def login_form() -> Page:
+    """Show the login form."""
+    return render_template(
+        "login.html", next=request.args.get("next", ""), done=request.args.get("done")
+    )
+
+
+@bp.post("/login")
+def login() -> Response:
+    """Log in and go to /yup (or a same-site ``next``), or go to /nope whatever went wrong."""
+    username, password = _field("username"), _field("password")
+    if not username or not password:
+        return redirect(url_for("pages.nope"), 303)
+    try:
+        user = services.accounts().authenticate(username, password, guards.client(), guards.now())
+    except InvalidCredentials:
+        return redirect(url_for("pages.nope"), 303)
+    guards.sign_in(user)
+    default = url_for("pages.yup")
+    target = guards.safe_next_url(_field("next"), default)
+    if user.must_change_password:
+        target = url_for("pages.account")
+    return redirect(target, 303)
+
+
+@bp.get("/yup")
+def yup() -> Page:
+    """Greet the logged-in user, or send an anonymous visitor to the form."""
+    user = guards.current_user()
+    if user is None:
+        return redirect(url_for("pages.login_form"))
+    if user.must_change_password:
+        return redirect(url_for("pages.account"))
+    return render_template("yup.html", user=user)
+
+
+@bp.get("/nope")
+def nope() -> Page:
+    """Show the failure picture and the way back."""
+    return render_template("nope.html"), 200
+
+
+@bp.post("/logout")
+def logout() -> Response:
+    """End this session on the server and go back to the form."""
+    guards.sign_out()
+    return redirect(url_for("pages.login_form"), 303)
+
+
+@bp.route("/signup", methods=["GET", "POST"])
+def signup() -> Page:
+    """Create an account and log in to it; a refusal re-renders the form with why."""
+    accounts = services.accounts()
+    if not accounts.signup_open:
+        return render_template("signup.html", error=str(SignupClosed()), closed=True), 403
+    if request.method == "GET":
+        return render_template("signup.html")
+    username, password = _field("username"), _field("password")
+    try:
+        user = accounts.sign_up(username, password, guards.client(), guards.now())
+    except UsernameTaken as exc:
+        return render_template(
+            "signup.html", error=str(exc), field="username", username=username
+        ), 409
+    except AccountError as exc:
+        field = "username" if isinstance(exc, InvalidUsername) else "password"
+        return render_template("signup.html", error=str(exc), field=field, username=username), 400
+    guards.sign_in(user)
+    return redirect(url_for("pages.yup"), 303)
+
+
+@bp.get("/account")
+@guards.login_required
+def account() -> Page:
+    """Show the account page: change password, log out everywhere, delete the account."""
+    return _account_page()
+
+
+@bp.post("/account/password")
+@guards.login_required
+def change_password() -> Page:
+    """Change the password with the current one; the user's other sessions end."""
+    found = guards.current()
+    if found is None:
+        return redirect(url_for("pages.login_form"))
+    record, user = found
+    try:
+        services.accounts().change_password(
+            user,
+            _field("current_password"),
+            _field("new_password"),
+            guards.client(),
+            guards.now(),
+            keep_session=record.id,
+        )
+    except InvalidCredentials:
+        return _account_page("password", "The current password is not right.", 400)
+    except AccountError as exc:
+        return _account_page("password", str(exc), 400)
+    return redirect(url_for("pages.account", done="password"), 303)
+
+
+@bp.post("/account/logout-everywhere")
+@guards.login_required
+def logout_everywhere() -> Response:
+    """End every session of this user, this one included."""
+    user = guards.current_user()
+    if user is not None:
+        services.sessions().end_all(user.id, guards.client(), guards.now())
+    guards.forget_cookie()
+    return redirect(url_for("pages.login_form"), 303)
+
+
+@bp.post("/account/delete")
+@guards.login_required
+def delete_account() -> Page:
+    """Delete the account after checking its password."""
+    user = guards.current_user()
+    if user is None:
+        return redirect(url_for("pages.login_form"))
+    try:
+        services.accounts().delete_account(user, _field("password"), guards.client(), guards.now())
+    except InvalidCredentials:
+        return _account_page("delete", "The password is not right; the account was kept.", 400)
+    guards.forget_cookie()
+    return redirect(url_for("pages.login_form", done="deleted"), 303)
+
+
+@bp.get("/healthz")
+def healthz() -> tuple[str, int, dict[str, str]]:
+    """Answer 200 when the database answers, 503 when it does not."""
+    text = {"Content-Type": "text/plain; charset=utf-8"}
+    if db.ping(db.get_session()):
+        return "ok\n", 200, text
+    return "database unavailable\n", 503, text
+
+
+def _account_page(section: str | None = None, error: str | None = None, status: int = 200) -> Page:
+    user = guards.current_user()
+    done = request.args.get("done")
+    page = render_template("account.html", user=user, section=section, error=error, done=done)
+    return page, status
