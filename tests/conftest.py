@@ -1,0 +1,240 @@
+"""Share fixtures: an app on its own SQLite file, its client and CLI runner, and live servers."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+from click.testing import CliRunner
+from flask import Flask
+from flask.testing import FlaskClient
+
+from yupnope import create_app, schema
+from yupnope.cli import cli
+
+#: argon2 at its cheapest (argon2.profiles.CHEAPEST's costs) so unit tests stay fast.
+CHEAP_ARGON2 = {"ARGON2_MEMORY_KIB": 8, "ARGON2_TIME_COST": 1, "ARGON2_PARALLELISM": 1}
+
+#: A password that passes the policy, for tests that are not about the policy.
+GOOD_PASSWORD = "correct horse battery staple"
+
+
+@pytest.fixture(autouse=True)
+def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Keep the developer's own YUPNOPE_* settings out of every test."""
+    for name in list(os.environ):
+        if name.startswith("YUPNOPE_") and name not in ("YUPNOPE_REQUIRE_SERVICES",):
+            monkeypatch.delenv(name)
+
+
+@pytest.fixture
+def instance(tmp_path: Path) -> Path:
+    """Return a fresh instance folder."""
+    path = tmp_path / "instance"
+    path.mkdir()
+    return path
+
+
+@pytest.fixture
+def app_factory(instance: Path) -> Callable[..., Flask]:
+    """Return a function that builds an app on the test's instance, migrated, with extra settings."""
+
+    def build(**settings: Any) -> Flask:
+        app = create_app(
+            {"INSTANCE_PATH": str(instance), "TESTING": True, **CHEAP_ARGON2, **settings}
+        )
+        schema.upgrade(app.extensions["yupnope.engine"])
+        return app
+
+    return build
+
+
+@pytest.fixture
+def app(app_factory: Callable[..., Flask]) -> Flask:
+    """Return an app on its own SQLite file with cheap argon2."""
+    return app_factory()
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    """Return a test client of ``app``."""
+    return app.test_client()
+
+
+@pytest.fixture
+def runner(instance: Path, monkeypatch: pytest.MonkeyPatch) -> CliRunner:
+    """Return a CLI runner whose commands use the test's instance and cheap argon2."""
+    monkeypatch.setenv("YUPNOPE_INSTANCE_PATH", str(instance))
+    for name, value in CHEAP_ARGON2.items():
+        monkeypatch.setenv(f"YUPNOPE_{name}", str(value))
+    return CliRunner()
+
+
+def run_cli(runner: CliRunner, *args: str, input: str | None = None) -> Any:
+    """Invoke ``yupnope ARGS`` in-process and return click's result."""
+    return runner.invoke(cli, list(args), input=input, catch_exceptions=False)
+
+
+def add_user(app: Flask, username: str, password: str = GOOD_PASSWORD) -> None:
+    """Create a user directly through the account rules."""
+    from datetime import UTC, datetime
+
+    from yupnope import services
+
+    with app.app_context():
+        services.accounts().add_user(username, password, datetime.now(UTC))
+
+
+def login(client: FlaskClient, username: str, password: str = GOOD_PASSWORD) -> Any:
+    """Post the login form like a same-site browser would."""
+    return client.post(
+        "/login",
+        data={"username": username, "password": password},
+        headers={"Sec-Fetch-Site": "same-origin"},
+    )
+
+
+# Live servers: real `yupnope serve` processes.
+
+
+def free_port() -> int:
+    """Return a TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@dataclass
+class LiveServer:
+    """A running `yupnope serve` process, its address and its instance folder."""
+
+    instance: Path
+    env: dict[str, str]
+    workers: int
+    port: int = 0
+    process: subprocess.Popen[bytes] | None = None
+    log: Path = field(init=False)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> LiveServer:
+        """Start the server on a new free port and wait until /healthz answers."""
+        self.port = free_port()
+        self.log = self.instance.parent / f"serve-{self.port}.log"
+        command = [sys.executable, "-m", "yupnope", "serve", "--port", str(self.port)]
+        command += ["--workers", str(self.workers)]
+        with self.log.open("wb") as out:
+            self.process = subprocess.Popen(
+                command, env=self.env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+            )
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"server exited: {self.log.read_text()}")
+            try:
+                if requests.get(self.url + "/healthz", timeout=1).status_code == 200:
+                    return self
+            except requests.ConnectionError:
+                pass
+            time.sleep(0.1)
+        raise RuntimeError(f"server did not come up: {self.log.read_text()}")
+
+    def kill(self) -> None:
+        """Kill the server and its workers at once (SIGKILL), as a crash would."""
+        if self.process is not None:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait()
+            self.process = None
+
+    def stop(self) -> None:
+        """Stop the server gracefully."""
+        if self.process is not None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.kill()
+            self.process = None
+
+    def session(self) -> requests.Session:
+        """Return an HTTP session that behaves like a same-site browser form."""
+        http = requests.Session()
+        http.headers["Origin"] = self.url
+        return http
+
+
+@pytest.fixture
+def live_server_factory(instance: Path) -> Iterator[Callable[..., LiveServer]]:
+    """Return a function that starts live servers on the test's instance; all stop at the end.
+
+    The servers use the real argon2 parameters unless the caller passes cheaper ones.
+    """
+    servers: list[LiveServer] = []
+
+    def start(workers: int = 2, **settings: Any) -> LiveServer:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("YUPNOPE_")}
+        env["YUPNOPE_INSTANCE_PATH"] = str(instance)
+        env.update({f"YUPNOPE_{k}": str(v) for k, v in settings.items()})
+        server = LiveServer(instance=instance, env=env, workers=workers).start()
+        servers.append(server)
+        return server
+
+    yield start
+    for server in servers:
+        server.stop()
+
+
+@pytest.fixture
+def live_server(live_server_factory: Callable[..., LiveServer]) -> LiveServer:
+    """Return one live server with two workers and real argon2 parameters."""
+    return live_server_factory()
+
+
+# Outside services: PostgreSQL and Redis.
+
+POSTGRES_URL = os.environ.get(
+    "YUPNOPE_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
+
+
+def require_service(name: str, reachable: bool, reason: str) -> None:
+    """Skip when a service is missing, or fail when YUPNOPE_REQUIRE_SERVICES=1."""
+    if reachable:
+        return
+    message = f"{name} is not reachable: {reason}"
+    if os.environ.get("YUPNOPE_REQUIRE_SERVICES") == "1":
+        pytest.fail(message + " (YUPNOPE_REQUIRE_SERVICES=1)")
+    pytest.skip(message)
+
+
+@pytest.fixture
+def postgres_url() -> str:
+    """Return the URL of the test PostgreSQL database, emptied of our tables."""
+    from sqlalchemy import MetaData, Table, create_engine
+    from sqlalchemy.exc import OperationalError
+
+    from yupnope.models import Base
+
+    engine = create_engine(POSTGRES_URL)
+    try:
+        with engine.begin() as connection:
+            Base.metadata.drop_all(connection)
+            Table("alembic_version", MetaData()).drop(connection, checkfirst=True)
+    except OperationalError as exc:
+        require_service("PostgreSQL", False, str(exc.orig).splitlines()[0])
+    finally:
+        engine.dispose()
+    return POSTGRES_URL
