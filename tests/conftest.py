@@ -47,7 +47,7 @@ def instance(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def app_factory(instance: Path) -> Callable[..., Flask]:
-    """Return a function that builds an app on the test's instance, migrated, with extra settings."""
+    """Return a function that builds a migrated app on the test's instance with extra settings."""
 
     def build(**settings: Any) -> Flask:
         app = create_app(

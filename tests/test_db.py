@@ -1,0 +1,71 @@
+"""Test the SQLite set-up and that concurrent writers from many processes all succeed."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+from flask import Flask
+from sqlalchemy import delete, text
+
+from yupnope import db, services
+from yupnope.models import User
+
+
+def test_sqlite_runs_in_wal_with_foreign_keys_and_a_busy_timeout(app: Flask) -> None:
+    with app.app_context():
+        session = db.get_session()
+        assert session.execute(text("PRAGMA journal_mode")).scalar() == "wal"
+        assert session.execute(text("PRAGMA foreign_keys")).scalar() == 1
+        assert session.execute(text("PRAGMA busy_timeout")).scalar() == db.SQLITE_BUSY_TIMEOUT_MS
+
+
+def test_foreign_keys_cascade_sessions_with_their_user(app: Flask) -> None:
+    from datetime import UTC, datetime
+
+    from yupnope.client import Client
+
+    now = datetime.now(UTC)
+    with app.app_context():
+        user = services.accounts().add_user("alice", "correct horse battery", now)
+        services.sessions().start(user.id, Client(), now)
+        store = services.store()
+        with store.write():
+            # Delete the user row alone: the database itself must remove the session.
+            store.session.execute(delete(User).where(User.id == user.id))
+        assert store.count_sessions_of(user.id) == 0
+
+
+def test_ping_reports_an_unreachable_database() -> None:
+    engine = db.make_engine("postgresql+psycopg://postgres@127.0.0.1:1/test?connect_timeout=2")
+    assert not db.ping(db.make_sessionmaker(engine)())
+
+
+def test_concurrent_processes_that_read_then_write_never_fail(app: Flask, instance: Path) -> None:
+    """Each sign-up reads (is the name free?) then writes; deferred transactions would fail."""
+    script = textwrap.dedent(
+        """
+        import sys
+        from datetime import UTC, datetime
+        from yupnope import create_app, services
+        app = create_app({"INSTANCE_PATH": sys.argv[1], "ARGON2_MEMORY_KIB": 8,
+                          "ARGON2_TIME_COST": 1})
+        with app.app_context():
+            for n in range(25):
+                services.accounts().add_user(f"{sys.argv[2]}-{n}", "correct horse battery",
+                                             datetime.now(UTC))
+        """
+    )
+    workers = [
+        subprocess.Popen(
+            [sys.executable, "-c", script, str(instance), f"w{i}"], stderr=subprocess.PIPE
+        )
+        for i in range(4)
+    ]
+    for worker in workers:
+        _, err = worker.communicate(timeout=120)
+        assert worker.returncode == 0, err.decode()
+    with app.app_context():
+        assert services.store().count_users() == 100

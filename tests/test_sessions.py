@@ -1,0 +1,126 @@
+"""Test server-side sessions: tokens at rest, rotation, idle and absolute expiry, ending."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from flask import Flask
+
+from conftest import GOOD_PASSWORD
+from yupnope import services
+from yupnope.client import Client
+from yupnope.models import User
+from yupnope.security import tokens
+from yupnope.sessions import Sessions
+
+NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
+CLIENT = Client(address="198.51.100.1", user_agent="pytest")
+
+
+@pytest.fixture
+def ctx(app: Flask) -> Iterator[tuple[Sessions, User]]:
+    with app.app_context():
+        user = services.accounts().add_user("alice", GOOD_PASSWORD, NOW)
+        yield services.sessions(), user
+
+
+def test_only_the_digest_of_the_token_is_stored(ctx: tuple[Sessions, User]) -> None:
+    sessions, user = ctx
+    started = sessions.start(user.id, CLIENT, NOW)
+    assert len(tokens.digest(started.token)) == 64
+    assert started.record.token_digest == tokens.digest(started.token)
+    assert started.token not in started.record.token_digest
+    found = sessions.find(started.token, NOW)
+    assert found is not None and found[1].id == user.id
+    assert sessions.find(started.token + "x", NOW) is None
+
+
+def test_starting_a_session_replaces_the_previous_one(ctx: tuple[Sessions, User]) -> None:
+    sessions, user = ctx
+    first = sessions.start(user.id, CLIENT, NOW)
+    second = sessions.start(user.id, CLIENT, NOW, replacing=first.record.id)
+    assert first.token != second.token
+    assert sessions.find(first.token, NOW) is None
+    assert sessions.find(second.token, NOW) is not None
+
+
+def test_idle_sessions_end(app: Flask, ctx: tuple[Sessions, User]) -> None:
+    sessions, user = ctx
+    idle = timedelta(seconds=app.config["SESSION_IDLE_SECONDS"])
+    started = sessions.start(user.id, CLIENT, NOW)
+    assert sessions.find(started.token, NOW + idle - timedelta(seconds=1)) is not None
+    # That use counted: the idle clock restarted from it.
+    assert sessions.find(started.token, NOW + 2 * idle - timedelta(seconds=2)) is not None
+    assert sessions.find(started.token, NOW + 3 * idle) is None
+    assert sessions.store.count_sessions_of(user.id) == 0
+
+
+def test_sessions_end_at_their_absolute_lifetime_however_busy(
+    app: Flask, ctx: tuple[Sessions, User]
+) -> None:
+    sessions, user = ctx
+    absolute = timedelta(seconds=app.config["SESSION_ABSOLUTE_SECONDS"])
+    step = timedelta(seconds=app.config["SESSION_IDLE_SECONDS"] // 2)
+    started = sessions.start(user.id, CLIENT, NOW)
+    moment = NOW
+    while moment + step < NOW + absolute:
+        moment += step
+        assert sessions.find(started.token, moment) is not None
+    assert sessions.find(started.token, NOW + absolute) is None
+
+
+def test_last_seen_is_written_at_most_once_per_touch_interval(
+    app: Flask, ctx: tuple[Sessions, User]
+) -> None:
+    sessions, user = ctx
+    started = sessions.start(user.id, CLIENT, NOW)
+    sessions.find(started.token, NOW + timedelta(seconds=1))
+    sessions.store.end_read()
+    found = sessions.find(started.token, NOW + timedelta(seconds=2))
+    assert found is not None and found[0].last_seen_at == NOW
+    later = NOW + timedelta(seconds=app.config["SESSION_TOUCH_SECONDS"])
+    found = sessions.find(started.token, later)
+    assert found is not None and found[0].last_seen_at == later
+
+
+def test_end_all_ends_every_session_of_the_user_only(ctx: tuple[Sessions, User]) -> None:
+    sessions, user = ctx
+    other = services.accounts().add_user("bob", GOOD_PASSWORD, NOW)
+    mine = [sessions.start(user.id, CLIENT, NOW) for _ in range(3)]
+    theirs = sessions.start(other.id, CLIENT, NOW)
+    assert sessions.end_all(user.id, CLIENT, NOW) == 3
+    assert all(sessions.find(s.token, NOW) is None for s in mine)
+    assert sessions.find(theirs.token, NOW) is not None
+
+
+def test_removing_or_disabling_a_user_ends_their_sessions(ctx: tuple[Sessions, User]) -> None:
+    sessions, user = ctx
+    accounts = services.accounts()
+    started = sessions.start(user.id, CLIENT, NOW)
+    accounts.set_disabled("alice", True, NOW)
+    assert sessions.find(started.token, NOW) is None
+    accounts.set_disabled("alice", False, NOW)
+    started = sessions.start(user.id, CLIENT, NOW)
+    accounts.remove_user("alice", NOW)
+    assert sessions.find(started.token, NOW) is None
+
+
+def test_password_change_ends_the_other_sessions_only(ctx: tuple[Sessions, User]) -> None:
+    sessions, user = ctx
+    here = sessions.start(user.id, CLIENT, NOW)
+    elsewhere = sessions.start(user.id, CLIENT, NOW)
+    services.accounts().change_password(
+        user, GOOD_PASSWORD, "a brand new passphrase", CLIENT, NOW, keep_session=here.record.id
+    )
+    assert sessions.find(here.token, NOW) is not None
+    assert sessions.find(elsewhere.token, NOW) is None
+
+
+def test_prune_deletes_expired_sessions(app: Flask, ctx: tuple[Sessions, User]) -> None:
+    sessions, user = ctx
+    sessions.start(user.id, CLIENT, NOW)
+    live = sessions.start(user.id, CLIENT, NOW + timedelta(days=1))
+    assert sessions.prune(NOW + timedelta(days=1)) == 1
+    assert sessions.find(live.token, NOW + timedelta(days=1)) is not None
