@@ -69,24 +69,22 @@ class Accounts:
             name = None
         secret = passwords.normalize(password) if password else None
         if name is None or secret is None:
-            self._failed(None, name, client, now)
+            self._failed(None, client, now)
         user = self.store.user_by_key(name.key)
         self.store.end_read()
         if user is None:
             self.hasher.verify_dummy(secret)
-            self._failed(None, name, client, now)
+            self._failed(None, client, now)
         if not self.hasher.verify(user.password_hash, secret) or user.disabled:
-            self._failed(user, name, client, now)
+            self._failed(user, client, now)
         changes: dict[str, object] = {"last_login_at": now}
         if self.hasher.needs_rehash(user.password_hash):
             changes["password_hash"] = self.hasher.hash(secret)
         if passwords.policy_failure(secret, user.username) is not None:
             changes["must_change_password"] = True
         with self.store.write():
-            self.store.set_user_fields(user.id, **changes)
+            self.store.update_user(user, **changes)
             self.store.record(EventKind.LOGIN, now, client, user.id, user.username)
-        for key, value in changes.items():
-            setattr(user, key, value)
         return user
 
     def change_password(
@@ -104,11 +102,9 @@ class Accounts:
             raise InvalidCredentials()
         new_hash = self.hasher.hash(self._acceptable(new, user.username))
         with self.store.write():
-            self.store.set_user_fields(user.id, password_hash=new_hash, must_change_password=False)
+            self.store.update_user(user, password_hash=new_hash, must_change_password=False)
             self.store.delete_sessions_of(user.id, keep=keep_session)
             self.store.record(EventKind.PASSWORD_CHANGED, now, client, user.id, user.username)
-        user.password_hash = new_hash
-        user.must_change_password = False
 
     def delete_account(self, user: User, password: str, client: Client, now: datetime) -> None:
         """Delete the account and every session of it, after checking its password."""
@@ -140,7 +136,7 @@ class Accounts:
         user = self.find(username)
         new_hash = self.hasher.hash(self._acceptable(password, user.username))
         with self.store.write():
-            self.store.set_user_fields(user.id, password_hash=new_hash, must_change_password=False)
+            self.store.update_user(user, password_hash=new_hash, must_change_password=False)
             self.store.delete_sessions_of(user.id)
             self.store.record(EventKind.ADMIN_PASSWORD_SET, now, OPERATOR, user.id, user.username)
 
@@ -149,7 +145,7 @@ class Accounts:
         user = self.find(username)
         kind = EventKind.ADMIN_USER_DISABLED if disabled else EventKind.ADMIN_USER_ENABLED
         with self.store.write():
-            self.store.set_user_fields(user.id, disabled=disabled)
+            self.store.update_user(user, disabled=disabled)
             if disabled:
                 self.store.delete_sessions_of(user.id)
             self.store.record(kind, now, OPERATOR, user.id, user.username)
@@ -171,6 +167,7 @@ class Accounts:
         self.store.end_read()
         todo = [(name, secret) for name, secret in entries.items() if name.key not in existing]
         report = ImportReport(skipped=[n.display for n in entries if n.key in existing])
+        progress(len(report.skipped))
 
         def hash_one(item: tuple[Username, str]) -> str:
             return self.hasher.hash(item[1])
@@ -236,16 +233,18 @@ class Accounts:
             raise WeakPassword(failure.reason, failure.message)
         return secret
 
-    def _failed(
-        self, user: User | None, name: Username | None, client: Client, now: datetime
-    ) -> NoReturn:
-        """Record a failed login and raise the one answer every failure gets."""
+    def _failed(self, user: User | None, client: Client, now: datetime) -> NoReturn:
+        """Record a failed login and raise the one answer every failure gets.
+
+        The typed name is kept only when it names an account: a name that matches none is
+        often a password typed into the wrong field, and the log must never hold one.
+        """
         with self.store.write():
             self.store.record(
                 EventKind.LOGIN_FAILED,
                 now,
                 client,
                 user.id if user else None,
-                name.display if name else None,
+                user.username if user else None,
             )
         raise InvalidCredentials()

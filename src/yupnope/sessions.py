@@ -81,8 +81,7 @@ class Sessions:
             return None
         if now - record.last_seen_at >= self.lifetimes.touch:
             with self.store.write():
-                self.store.touch_session(record.id, now)
-            record.last_seen_at = now
+                self.store.touch_session(record, now)
         return record, user
 
     def end(self, record: Session, client: Client, now: datetime) -> None:

@@ -9,6 +9,7 @@ from datetime import datetime
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session as OrmSession
+from sqlalchemy.orm.attributes import set_committed_value
 
 from . import db
 from .client import Client
@@ -35,8 +36,12 @@ class Store:
             raise DuplicateKey(str(exc.orig)) from exc
 
     def end_read(self) -> None:
-        """End the current read transaction, so no snapshot is held through slow work."""
-        self.session.rollback()
+        """End the current read transaction, so no snapshot is held through slow work.
+
+        A commit rather than a rollback: nothing is pending, and a commit leaves the loaded
+        objects as they are instead of expiring them into another round of queries.
+        """
+        self.session.commit()
 
     # Users
 
@@ -78,9 +83,11 @@ class Store:
         self.session.execute(delete(Session).where(Session.user_id == user_id))
         self.session.execute(delete(User).where(User.id == user_id))
 
-    def set_user_fields(self, user_id: int, **values: object) -> None:
-        """Update named columns of one user."""
-        self.session.execute(update(User).where(User.id == user_id).values(**values))
+    def update_user(self, user: User, **values: object) -> None:
+        """Update named columns of one user, and the loaded object to match without dirtying it."""
+        self.session.execute(update(User).where(User.id == user.id).values(**values))
+        for key, value in values.items():
+            set_committed_value(user, key, value)
 
     def count_users(self) -> int:
         """Return how many users exist."""
@@ -114,11 +121,12 @@ class Store:
             query = query.where(Session.id != keep)
         return self.session.execute(query).rowcount  # type: ignore[attr-defined, no-any-return]
 
-    def touch_session(self, session_id: int, now: datetime) -> None:
-        """Record that a session was used at ``now``."""
+    def touch_session(self, record: Session, now: datetime) -> None:
+        """Record that a session was used at ``now``, in the row and the loaded object."""
         self.session.execute(
-            update(Session).where(Session.id == session_id).values(last_seen_at=now)
+            update(Session).where(Session.id == record.id).values(last_seen_at=now)
         )
+        set_committed_value(record, "last_seen_at", now)
 
     def delete_expired_sessions(self, idle_before: datetime, now: datetime) -> int:
         """Delete sessions unused since ``idle_before`` or past their absolute end."""
