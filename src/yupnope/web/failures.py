@@ -32,12 +32,16 @@ def _page(status: int, message: str) -> tuple[str, int]:
     return render_template("error.html", title=title, message=message, status=status), status
 
 
-def _http_error(error: HTTPException) -> tuple[str, int] | HTTPException:
+def _http_error(error: HTTPException) -> tuple[str, int, list[tuple[str, str]]] | HTTPException:
     if error.code is None or error.code < 400:
         return error
+    message = error.description or ""
     if error.code == 413:
-        return _page(413, "The form was larger than this server accepts.")
-    return _page(error.code, error.description or "")
+        message = "The form was larger than this server accepts."
+    page, status = _page(error.code, message)
+    # Keep the headers the error carries, such as Allow on a 405 (RFC 9110 15.5.6).
+    headers = [(k, v) for k, v in error.get_headers() if k.lower() != "content-type"]
+    return page, status, headers
 
 
 def _database_down(error: OperationalError) -> tuple[str, int, dict[str, str]]:

@@ -73,7 +73,9 @@ def login_required(view: Callable[P, R]) -> Callable[P, R | Response]:
     @functools.wraps(view)
     def wrapped(*args: P.args, **kwargs: P.kwargs) -> R | Response:
         if current() is None:
-            return redirect(url_for("pages.login_form", next=request.full_path.rstrip("?")))
+            # Only a page can be gone back to: a form's target answers GET with 405.
+            wanted = request.full_path.rstrip("?") if request.method == "GET" else None
+            return redirect(url_for("pages.login_form", next=wanted))
         return view(*args, **kwargs)
 
     return wrapped
@@ -136,5 +138,10 @@ def refuse_cross_origin() -> None:
     if origin is None:
         # Neither header: not a browser, or one too old to send them; SameSite=Lax still holds.
         return
-    if urlsplit(origin).netloc != request.host:
+    try:
+        origin_host = urlsplit(origin).netloc
+    except ValueError:
+        # An Origin no browser would send ("http://[::1") names no host, so not this one.
+        origin_host = ""
+    if origin_host != request.host:
         abort(403, "This form was sent from another site, so it was refused.")

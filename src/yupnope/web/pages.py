@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from urllib.parse import parse_qsl
+
 from flask import Blueprint, abort, redirect, render_template, request, url_for
 from werkzeug.wrappers.response import Response
 
@@ -20,16 +22,42 @@ bp = Blueprint("pages", __name__)
 Page = str | tuple[str, int] | Response
 
 
-def _field(name: str) -> str:
-    """Return a form field, refusing a body that was not UTF-8 (decoded into U+FFFD)."""
-    value = request.form.get(name, "")
-    if "\ufffd" in value:
+def _fields(*names: str) -> list[str]:
+    """Return the named form fields ("" when absent), refusing a body that is not UTF-8 (400).
+
+    Every field a view needs is read in one call, before anything happens, so a bad body cannot
+    fail half-way through a view.
+    """
+    # The raw bytes are checked first: once request.form has read the stream, they are gone.
+    if not _body_is_utf8():
         abort(400, "The form was not sent as UTF-8 text.")
-    return value
+    values = [request.form.get(name, "") for name in names]
+    # Werkzeug decodes a multipart field's bad bytes into U+FFFD.
+    if any("\ufffd" in value for value in values):
+        abort(400, "The form was not sent as UTF-8 text.")
+    return values
 
 
-@bp.get("/")
+def _body_is_utf8() -> bool:
+    """Return whether a urlencoded body decodes as UTF-8 (any other body is judged per field).
+
+    Werkzeug keeps a percent-encoded byte that is not UTF-8 as the literal text "%FF" and drops a
+    body with raw non-ASCII bytes as if it were empty, so the check has to read the bytes.
+    """
+    if request.mimetype != "application/x-www-form-urlencoded":
+        return True
+    try:
+        # get_data caches the body, so request.form parses the same bytes afterwards.
+        text = request.get_data(cache=True).decode("ascii")
+        parse_qsl(text, keep_blank_values=True, encoding="utf-8", errors="strict")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+# Decorators register bottom-up: "/" comes first, so url_for builds "/", the contract's address.
 @bp.get("/login")
+@bp.get("/")
 def login_form() -> Page:
     """Show the login form."""
     return render_template(
@@ -40,7 +68,7 @@ def login_form() -> Page:
 @bp.post("/login")
 def login() -> Response:
     """Log in and go to /yup (or a same-site ``next``), or go to /nope whatever went wrong."""
-    username, password = _field("username"), _field("password")
+    username, password, wanted = _fields("username", "password", "next")
     if not username or not password:
         return redirect(url_for("pages.nope"), 303)
     try:
@@ -48,8 +76,7 @@ def login() -> Response:
     except InvalidCredentials:
         return redirect(url_for("pages.nope"), 303)
     guards.sign_in(user)
-    default = url_for("pages.yup")
-    target = guards.safe_next_url(_field("next"), default)
+    target = guards.safe_next_url(wanted, url_for("pages.yup"))
     if user.must_change_password:
         target = url_for("pages.account")
     return redirect(target, 303)
@@ -85,9 +112,10 @@ def signup() -> Page:
     accounts = services.accounts()
     if not accounts.signup_open:
         return render_template("signup.html", error=str(SignupClosed()), closed=True), 403
-    if request.method == "GET":
+    # HEAD comes here too: it must show the form, not try an empty sign-up.
+    if request.method != "POST":
         return render_template("signup.html")
-    username, password = _field("username"), _field("password")
+    username, password = _fields("username", "password")
     try:
         user = accounts.sign_up(username, password, guards.client(), guards.now())
     except UsernameTaken as exc:
@@ -116,11 +144,12 @@ def change_password() -> Page:
     if found is None:
         return redirect(url_for("pages.login_form"))
     record, user = found
+    current, new = _fields("current_password", "new_password")
     try:
         services.accounts().change_password(
             user,
-            _field("current_password"),
-            _field("new_password"),
+            current,
+            new,
             guards.client(),
             guards.now(),
             keep_session=record.id,
@@ -151,7 +180,8 @@ def delete_account() -> Page:
     if user is None:
         return redirect(url_for("pages.login_form"))
     try:
-        services.accounts().delete_account(user, _field("password"), guards.client(), guards.now())
+        (password,) = _fields("password")
+        services.accounts().delete_account(user, password, guards.client(), guards.now())
     except InvalidCredentials:
         return _account_page("delete", "The password is not right; the account was kept.", 400)
     guards.forget_cookie()
