@@ -15,6 +15,7 @@ from typing import NoReturn
 from . import usernames
 from .client import OPERATOR, Client
 from .errors import (
+    ImportFileError,
     InvalidCredentials,
     InvalidUsername,
     SignupClosed,
@@ -197,7 +198,10 @@ class Accounts:
                 self.store.add_users(users)
                 self.store.record(EventKind.ADMIN_USERS_IMPORTED, now, OPERATOR)
         except DuplicateKey:
-            raise UsernameTaken(", ".join(report.added)) from None
+            raise ImportFileError(
+                "another import or sign-up took one of these names meanwhile; nothing was "
+                "imported, run the import again"
+            ) from None
         return report
 
     def _create(

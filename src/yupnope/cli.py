@@ -20,7 +20,7 @@ from flask import Flask
 from sqlalchemy.exc import SQLAlchemyError
 
 from . import config, create_app, schema, services, usernames
-from .errors import AccountError, ImportFileError
+from .errors import AccountError, ImportFileError, UsernameTaken
 from .security import passwords
 from .usernames import Username
 
@@ -52,9 +52,15 @@ def _one_line_errors(command: Callable[P, R]) -> Callable[P, R]:
 def _app() -> Iterator[Flask]:
     """Build the app from the settings in force, bring its schema up to date, enter its context."""
     app = create_app()
-    schema.upgrade(app.extensions["yupnope.engine"])
-    with app.app_context():
-        yield app
+    engine = app.extensions["yupnope.engine"]
+    try:
+        schema.upgrade(engine)
+        with app.app_context():
+            yield app
+    finally:
+        # Close the pooled connections: `serve` forks its workers after this, and an open SQLite
+        # connection must not cross a fork (sqlite.org/howtocorrupt.html, 2.6).
+        engine.dispose()
 
 
 def _now() -> datetime:
@@ -112,8 +118,8 @@ def users() -> None:
 
 def _read_new_password(from_stdin: bool) -> str:
     if from_stdin:
-        line = sys.stdin.readline()
-        return line[:-1] if line.endswith("\n") else line
+        # One line, without its line ending (a Windows "\r\n" too); other spaces are the password's.
+        return sys.stdin.readline().removesuffix("\n").removesuffix("\r")
     value: str = click.prompt("Password", hide_input=True, confirmation_prompt=True, err=True)
     return value
 
@@ -126,6 +132,9 @@ def users_add(username: str, password_stdin: bool) -> None:
     """Create a user; the password is prompted twice or read from stdin."""
     with _app():
         name = usernames.parse(username)
+        if services.store().user_by_key(name.key) is not None:
+            # Say so before asking for a password that would be thrown away.
+            raise UsernameTaken(name.display)
         password = _read_new_password(password_stdin)
         user = services.accounts().add_user(name.display, password, _now())
         click.echo(f"Added user {user.username!r}.")
@@ -210,7 +219,9 @@ def _when(moment: datetime) -> str:
 
 
 @users.command("import")
-@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+# No exists/dir_okay checks here: click reports those as a three-line usage error with exit
+# status 2, and the contract promises one line; reading the file reports them in one.
+@click.argument("file", type=click.Path(path_type=Path))
 @_one_line_errors
 def users_import(file: Path) -> None:
     """Import users from JSON shaped like {"david": {"password": "Baldy1"}, ...}.
@@ -239,14 +250,32 @@ def users_import(file: Path) -> None:
 
 def parse_import_file(file: Path) -> dict[Username, str]:
     """Return the file's entries as name and normalised password, or raise ImportFileError."""
+
+    def object_without_repeats(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+        # json.loads keeps the last of two equal keys without a word, which would drop a user
+        # (or a password) the operator wrote down.
+        found: dict[str, Any] = {}
+        for key, value in pairs:
+            if key in found:
+                raise ImportFileError(f"{file}: {key!r} appears twice in one object")
+            found[key] = value
+        return found
+
     try:
-        data: Any = json.loads(file.read_bytes().decode("utf-8"))
+        # utf-8-sig: editors on Windows start UTF-8 files with a byte-order mark.
+        text = file.read_bytes().decode("utf-8-sig")
+        data: Any = json.loads(text, object_pairs_hook=object_without_repeats)
     except OSError as exc:
-        raise ImportFileError(f"cannot read {file}: {exc.strerror}") from None
+        raise ImportFileError(f"cannot read {file}: {exc.strerror or exc}") from None
     except UnicodeDecodeError:
         raise ImportFileError(f"{file} is not UTF-8 text") from None
     except json.JSONDecodeError as exc:
         raise ImportFileError(f"{file} is not valid JSON: {exc.msg} at line {exc.lineno}") from None
+    except (ValueError, RecursionError) as exc:
+        # Valid JSON that Python refuses to hold: an integer of thousands of digits, or arrays
+        # nested past the recursion limit. Without this they end in a traceback.
+        reason = str(exc).split(";")[0]
+        raise ImportFileError(f"{file} cannot be read as JSON: {reason}") from None
     if not isinstance(data, dict):
         raise ImportFileError(f'{file} must hold one JSON object: {{"name": {{"password": "…"}}}}')
     entries: dict[Username, str] = {}

@@ -31,6 +31,11 @@ class Server(BaseApplication):  # type: ignore[misc]
     def load_config(self) -> None:
         for key, value in self.options.items():
             self.cfg.set(key, value)
+        # gunicorn 25.1+ opens a control socket at one path per OS user (~/.gunicorn/gunicorn.ctl):
+        # a second server takes it over from the first, so gunicornc would stop or resize the
+        # wrong one. yupnope is run by signals and its own command line; older gunicorn lacks it.
+        if "control_socket_disable" in self.cfg.settings:
+            self.cfg.set("control_socket_disable", True)
 
     def load(self) -> Flask:
         return create_app()

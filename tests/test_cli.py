@@ -1,0 +1,624 @@
+"""Test the operator's command line: in-process through CliRunner, and as a real process.
+
+The ``client`` fixture's app and the runner share one instance, so what a command does shows
+up in the app at once.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import sqlite3
+import subprocess
+import sys
+from collections.abc import Callable
+from contextlib import closing
+from datetime import UTC, datetime, timedelta
+from importlib.metadata import version
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+from flask import Flask
+from flask.testing import FlaskClient
+
+from conftest import CHEAP_ARGON2, GOOD_PASSWORD, run_cli
+
+TUTORIAL_USERS = {"david": {"password": "Baldy1"}, "kate": {"password": "k8t"}}
+
+WHEN = re.compile(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2} UTC")
+
+
+# Helpers
+
+
+def add(runner: CliRunner, name: str, password: str = GOOD_PASSWORD) -> Any:
+    """Run ``users add NAME --password-stdin`` with ``password``."""
+    return run_cli(runner, "users", "add", name, "--password-stdin", input=password + "\n")
+
+
+def table(runner: CliRunner) -> dict[str, list[str]]:
+    """Return ``users list`` as name -> [created, last login, state]."""
+    result = run_cli(runner, "users", "list")
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert re.split(r" {2,}", lines[0]) == ["NAME", "CREATED", "LAST LOGIN", "STATE"]
+    rows: dict[str, list[str]] = {}
+    for line in lines[1:]:
+        # Columns are padded and joined by two spaces; a name never holds two spaces in a row.
+        name, *rest = re.split(r" {2,}", line)
+        assert len(rest) == 3, line
+        rows[name] = rest
+    return rows
+
+
+def assert_one_line_error(result: Any, *fragments: str) -> None:
+    """Assert a refusal: exit status 1, one ``Error:`` line on stderr, nothing on stdout."""
+    assert result.exit_code == 1, result.output
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("Error: "), lines[0]
+    assert "Traceback" not in result.output
+    assert result.stdout == ""
+    for fragment in fragments:
+        assert fragment in lines[0]
+
+
+def login(client: FlaskClient, username: str, password: str) -> str:
+    """Post the login form like a same-site browser and return where it redirects."""
+    response = client.post(
+        "/login",
+        data={"username": username, "password": password},
+        headers={"Sec-Fetch-Site": "same-origin"},
+    )
+    assert response.status_code == 303
+    location: str = response.headers["Location"]
+    return location
+
+
+def logged_in_as(client: FlaskClient, username: str) -> bool:
+    """Return whether the client's cookie still opens /yup for ``username``."""
+    response = client.get("/yup")
+    if response.status_code == 200:
+        assert username in response.get_data(as_text=True)
+        return True
+    assert response.status_code == 302
+    assert response.headers["Location"] == "/"
+    return False
+
+
+def write_json(path: Path, data: object) -> Path:
+    """Write ``data`` as JSON to ``path`` and return the path."""
+    path.write_text(json.dumps(data), encoding="utf-8")
+    return path
+
+
+def instance_bytes(instance: Path) -> bytes:
+    """Return every byte the instance holds on disk: database, its WAL, and the rest."""
+    return b"".join(p.read_bytes() for p in sorted(instance.rglob("*")) if p.is_file())
+
+
+def subprocess_env(instance: Path) -> dict[str, str]:
+    """Return an environment for ``python -m yupnope`` on ``instance`` with cheap argon2."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("YUPNOPE_")}
+    env["YUPNOPE_INSTANCE_PATH"] = str(instance)
+    env.update({f"YUPNOPE_{k}": str(v) for k, v in CHEAP_ARGON2.items()})
+    return env
+
+
+def yupnope(
+    env: dict[str, str], *args: str, input: str | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run ``python -m yupnope ARGS`` as a real process."""
+    return subprocess.run(
+        [sys.executable, "-m", "yupnope", *args],
+        env=env,
+        input=input,
+        stdin=None if input is not None else subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+# users add
+
+
+def test_add_with_password_stdin(runner: CliRunner, client: FlaskClient) -> None:
+    result = add(runner, "alice")
+    assert result.exit_code == 0, result.output
+    assert result.stdout == "Added user 'alice'.\n"
+    created, last_login, state = table(runner)["alice"]
+    shown = datetime.strptime(created, "%Y-%m-%d %H:%M UTC").replace(tzinfo=UTC)
+    assert abs(shown - datetime.now(UTC)) < timedelta(minutes=2)
+    assert (last_login, state) == ("never", "active")
+    assert login(client, "alice", GOOD_PASSWORD) == "/yup"
+
+
+def test_add_reads_the_line_without_its_newline_only(
+    runner: CliRunner, client: FlaskClient
+) -> None:
+    # Spaces are part of a password; only the line's end is not.
+    assert add(runner, "alice", "  spaced out password  ").exit_code == 0
+    assert login(client, "alice", "  spaced out password  ") == "/yup"
+    assert login(client, "alice", "spaced out password") == "/nope"
+
+
+def test_add_drops_a_windows_line_ending(runner: CliRunner, client: FlaskClient) -> None:
+    result = run_cli(
+        runner, "users", "add", "alice", "--password-stdin", input=GOOD_PASSWORD + "\r\n"
+    )
+    assert result.exit_code == 0, result.output
+    assert login(client, "alice", GOOD_PASSWORD) == "/yup"
+
+
+def test_add_says_a_name_is_taken_before_asking_for_a_password(runner: CliRunner) -> None:
+    assert add(runner, "alice").exit_code == 0
+    result = run_cli(runner, "users", "add", "ALICE", input="")
+    assert_one_line_error(result, "taken")
+    assert "Password" not in result.stderr
+
+
+def test_add_prompts_twice(runner: CliRunner, client: FlaskClient) -> None:
+    result = run_cli(runner, "users", "add", "alice", input=f"{GOOD_PASSWORD}\n{GOOD_PASSWORD}\n")
+    assert result.exit_code == 0, result.output
+    assert "Added user 'alice'." in result.stdout
+    # The prompts go to stderr, so stdout stays fit for a script; the password is never echoed.
+    assert "Password" in result.stderr
+    assert GOOD_PASSWORD not in result.output
+    assert list(table(runner)) == ["alice"]
+    assert login(client, "alice", GOOD_PASSWORD) == "/yup"
+
+
+def test_add_prompt_mismatch_writes_nothing(runner: CliRunner) -> None:
+    result = run_cli(runner, "users", "add", "alice", input=f"{GOOD_PASSWORD}\n{GOOD_PASSWORD}!\n")
+    assert result.exit_code == 1
+    assert "do not match" in result.stderr
+    assert "Traceback" not in result.output
+    assert "Added" not in result.stdout
+    assert table(runner) == {}
+
+
+@pytest.mark.parametrize("again", ["alice", "ALICE", "Alice", "\uff21lice", " alice "])
+def test_add_taken_name_case_insensitive(runner: CliRunner, again: str) -> None:
+    assert add(runner, "alice").exit_code == 0
+    before = table(runner)
+    assert_one_line_error(add(runner, again, "another good passphrase"), "taken")
+    assert table(runner) == before
+
+
+@pytest.mark.parametrize(
+    ("password", "why"),
+    [
+        ("k8t", "at least 8"),
+        ("password", "common"),
+        ("Trustno1", "common"),
+        ("Administrator", "name"),
+        ("x" * 257, "at most 256"),
+        ("", "at least 8"),
+    ],
+)
+def test_add_weak_password_writes_nothing(runner: CliRunner, password: str, why: str) -> None:
+    assert_one_line_error(add(runner, "administrator", password), why)
+    assert table(runner) == {}
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["", "   ", "tab\there", "two  spaces", "x" * 65, "zero\u200bwidth", "new\nline", "\u3164"],
+)
+def test_add_invalid_name_writes_nothing(runner: CliRunner, name: str) -> None:
+    assert_one_line_error(add(runner, name))
+    assert table(runner) == {}
+
+
+# users list
+
+
+def test_list_shows_created_last_login_and_state(
+    runner: CliRunner, client: FlaskClient, tmp_path: Path
+) -> None:
+    for name in ("alice", "bob"):
+        assert add(runner, name).exit_code == 0
+    file = write_json(tmp_path / "u.json", TUTORIAL_USERS)
+    assert run_cli(runner, "users", "import", str(file)).exit_code == 0
+    assert run_cli(runner, "users", "disable", "bob").exit_code == 0
+
+    rows = table(runner)
+    assert list(rows) == ["alice", "bob", "david", "kate"]
+    assert all(row[1] == "never" for row in rows.values())
+    assert [row[2] for row in rows.values()] == [
+        "active",
+        "disabled",
+        "active, must change password",
+        "active, must change password",
+    ]
+
+    before = datetime.now(UTC).replace(second=0, microsecond=0)
+    assert login(client, "alice", GOOD_PASSWORD) == "/yup"
+    after = datetime.now(UTC)
+    created, last_login, state = table(runner)["alice"]
+    assert WHEN.fullmatch(created)
+    shown = datetime.strptime(last_login, "%Y-%m-%d %H:%M UTC").replace(tzinfo=UTC)
+    assert before <= shown <= after
+    assert state == "active"
+    # A failed login is not a login.
+    assert login(client, "bob", GOOD_PASSWORD) == "/nope"
+    assert table(runner)["bob"][1] == "never"
+
+
+def test_list_on_an_empty_instance_is_just_the_header(runner: CliRunner) -> None:
+    assert table(runner) == {}
+
+
+# remove, set-password, disable, enable
+
+
+def test_remove_deletes_the_user_and_ends_their_sessions(
+    runner: CliRunner, client: FlaskClient
+) -> None:
+    add(runner, "alice")
+    add(runner, "bob")
+    assert login(client, "alice", GOOD_PASSWORD) == "/yup"
+    assert logged_in_as(client, "alice")
+
+    result = run_cli(runner, "users", "remove", "ALICE")
+    assert result.exit_code == 0, result.output
+    assert result.stdout == "Removed user 'alice'.\n"
+
+    assert not logged_in_as(client, "alice")
+    assert list(table(runner)) == ["bob"]
+    assert login(client, "alice", GOOD_PASSWORD) == "/nope"
+    # The name is free again.
+    assert add(runner, "alice", "a brand new passphrase").exit_code == 0
+
+
+def test_set_password_replaces_it_and_ends_sessions(runner: CliRunner, client: FlaskClient) -> None:
+    add(runner, "alice")
+    assert login(client, "alice", GOOD_PASSWORD) == "/yup"
+
+    new = "a brand new passphrase"
+    result = run_cli(runner, "users", "set-password", "alice", "--password-stdin", input=new)
+    assert result.exit_code == 0, result.output
+
+    assert not logged_in_as(client, "alice")
+    assert login(client, "alice", GOOD_PASSWORD) == "/nope"
+    assert login(client, "alice", new) == "/yup"
+
+
+def test_set_password_by_prompt_clears_must_change(
+    runner: CliRunner, client: FlaskClient, tmp_path: Path
+) -> None:
+    run_cli(runner, "users", "import", str(write_json(tmp_path / "u.json", TUTORIAL_USERS)))
+    assert table(runner)["david"][2] == "active, must change password"
+    new = "a brand new passphrase"
+    result = run_cli(runner, "users", "set-password", "david", input=f"{new}\n{new}\n")
+    assert result.exit_code == 0, result.output
+    assert table(runner)["david"][2] == "active"
+    assert login(client, "david", new) == "/yup"
+
+
+def test_set_password_refuses_a_weak_one_and_keeps_the_old(
+    runner: CliRunner, client: FlaskClient
+) -> None:
+    add(runner, "alice")
+    assert login(client, "alice", GOOD_PASSWORD) == "/yup"
+    result = run_cli(runner, "users", "set-password", "alice", "--password-stdin", input="k8t\n")
+    assert_one_line_error(result, "at least 8")
+    assert logged_in_as(client, "alice")
+    assert login(client, "alice", "k8t") == "/nope"
+    assert login(client, "alice", GOOD_PASSWORD) == "/yup"
+
+
+def test_disable_ends_sessions_and_refuses_login_until_enabled(
+    runner: CliRunner, client: FlaskClient, app_factory: Callable[..., Flask]
+) -> None:
+    add(runner, "alice")
+    assert login(client, "alice", GOOD_PASSWORD) == "/yup"
+
+    result = run_cli(runner, "users", "disable", "alice")
+    assert result.exit_code == 0, result.output
+    assert not logged_in_as(client, "alice")
+    other = app_factory().test_client()
+    assert login(other, "alice", GOOD_PASSWORD) == "/nope"
+    assert table(runner)["alice"][2] == "disabled"
+
+    result = run_cli(runner, "users", "enable", "alice")
+    assert result.exit_code == 0, result.output
+    assert table(runner)["alice"][2] == "active"
+    # The old session was deleted, not merely hidden while disabled: enabling does not revive it.
+    assert not logged_in_as(client, "alice")
+    assert login(other, "alice", GOOD_PASSWORD) == "/yup"
+    assert logged_in_as(other, "alice")
+
+
+def test_commands_on_one_user_leave_the_others_alone(
+    runner: CliRunner, app_factory: Callable[..., Flask]
+) -> None:
+    add(runner, "alice")
+    add(runner, "bob")
+    bob = app_factory().test_client()
+    assert login(bob, "bob", GOOD_PASSWORD) == "/yup"
+    assert run_cli(runner, "users", "disable", "alice").exit_code == 0
+    result = run_cli(
+        runner, "users", "set-password", "alice", "--password-stdin", input="new passphrase 1"
+    )
+    assert result.exit_code == 0
+    assert run_cli(runner, "users", "remove", "alice").exit_code == 0
+    assert logged_in_as(bob, "bob")
+
+
+@pytest.mark.parametrize(
+    "command", ["remove", "set-password", "disable", "enable"], ids=lambda c: c
+)
+def test_unknown_user_is_one_line(runner: CliRunner, command: str) -> None:
+    add(runner, "alice")
+    before = table(runner)
+    result = run_cli(runner, "users", command, "nobody", input=GOOD_PASSWORD + "\n")
+    assert_one_line_error(result, "No user is named 'nobody'")
+    assert table(runner) == before
+
+
+# users import
+
+
+def test_import_the_tutorial_file(
+    runner: CliRunner, client: FlaskClient, tmp_path: Path, instance: Path
+) -> None:
+    file = write_json(tmp_path / "users.json", TUTORIAL_USERS)
+    result = run_cli(runner, "users", "import", str(file))
+    assert result.exit_code == 0, result.output
+    assert "Added 2 user(s)." in result.stdout
+    assert "2 of them must choose a new password" in result.stdout
+
+    rows = table(runner)
+    assert list(rows) == ["david", "kate"]
+    assert {row[2] for row in rows.values()} == {"active, must change password"}
+    # They log in with the tutorial's passwords, and are sent to choose new ones.
+    assert login(client, "david", "Baldy1") == "/account"
+    assert login(client, "kate", "k8t") == "/account"
+    assert client.get("/yup").headers["Location"] == "/account"
+
+    with closing(sqlite3.connect(instance / "yupnope.db")) as db:
+        hashes = [row[0] for row in db.execute("SELECT password_hash FROM users")]
+    assert len(hashes) == 2
+    assert all(h.startswith("$argon2id$v=19$") for h in hashes)
+    assert b"Baldy1" not in instance_bytes(instance)
+
+
+def test_import_accepts_a_byte_order_mark(runner: CliRunner, tmp_path: Path) -> None:
+    file = tmp_path / "users.json"
+    file.write_bytes(b"\xef\xbb\xbf" + json.dumps(TUTORIAL_USERS).encode())
+    result = run_cli(runner, "users", "import", str(file))
+    assert result.exit_code == 0, result.output
+    assert list(table(runner)) == ["david", "kate"]
+
+
+def test_import_a_password_that_passes_the_policy_needs_no_change(
+    runner: CliRunner, client: FlaskClient, tmp_path: Path
+) -> None:
+    file = write_json(tmp_path / "u.json", {"erin": {"password": "é" * 256}})
+    assert run_cli(runner, "users", "import", str(file)).exit_code == 0
+    assert table(runner)["erin"][2] == "active"
+    assert login(client, "erin", "é" * 256) == "/yup"
+
+
+def test_import_skips_and_reports_existing_names(
+    runner: CliRunner, client: FlaskClient, tmp_path: Path
+) -> None:
+    add(runner, "DAVID")
+    file = write_json(tmp_path / "users.json", TUTORIAL_USERS)
+    result = run_cli(runner, "users", "import", str(file))
+    assert result.exit_code == 0, result.output
+    assert "Added 1 user(s)." in result.stdout
+    assert "Skipped 1 existing: david" in result.stdout
+    assert list(table(runner)) == ["DAVID", "kate"]
+    # The existing account keeps its own password.
+    assert login(client, "david", "Baldy1") == "/nope"
+    assert login(client, "david", GOOD_PASSWORD) == "/yup"
+
+    again = run_cli(runner, "users", "import", str(file))
+    assert again.exit_code == 0
+    assert "Added 0 user(s)." in again.stdout
+    assert "Skipped 2 existing: david, kate" in again.stdout
+
+
+BAD_FILES: dict[str, bytes] = {
+    "not JSON": b'{"david": {"password": "Baldy1"}',
+    "empty file": b"",
+    "not UTF-8": '{"d\u00e4vid": {"password": "Baldy1"}}'.encode("latin-1"),
+    "top-level array": b'[{"david": {"password": "Baldy1"}}]',
+    "top-level string": b'"david"',
+    "value is a string": b'{"david": "Baldy1"}',
+    "value is null": b'{"david": null}',
+    "password not a string": b'{"david": {"password": 123456789}}',
+    "password null": b'{"david": {"password": null}}',
+    "no password": b'{"david": {}}',
+    "extra key": b'{"david": {"password": "Baldy1", "admin": true}}',
+    "empty password": b'{"david": {"password": ""}}',
+    "password over 256": json.dumps({"david": {"password": "x" * 257}}).encode(),
+    "invalid name": b'{"da\\tvid": {"password": "Baldy1"}}',
+    "empty name": b'{"": {"password": "Baldy1"}}',
+    "name too long": json.dumps({"d" * 65: {"password": "Baldy1"}}).encode(),
+    "names equal after case-folding": b'{"david": {"password": "a"}, "DAVID": {"password": "b"}}',
+    "NFKC twins": '{"\uff24avid": {"password": "a"}, "david": {"password": "b"}}'.encode(),
+    "same name twice": b'{"david": {"password": "a"}, "david": {"password": "b"}}',
+    "password key twice": b'{"david": {"password": "a", "password": "b"}}',
+    "nested too deeply": b"[" * 100_000,
+    "integer too long": b'{"david": {"password": ' + b"9" * 5000 + b"}}",
+}
+
+
+@pytest.mark.parametrize("content", BAD_FILES.values(), ids=BAD_FILES.keys())
+def test_import_malformed_file_writes_nothing(
+    runner: CliRunner, tmp_path: Path, content: bytes
+) -> None:
+    add(runner, "zoe")
+    before = table(runner)
+    file = tmp_path / "users.json"
+    file.write_bytes(content)
+    assert_one_line_error(run_cli(runner, "users", "import", str(file)), str(file))
+    assert table(runner) == before
+
+
+@pytest.mark.parametrize("which", ["missing", "directory"])
+def test_import_unreadable_path_is_one_line(runner: CliRunner, tmp_path: Path, which: str) -> None:
+    path = tmp_path / "nothing.json"
+    if which == "directory":
+        path.mkdir()
+    assert_one_line_error(run_cli(runner, "users", "import", str(path)), str(path))
+    assert table(runner) == {}
+
+
+@pytest.mark.parametrize("bad_at", [0, 50, 99])
+def test_import_partly_bad_file_writes_nothing(
+    runner: CliRunner, tmp_path: Path, bad_at: int
+) -> None:
+    entries: dict[str, object] = {
+        f"user{i:03}": {"password": f"pass phrase {i}"} for i in range(100)
+    }
+    entries[f"user{bad_at:03}"] = {"password": ""}
+    file = write_json(tmp_path / "users.json", entries)
+    assert_one_line_error(run_cli(runner, "users", "import", str(file)), f"user{bad_at:03}")
+    assert table(runner) == {}
+    # The same file, mended, imports whole.
+    entries[f"user{bad_at:03}"] = {"password": "mended phrase"}
+    write_json(file, entries)
+    assert run_cli(runner, "users", "import", str(file)).exit_code == 0
+    assert len(table(runner)) == 100
+
+
+# db upgrade, serve, version, configuration
+
+
+def test_db_upgrade_creates_the_database_and_twice_is_harmless(
+    runner: CliRunner, instance: Path
+) -> None:
+    assert not (instance / "yupnope.db").exists()
+    result = run_cli(runner, "db", "upgrade")
+    assert result.exit_code == 0, result.output
+    assert "up to date" in result.stdout
+    with closing(sqlite3.connect(instance / "yupnope.db")) as db:
+        tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master")}
+        first = db.execute("SELECT version_num FROM alembic_version").fetchall()
+    assert {"users", "sessions", "login_events", "alembic_version"} <= tables
+    assert len(first) == 1
+
+    add(runner, "alice")
+    result = run_cli(runner, "db", "upgrade")
+    assert result.exit_code == 0, result.output
+    with closing(sqlite3.connect(instance / "yupnope.db")) as db:
+        assert db.execute("SELECT version_num FROM alembic_version").fetchall() == first
+    assert list(table(runner)) == ["alice"]
+
+
+def test_db_upgrade_creates_a_missing_instance_folder(
+    runner: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fresh = tmp_path / "not" / "yet"
+    monkeypatch.setenv("YUPNOPE_INSTANCE_PATH", str(fresh))
+    assert run_cli(runner, "db", "upgrade").exit_code == 0
+    assert (fresh / "yupnope.db").is_file()
+    assert (fresh / "secret_key").stat().st_mode & 0o777 == 0o600
+
+
+def test_serve_help(runner: CliRunner) -> None:
+    result = run_cli(runner, "serve", "--help")
+    assert result.exit_code == 0
+    for option in ("--host", "--port", "--workers"):
+        assert option in result.stdout
+
+
+def test_version(runner: CliRunner) -> None:
+    result = run_cli(runner, "--version")
+    assert result.exit_code == 0
+    # In-process the program is named after the function; the real process test checks the name.
+    assert result.stdout.endswith(f", version {version('yupnope')}\n")
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "fragment"),
+    [
+        ("YUPNOPE_COOKIE_SECURE", "maybe", "YUPNOPE_COOKIE_SECURE"),
+        ("YUPNOPE_SESSION_IDLE_SECONDS", "abc", "YUPNOPE_SESSION_IDLE_SECONDS"),
+        ("YUPNOPE_SESSION_IDLE_SECONDS", "0", "at least 1"),
+        ("YUPNOPE_SIGNUP_OPEN", "perhaps", "true or false"),
+    ],
+)
+@pytest.mark.parametrize(
+    "command", [("serve",), ("db", "upgrade"), ("users", "list")], ids=" ".join
+)
+def test_bad_config_is_one_line(
+    runner: CliRunner,
+    monkeypatch: pytest.MonkeyPatch,
+    instance: Path,
+    variable: str,
+    value: str,
+    fragment: str,
+    command: tuple[str, ...],
+) -> None:
+    monkeypatch.setenv(variable, value)
+    assert_one_line_error(run_cli(runner, *command), fragment, value)
+    assert not (instance / "yupnope.db").exists()
+
+
+def test_bad_instance_file_is_one_line(runner: CliRunner, instance: Path) -> None:
+    (instance / "yupnope.toml").write_text('cookie_secure = "always"\nsesion_idle_seconds = 5\n')
+    assert_one_line_error(run_cli(runner, "users", "list"), "sesion_idle_seconds")
+
+
+def test_unreadable_database_is_one_line(runner: CliRunner, instance: Path) -> None:
+    (instance / "yupnope.db").write_bytes(b"this is not a database" * 100)
+    assert_one_line_error(run_cli(runner, "users", "list"), "database")
+
+
+# The real process: python -m yupnope
+
+
+def test_python_m_yupnope_adds_and_lists(instance: Path) -> None:
+    env = subprocess_env(instance)
+    version_run = yupnope(env, "--version")
+    assert version_run.returncode == 0
+    assert version_run.stdout == f"yupnope, version {version('yupnope')}\n"
+
+    added = yupnope(env, "users", "add", "alice", "--password-stdin", input=GOOD_PASSWORD + "\n")
+    assert added.returncode == 0, added.stderr
+    assert added.stdout == "Added user 'alice'.\n"
+    listed = yupnope(env, "users", "list")
+    assert listed.returncode == 0, listed.stderr
+    assert re.search(r"^alice +\d{4}-\d\d-\d\d \d\d:\d\d UTC +never +active$", listed.stdout, re.M)
+
+
+@pytest.mark.parametrize(
+    ("args", "fragment"),
+    [
+        pytest.param(("users", "disable", "nobody"), "No user is named", id="unknown user"),
+        pytest.param(("users", "add", "ALICE", "--password-stdin"), "taken", id="taken name"),
+        pytest.param(("users", "import", "{tmp}"), "Is a directory", id="import a directory"),
+        pytest.param(("users", "import", "{tmp}/bad.json"), "not valid JSON", id="bad JSON"),
+        pytest.param(("serve", "--port", "0"), "YUPNOPE_COOKIE_SECURE", id="bad config"),
+    ],
+)
+def test_process_errors_are_one_line_without_traceback(
+    instance: Path, tmp_path: Path, args: tuple[str, ...], fragment: str
+) -> None:
+    env = subprocess_env(instance)
+    ok = yupnope(env, "users", "add", "alice", "--password-stdin", input=GOOD_PASSWORD)
+    assert ok.returncode == 0, ok.stderr
+    (tmp_path / "bad.json").write_text('{"david": {"password": "Baldy1"},}')
+    if args[0] == "serve":
+        env["YUPNOPE_COOKIE_SECURE"] = "maybe"
+    argv = [arg.format(tmp=tmp_path) for arg in args]
+    result = yupnope(env, *argv, input=GOOD_PASSWORD + "\n")
+    assert result.returncode == 1
+    assert result.stdout == ""
+    assert "Traceback" not in result.stderr
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("Error: ")
+    assert fragment in lines[0]
+    rows = yupnope(subprocess_env(instance), "users", "list").stdout.splitlines()[1:]
+    assert [row.split()[0] for row in rows] == ["alice"]
