@@ -7,11 +7,8 @@ up in the app at once.
 from __future__ import annotations
 
 import json
-import os
 import re
 import sqlite3
-import subprocess
-import sys
 from collections.abc import Callable
 from contextlib import closing
 from datetime import UTC, datetime, timedelta
@@ -24,7 +21,7 @@ from click.testing import CliRunner
 from flask import Flask
 from flask.testing import FlaskClient
 
-from conftest import CHEAP_ARGON2, GOOD_PASSWORD, run_cli
+from conftest import GOOD_PASSWORD, run_cli, run_yupnope
 
 TUTORIAL_USERS = {"david": {"password": "Baldy1"}, "kate": {"password": "k8t"}}
 
@@ -98,30 +95,6 @@ def write_json(path: Path, data: object) -> Path:
 def instance_bytes(instance: Path) -> bytes:
     """Return every byte the instance holds on disk: database, its WAL, and the rest."""
     return b"".join(p.read_bytes() for p in sorted(instance.rglob("*")) if p.is_file())
-
-
-def subprocess_env(instance: Path) -> dict[str, str]:
-    """Return an environment for ``python -m yupnope`` on ``instance`` with cheap argon2."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("YUPNOPE_")}
-    env["YUPNOPE_INSTANCE_PATH"] = str(instance)
-    env.update({f"YUPNOPE_{k}": str(v) for k, v in CHEAP_ARGON2.items()})
-    return env
-
-
-def yupnope(
-    env: dict[str, str], *args: str, input: str | None = None
-) -> subprocess.CompletedProcess[str]:
-    """Run ``python -m yupnope ARGS`` as a real process."""
-    return subprocess.run(
-        [sys.executable, "-m", "yupnope", *args],
-        env=env,
-        input=input,
-        stdin=None if input is not None else subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
 
 
 # users add
@@ -579,15 +552,16 @@ def test_unreadable_database_is_one_line(runner: CliRunner, instance: Path) -> N
 
 
 def test_python_m_yupnope_adds_and_lists(instance: Path) -> None:
-    env = subprocess_env(instance)
-    version_run = yupnope(env, "--version")
+    version_run = run_yupnope(instance, "--version")
     assert version_run.returncode == 0
     assert version_run.stdout == f"yupnope, version {version('yupnope')}\n"
 
-    added = yupnope(env, "users", "add", "alice", "--password-stdin", input=GOOD_PASSWORD + "\n")
+    added = run_yupnope(
+        instance, "users", "add", "alice", "--password-stdin", input=GOOD_PASSWORD + "\n"
+    )
     assert added.returncode == 0, added.stderr
     assert added.stdout == "Added user 'alice'.\n"
-    listed = yupnope(env, "users", "list")
+    listed = run_yupnope(instance, "users", "list")
     assert listed.returncode == 0, listed.stderr
     assert re.search(r"^alice +\d{4}-\d\d-\d\d \d\d:\d\d UTC +never +active$", listed.stdout, re.M)
 
@@ -605,14 +579,12 @@ def test_python_m_yupnope_adds_and_lists(instance: Path) -> None:
 def test_process_errors_are_one_line_without_traceback(
     instance: Path, tmp_path: Path, args: tuple[str, ...], fragment: str
 ) -> None:
-    env = subprocess_env(instance)
-    ok = yupnope(env, "users", "add", "alice", "--password-stdin", input=GOOD_PASSWORD)
+    ok = run_yupnope(instance, "users", "add", "alice", "--password-stdin", input=GOOD_PASSWORD)
     assert ok.returncode == 0, ok.stderr
     (tmp_path / "bad.json").write_text('{"david": {"password": "Baldy1"},}')
-    if args[0] == "serve":
-        env["YUPNOPE_COOKIE_SECURE"] = "maybe"
+    settings = {"YUPNOPE_COOKIE_SECURE": "maybe"} if args[0] == "serve" else {}
     argv = [arg.format(tmp=tmp_path) for arg in args]
-    result = yupnope(env, *argv, input=GOOD_PASSWORD + "\n")
+    result = run_yupnope(instance, *argv, input=GOOD_PASSWORD + "\n", settings=settings)
     assert result.returncode == 1
     assert result.stdout == ""
     assert "Traceback" not in result.stderr
@@ -620,5 +592,5 @@ def test_process_errors_are_one_line_without_traceback(
     assert len(lines) == 1, result.stderr
     assert lines[0].startswith("Error: ")
     assert fragment in lines[0]
-    rows = yupnope(subprocess_env(instance), "users", "list").stdout.splitlines()[1:]
+    rows = run_yupnope(instance, "users", "list").stdout.splitlines()[1:]
     assert [row.split()[0] for row in rows] == ["alice"]

@@ -5,8 +5,6 @@ from __future__ import annotations
 import os
 import re
 import sqlite3
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable
@@ -18,7 +16,7 @@ from urllib.parse import urlsplit
 import pytest
 import requests
 
-from conftest import GOOD_PASSWORD, LiveServer
+from conftest import GOOD_PASSWORD, LiveServer, run_yupnope
 
 pytestmark = pytest.mark.live
 
@@ -43,33 +41,17 @@ TUTORIAL_LOGIN_HTML = """<!DOCTYPE html>
 """
 
 
-def yupnope(
-    instance: Path, *args: str, input: str | None = None
-) -> subprocess.CompletedProcess[str]:
-    """Run ``python -m yupnope ARGS`` on ``instance`` with the settings a live server has."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("YUPNOPE_")}
-    env["YUPNOPE_INSTANCE_PATH"] = str(instance)
-    return subprocess.run(
-        [sys.executable, "-m", "yupnope", *args],
-        env=env,
-        input=input,
-        stdin=None if input is not None else subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-
-
 def add_user(instance: Path, name: str, password: str = GOOD_PASSWORD) -> None:
     """Create a user with the operator's command."""
-    result = yupnope(instance, "users", "add", name, "--password-stdin", input=password + "\n")
+    result = run_yupnope(
+        instance, "users", "add", name, "--password-stdin", input=password + "\n", cheap=False
+    )
     assert result.returncode == 0, result.stderr
 
 
 def user_names(instance: Path) -> list[str]:
     """Return the names ``users list`` shows."""
-    result = yupnope(instance, "users", "list")
+    result = run_yupnope(instance, "users", "list", cheap=False)
     assert result.returncode == 0, result.stderr
     return [re.split(r" {2,}", line)[0] for line in result.stdout.splitlines()[1:]]
 

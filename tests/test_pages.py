@@ -304,7 +304,7 @@ def test_disabled_user_answers_like_a_wrong_password(
     app: Flask, client: FlaskClient, alice: str
 ) -> None:
     with app.app_context():
-        services.accounts().set_disabled("alice", True, datetime.now(UTC))
+        services.accounts().set_disabled(services.accounts().find("alice"), True, datetime.now(UTC))
     disabled = login(client, "alice", GOOD_PASSWORD)
     wrong = login(client, "alice", "not the password")
     assert location(disabled) == "/nope"
@@ -493,11 +493,13 @@ def test_disabling_a_user_ends_the_session(app: Flask, alice: str) -> None:
     client = logged_in_client(app)
     token = token_of(client)
     with app.app_context():
-        services.accounts().set_disabled("alice", True, datetime.now(UTC))
+        services.accounts().set_disabled(services.accounts().find("alice"), True, datetime.now(UTC))
     assert logged_in_as(with_token(app, token)) is None
     assert logged_in_as(client) is None
     with app.app_context():
-        services.accounts().set_disabled("alice", False, datetime.now(UTC))
+        services.accounts().set_disabled(
+            services.accounts().find("alice"), False, datetime.now(UTC)
+        )
     assert logged_in_as(with_token(app, token)) is None
 
 

@@ -99,11 +99,11 @@ def test_removing_or_disabling_a_user_ends_their_sessions(ctx: tuple[Sessions, U
     sessions, user = ctx
     accounts = services.accounts()
     started = sessions.start(user.id, CLIENT, NOW)
-    accounts.set_disabled("alice", True, NOW)
+    accounts.set_disabled(accounts.find("alice"), True, NOW)
     assert sessions.find(started.token, NOW) is None
-    accounts.set_disabled("alice", False, NOW)
+    accounts.set_disabled(accounts.find("alice"), False, NOW)
     started = sessions.start(user.id, CLIENT, NOW)
-    accounts.remove_user("alice", NOW)
+    accounts.remove_user(accounts.find("alice"), NOW)
     assert sessions.find(started.token, NOW) is None
 
 

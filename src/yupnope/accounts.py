@@ -125,25 +125,22 @@ class Accounts:
             raise UnknownUser(username)
         return user
 
-    def remove_user(self, username: str, now: datetime) -> None:
+    def remove_user(self, user: User, now: datetime) -> None:
         """Delete a user and end their sessions."""
-        user = self.find(username)
         with self.store.write():
             self.store.remove_user(user.id)
             self.store.record(EventKind.ADMIN_USER_REMOVED, now, OPERATOR, user.id, user.username)
 
-    def set_password(self, username: str, password: str, now: datetime) -> None:
+    def set_password(self, user: User, password: str, now: datetime) -> None:
         """Give a user a new password chosen by the operator and end their sessions."""
-        user = self.find(username)
         new_hash = self.hasher.hash(self._acceptable(password, user.username))
         with self.store.write():
             self.store.update_user(user, password_hash=new_hash, must_change_password=False)
             self.store.delete_sessions_of(user.id)
             self.store.record(EventKind.ADMIN_PASSWORD_SET, now, OPERATOR, user.id, user.username)
 
-    def set_disabled(self, username: str, disabled: bool, now: datetime) -> None:
+    def set_disabled(self, user: User, disabled: bool, now: datetime) -> None:
         """Disable a user (ending their sessions) or enable them again."""
-        user = self.find(username)
         kind = EventKind.ADMIN_USER_DISABLED if disabled else EventKind.ADMIN_USER_ENABLED
         with self.store.write():
             self.store.update_user(user, disabled=disabled)

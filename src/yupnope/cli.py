@@ -149,7 +149,7 @@ def users_set_password(username: str, password_stdin: bool) -> None:
     with _app():
         accounts = services.accounts()
         user = accounts.find(username)
-        accounts.set_password(user.username, _read_new_password(password_stdin), _now())
+        accounts.set_password(user, _read_new_password(password_stdin), _now())
         click.echo(f"Set a new password for {user.username!r}; their sessions were ended.")
 
 
@@ -161,7 +161,7 @@ def users_remove(username: str) -> None:
     with _app():
         accounts = services.accounts()
         user = accounts.find(username)
-        accounts.remove_user(user.username, _now())
+        accounts.remove_user(user, _now())
         click.echo(f"Removed user {user.username!r}.")
 
 
@@ -171,8 +171,9 @@ def users_remove(username: str) -> None:
 def users_disable(username: str) -> None:
     """Stop a user from logging in and end their sessions."""
     with _app():
-        user = services.accounts().find(username)
-        services.accounts().set_disabled(user.username, True, _now())
+        accounts = services.accounts()
+        user = accounts.find(username)
+        accounts.set_disabled(user, True, _now())
         click.echo(f"Disabled user {user.username!r}; their sessions were ended.")
 
 
@@ -182,8 +183,9 @@ def users_disable(username: str) -> None:
 def users_enable(username: str) -> None:
     """Let a disabled user log in again."""
     with _app():
-        user = services.accounts().find(username)
-        services.accounts().set_disabled(user.username, False, _now())
+        accounts = services.accounts()
+        user = accounts.find(username)
+        accounts.set_disabled(user, False, _now())
         click.echo(f"Enabled user {user.username!r}.")
 
 
