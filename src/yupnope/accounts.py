@@ -15,10 +15,12 @@ from typing import NoReturn
 from . import usernames
 from .client import OPERATOR, Client
 from .errors import (
+    Busy,
     ImportFileError,
     InvalidCredentials,
     InvalidUsername,
     SignupClosed,
+    Throttled,
     UnknownUser,
     UsernameTaken,
     WeakPassword,
@@ -26,7 +28,9 @@ from .errors import (
 from .models import EventKind, User
 from .security import passwords
 from .security.passwords import Hasher
+from .security.tokens import DeviceCookies
 from .store import DuplicateKey, Store
+from .throttle import Throttle
 from .usernames import Username
 
 
@@ -42,27 +46,55 @@ class ImportReport:
 class Accounts:
     """Carry out every change to accounts, for the pages, the API and the command line alike."""
 
-    def __init__(self, store: Store, hasher: Hasher, signup_open: bool = True) -> None:
+    def __init__(
+        self,
+        store: Store,
+        hasher: Hasher,
+        throttle: Throttle,
+        devices: DeviceCookies,
+        signup_open: bool = True,
+    ) -> None:
         self.store = store
         self.hasher = hasher
+        self.throttle = throttle
+        self.devices = devices
         self.signup_open = signup_open
 
     def sign_up(self, username: str, password: str, client: Client, now: datetime) -> User:
-        """Create an account from the sign-up form, or raise why not."""
+        """Create an account from the sign-up form, or raise why not.
+
+        Every attempt counts against the client address's sign-up budget, so the answer "that
+        name is taken" cannot be used to test names in bulk.
+        """
         if not self.signup_open:
             raise SignupClosed()
+        try:
+            self.throttle.admit_signup(client.address, now)
+        except Throttled:
+            with self.store.write():
+                self.store.record(EventKind.SIGNUP_THROTTLED, now, client)
+            raise
         return self._create(username, password, client, now, EventKind.SIGNUP)
 
     def add_user(self, username: str, password: str, now: datetime) -> User:
         """Create an account for the operator, under the same rules as sign-up."""
         return self._create(username, password, OPERATOR, now, EventKind.ADMIN_USER_ADDED)
 
-    def authenticate(self, username: str, password: str, client: Client, now: datetime) -> User:
-        """Return the user whose name and password these are, or raise InvalidCredentials.
+    def authenticate(
+        self,
+        username: str,
+        password: str,
+        client: Client,
+        now: datetime,
+        device_cookie: str | None = None,
+    ) -> User:
+        """Return the user whose name and password these are, or raise why not.
 
-        Every attempt that gets as far as a well-formed name and password costs exactly one
-        argon2 verify: against the user's hash, or against a dummy hash for an unknown name, and
-        also for a disabled account, so neither the answer nor its timing tells which part failed.
+        Raises InvalidCredentials, Throttled (too many failures: checked before any hashing, and
+        the same whether the name exists or the password is right) or Busy (no hashing slot).
+        Every attempt that gets past the throttle costs exactly one argon2 verify: against the
+        user's hash, or against a dummy hash for an unknown name, and also for a disabled
+        account, so neither the answer nor its timing tells which part failed.
         """
         try:
             name: Username | None = usernames.parse(username)
@@ -73,11 +105,31 @@ class Accounts:
             self._failed(None, client, now)
         user = self.store.user_by_key(name.key)
         self.store.end_read()
-        if user is None:
-            self.hasher.verify_dummy(secret)
-            self._failed(None, client, now)
-        if not self.hasher.verify(user.password_hash, secret) or user.disabled:
+        device = self.devices.read(device_cookie, name.key) if device_cookie else None
+        try:
+            counted = self.throttle.admit_login(name.key, client.address, device, now)
+        except Throttled:
+            with self.store.write():
+                self.store.record(
+                    EventKind.LOGIN_THROTTLED,
+                    now,
+                    client,
+                    user.id if user else None,
+                    user.username if user else None,
+                )
+            raise
+        try:
+            if user is None:
+                self.hasher.verify_dummy(secret)
+                self._failed(None, client, now)
+            matches = self.hasher.verify(user.password_hash, secret)
+        except Busy:
+            # Not checked, so not an attempt: give it back to every budget it was counted in.
+            self.throttle.refund(counted)
+            raise
+        if not matches or user.disabled:
             self._failed(user, client, now)
+        self.throttle.succeeded(counted)
         changes: dict[str, object] = {"last_login_at": now}
         if self.hasher.needs_rehash(user.password_hash):
             changes["password_hash"] = self.hasher.hash(secret)
@@ -87,6 +139,17 @@ class Accounts:
             self.store.update_user(user, **changes)
             self.store.record(EventKind.LOGIN, now, client, user.id, user.username)
         return user
+
+    def device_cookie(self, user: User) -> str:
+        """Return a new device cookie value for a browser that just logged in as ``user``."""
+        return self.devices.sign(user.username_key)
+
+    def unlock(self, user: User, now: datetime) -> bool:
+        """Clear the throttle of ``user``'s account; return whether it had one."""
+        cleared = self.throttle.unlock(user.username_key)
+        with self.store.write():
+            self.store.record(EventKind.ADMIN_USER_UNLOCKED, now, OPERATOR, user.id, user.username)
+        return cleared
 
     def change_password(
         self,

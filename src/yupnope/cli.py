@@ -11,7 +11,7 @@ import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
 
@@ -189,12 +189,26 @@ def users_enable(username: str) -> None:
         click.echo(f"Enabled user {user.username!r}.")
 
 
+@users.command("unlock")
+@click.argument("username")
+@_one_line_errors
+def users_unlock(username: str) -> None:
+    """Clear a user's failed-login throttle so they can log in at once."""
+    with _app():
+        accounts = services.accounts()
+        user = accounts.find(username)
+        if accounts.unlock(user, _now()):
+            click.echo(f"Unlocked user {user.username!r}.")
+        else:
+            click.echo(f"User {user.username!r} had no failed logins to clear.")
+
+
 @users.command("list")
 @_one_line_errors
 def users_list() -> None:
     """Print a table of users: name, created, last login, state."""
     with _app():
-        rows = [("NAME", "CREATED", "LAST LOGIN", "STATE")]
+        rows: list[tuple[str, ...]] = [("NAME", "CREATED", "LAST LOGIN", "STATE")]
         for user in services.store().users():
             state = "disabled" if user.disabled else "active"
             if user.must_change_password:
@@ -207,13 +221,16 @@ def users_list() -> None:
                     state,
                 )
             )
-        widths = [max(len(row[i]) for row in rows) for i in range(4)]
-        for row in rows:
-            click.echo(
-                "  ".join(
-                    cell.ljust(width) for cell, width in zip(row, widths, strict=True)
-                ).rstrip()
-            )
+        _print_table(rows)
+
+
+def _print_table(rows: list[tuple[str, ...]]) -> None:
+    """Print rows as columns padded to their widest cell."""
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        click.echo(
+            "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
+        )
 
 
 def _when(moment: datetime) -> str:
@@ -303,3 +320,45 @@ def parse_import_file(file: Path) -> dict[Username, str]:
             )
         entries[name] = secret
     return entries
+
+
+@cli.command()
+@click.option("--user", "username", help="Only this user's events.")
+@click.option(
+    "--since",
+    help="From this time on: an ISO date or time (2026-11-01, 2026-11-01T12:00) or an age "
+    "(30m, 24h, 7d).",
+)
+@_one_line_errors
+def audit(username: str | None, since: str | None) -> None:
+    """Print the log of logins, failures, throttles, logouts and account changes."""
+    start = _parse_since(since, _now()) if since else None
+    with _app():
+        user_id = services.accounts().find(username).id if username else None
+        rows: list[tuple[str, ...]] = [("TIME", "EVENT", "USER", "ADDRESS", "USER AGENT")]
+        for event in services.store().events_since(start, user_id):
+            rows.append(
+                (
+                    event.at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S"),
+                    event.kind,
+                    event.username or (f"#{event.user_id}" if event.user_id else "-"),
+                    event.client_address or "-",
+                    event.user_agent or "-",
+                )
+            )
+        _print_table(rows)
+
+
+def _parse_since(text: str, now: datetime) -> datetime:
+    """Return the moment ``text`` names: an ISO date or time (UTC unless it says), or an age."""
+    units = {"m": 60, "h": 3600, "d": 86400}
+    amount, unit = text[:-1], text[-1:].lower()
+    if unit in units and amount.isdigit():
+        return now - timedelta(seconds=int(amount) * units[unit])
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise click.ClickException(
+            f"--since takes an ISO date or time, or an age like 24h or 7d, not {text!r}"
+        ) from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)

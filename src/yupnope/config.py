@@ -56,6 +56,54 @@ SIGNUP_OPEN = True
 #: Largest request body in bytes; a larger one gets 413 before it is read.
 MAX_CONTENT_LENGTH = 64 * 1024
 
+#: Failed logins an account (or a device) may have before each further one waits.
+THROTTLE_FREE_FAILURES = 5
+
+#: Seconds of the first wait; each further failure doubles it, up to the maximum below.
+THROTTLE_BASE_DELAY_SECONDS = 1
+
+#: Longest wait between two attempts on one account, in seconds.
+THROTTLE_MAX_DELAY_SECONDS = 15 * 60
+
+#: Failed logins one account may have in the window below (NIST SP 800-63B 5.2.2: at most 100).
+THROTTLE_ACCOUNT_LIMIT = 100
+
+#: Seconds over which an account's failures add up.
+THROTTLE_ACCOUNT_WINDOW_SECONDS = 30 * 24 * 3600
+
+#: Failed logins one client address (an IPv6 /64) may have in the window below.
+THROTTLE_ADDRESS_LIMIT = 50
+
+#: Seconds over which an address's failures add up.
+THROTTLE_ADDRESS_WINDOW_SECONDS = 15 * 60
+
+#: Failed logins the whole server accepts from clients without a device cookie per window below.
+THROTTLE_GLOBAL_LIMIT = 1000
+
+#: Seconds over which the global failures add up.
+THROTTLE_GLOBAL_WINDOW_SECONDS = 5 * 60
+
+#: Sign-up attempts one client address may make in the window below.
+THROTTLE_SIGNUP_LIMIT = 20
+
+#: Seconds over which an address's sign-up attempts add up.
+THROTTLE_SIGNUP_WINDOW_SECONDS = 3600
+
+#: Days a device cookie lets its browser skip the account's throttle (OWASP device cookies).
+DEVICE_COOKIE_DAYS = 180
+
+#: Proxies whose X-Forwarded-For is believed: empty for none, a count, or comma-separated CIDRs.
+TRUSTED_PROXIES = ""
+
+#: argon2 computations one process runs at once; 0 means one per CPU.
+HASH_CONCURRENCY = 0
+
+#: Seconds a login waits for a free hashing slot before it gets 503.
+HASH_WAIT_SECONDS = 0.5
+
+#: Days login events are kept before they are pruned.
+AUDIT_RETENTION_DAYS = 365
+
 _TYPES: dict[str, type] = {
     "INSTANCE_PATH": str,
     "DATABASE_URL": str,
@@ -70,6 +118,22 @@ _TYPES: dict[str, type] = {
     "ARGON2_PARALLELISM": int,
     "SIGNUP_OPEN": bool,
     "MAX_CONTENT_LENGTH": int,
+    "THROTTLE_FREE_FAILURES": int,
+    "THROTTLE_BASE_DELAY_SECONDS": int,
+    "THROTTLE_MAX_DELAY_SECONDS": int,
+    "THROTTLE_ACCOUNT_LIMIT": int,
+    "THROTTLE_ACCOUNT_WINDOW_SECONDS": int,
+    "THROTTLE_ADDRESS_LIMIT": int,
+    "THROTTLE_ADDRESS_WINDOW_SECONDS": int,
+    "THROTTLE_GLOBAL_LIMIT": int,
+    "THROTTLE_GLOBAL_WINDOW_SECONDS": int,
+    "THROTTLE_SIGNUP_LIMIT": int,
+    "THROTTLE_SIGNUP_WINDOW_SECONDS": int,
+    "DEVICE_COOKIE_DAYS": int,
+    "TRUSTED_PROXIES": str,
+    "HASH_CONCURRENCY": int,
+    "HASH_WAIT_SECONDS": float,
+    "AUDIT_RETENTION_DAYS": int,
 }
 
 COOKIE_SECURE_CHOICES = ("auto", "always", "never")
@@ -161,6 +225,13 @@ def _coerce(name: str, value: object, where: str) -> Any:
         if text in ("0", "false", "no", "off"):
             return False
         raise ConfigError(f"{where} must be true or false, not {value!r}")
+    if wanted is float:
+        if isinstance(value, bool):
+            raise ConfigError(f"{where} must be a number, not {value!r}")
+        try:
+            return float(str(value).strip())
+        except ValueError:
+            raise ConfigError(f"{where} must be a number, not {value!r}") from None
     if wanted is int:
         if isinstance(value, bool):
             raise ConfigError(f"{where} must be a whole number, not {value!r}")
@@ -186,8 +257,25 @@ def _validate(values: dict[str, Any]) -> None:
         "ARGON2_TIME_COST",
         "ARGON2_PARALLELISM",
         "MAX_CONTENT_LENGTH",
+        "THROTTLE_BASE_DELAY_SECONDS",
+        "THROTTLE_MAX_DELAY_SECONDS",
+        "THROTTLE_ACCOUNT_LIMIT",
+        "THROTTLE_ACCOUNT_WINDOW_SECONDS",
+        "THROTTLE_ADDRESS_LIMIT",
+        "THROTTLE_ADDRESS_WINDOW_SECONDS",
+        "THROTTLE_GLOBAL_LIMIT",
+        "THROTTLE_GLOBAL_WINDOW_SECONDS",
+        "THROTTLE_SIGNUP_LIMIT",
+        "THROTTLE_SIGNUP_WINDOW_SECONDS",
+        "DEVICE_COOKIE_DAYS",
+        "AUDIT_RETENTION_DAYS",
     ):
         if values[name] < 1:
             raise ConfigError(f"{PREFIX}{name} must be at least 1, not {values[name]}")
+    for name in ("THROTTLE_FREE_FAILURES", "HASH_CONCURRENCY"):
+        if values[name] < 0:
+            raise ConfigError(f"{PREFIX}{name} must be 0 or more, not {values[name]}")
+    if not values["HASH_WAIT_SECONDS"] > 0:
+        raise ConfigError(f"{PREFIX}HASH_WAIT_SECONDS must be more than 0")
     if values["ARGON2_MEMORY_KIB"] < 8 * values["ARGON2_PARALLELISM"]:
         raise ConfigError(f"{PREFIX}ARGON2_MEMORY_KIB must be at least 8 per lane")

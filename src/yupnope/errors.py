@@ -51,3 +51,36 @@ class SignupClosed(AccountError):
 
     def __init__(self) -> None:
         super().__init__("Sign-up is closed here. Ask the operator for an account.")
+
+
+class Throttled(AccountError):
+    """Refuse an attempt because too many failed before it; ``retry_after`` is in seconds.
+
+    Whether the name exists or the password is right makes no difference to this answer.
+    """
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__(f"Too many attempts. Try again in {_duration(retry_after)}.")
+        self.retry_after = retry_after
+
+
+class Busy(AccountError):
+    """Refuse an attempt because this process is already checking as many passwords as it may."""
+
+    def __init__(self, retry_after: int = 1) -> None:
+        super().__init__("The server is busy checking other logins. Try again in a moment.")
+        self.retry_after = retry_after
+
+
+def _duration(seconds: int) -> str:
+    """Return ``seconds`` in words a person reads at a glance, rounded up."""
+    if seconds < 60:
+        return f"{seconds} second{'s' if seconds != 1 else ''}"
+    if seconds < 3600:
+        minutes = -(-seconds // 60)
+        return f"{minutes} minute{'s' if minutes != 1 else ''}"
+    if seconds < 2 * 86400:
+        hours = -(-seconds // 3600)
+        return f"{hours} hour{'s' if hours != 1 else ''}"
+    days = -(-seconds // 86400)
+    return f"{days} days"

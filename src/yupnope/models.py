@@ -83,6 +83,9 @@ class EventKind(StrEnum):
     ADMIN_PASSWORD_SET = "admin_password_set"  # noqa: S105 (an event name, not a password)
     ADMIN_USER_DISABLED = "admin_user_disabled"
     ADMIN_USER_ENABLED = "admin_user_enabled"
+    ADMIN_USER_UNLOCKED = "admin_user_unlocked"
+    LOGIN_THROTTLED = "login_throttled"
+    SIGNUP_THROTTLED = "signup_throttled"
 
 
 class LoginEvent(Base):
@@ -103,3 +106,22 @@ class LoginEvent(Base):
     username: Mapped[str | None] = mapped_column(String(64), default=None)
     client_address: Mapped[str | None] = mapped_column(String(64), default=None)
     user_agent: Mapped[str | None] = mapped_column(String(256), default=None)
+
+
+class ThrottleCounter(Base):
+    """Count attempts of one kind (an account, an address, a device, all) in a time window.
+
+    Every worker and every instance updates the same row with one atomic statement, so the
+    counts are exact however many processes serve.
+    """
+
+    __tablename__ = "throttle_counters"
+
+    #: What is counted: ``account``, ``device``, ``address``, ``global`` or ``signup``.
+    scope: Mapped[str] = mapped_column(String(16), primary_key=True)
+    #: Which one: a folded user name's digest, a device id, an address, or ``*``.
+    key: Mapped[str] = mapped_column(String(128), primary_key=True)
+    count: Mapped[int] = mapped_column(default=0)
+    window_start: Mapped[datetime] = mapped_column(UTCDateTime())
+    #: Set by the progressive delay: no attempt is admitted before this time.
+    blocked_until: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)

@@ -25,6 +25,8 @@ class Server(BaseApplication):  # type: ignore[misc]
             "accesslog": "-",
             "errorlog": "-",
             "proc_name": "yupnope",
+            # Forwarded headers are judged by the app, by YUPNOPE_TRUSTED_PROXIES alone.
+            "forwarded_allow_ips": "",
         }
         super().__init__()
 

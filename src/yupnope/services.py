@@ -2,31 +2,61 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+import os
+from collections.abc import Mapping
+from datetime import datetime, timedelta
+from typing import Any
 
 from flask import Flask, current_app
 
-from . import db
+from . import db, housekeeping
 from .accounts import Accounts
-from .security.passwords import Argon2Parameters, Hasher
+from .admission import Gate, GatedHasher
+from .security.passwords import Argon2Parameters
+from .security.tokens import DeviceCookies
 from .sessions import Lifetimes, Sessions
 from .store import Store
+from .throttle import Limit, Policy, Throttle
 
 
 def init_app(app: Flask) -> None:
-    """Make the app's hasher and session lifetimes once, from its settings."""
+    """Make the app's hasher, hashing gate, throttle policy and session lifetimes once."""
     config = app.config
-    app.extensions["yupnope.hasher"] = Hasher(
+    slots = config["HASH_CONCURRENCY"] or os.cpu_count() or 1
+    app.extensions["yupnope.hasher"] = GatedHasher(
         Argon2Parameters(
             memory_kib=config["ARGON2_MEMORY_KIB"],
             time_cost=config["ARGON2_TIME_COST"],
             parallelism=config["ARGON2_PARALLELISM"],
-        )
+        ),
+        Gate(slots, config["HASH_WAIT_SECONDS"]),
     )
     app.extensions["yupnope.lifetimes"] = Lifetimes(
         idle=timedelta(seconds=config["SESSION_IDLE_SECONDS"]),
         absolute=timedelta(seconds=config["SESSION_ABSOLUTE_SECONDS"]),
         touch=timedelta(seconds=config["SESSION_TOUCH_SECONDS"]),
+    )
+    app.extensions["yupnope.policy"] = _policy(config)
+    app.extensions["yupnope.devices"] = DeviceCookies(
+        config["SECRET_KEY"], max_age=config["DEVICE_COOKIE_DAYS"] * 86400
+    )
+
+
+def _policy(config: Mapping[str, Any]) -> Policy:
+    def seconds(name: str) -> timedelta:
+        return timedelta(seconds=config[f"THROTTLE_{name}_SECONDS"])
+
+    def limit(name: str) -> Limit:
+        return Limit(config[f"THROTTLE_{name}_LIMIT"], seconds(f"{name}_WINDOW"))
+
+    return Policy(
+        free_failures=config["THROTTLE_FREE_FAILURES"],
+        base_delay=seconds("BASE_DELAY"),
+        max_delay=seconds("MAX_DELAY"),
+        account=limit("ACCOUNT"),
+        address=limit("ADDRESS"),
+        global_=limit("GLOBAL"),
+        signup=limit("SIGNUP"),
     )
 
 
@@ -37,11 +67,38 @@ def store() -> Store:
 
 def accounts() -> Accounts:
     """Return the account rules over this app context's database session."""
-    hasher: Hasher = current_app.extensions["yupnope.hasher"]
-    return Accounts(store(), hasher, signup_open=current_app.config["SIGNUP_OPEN"])
+    extensions = current_app.extensions
+    shared = store()
+    return Accounts(
+        shared,
+        extensions["yupnope.hasher"],
+        Throttle(shared, extensions["yupnope.policy"]),
+        extensions["yupnope.devices"],
+        signup_open=current_app.config["SIGNUP_OPEN"],
+    )
 
 
 def sessions() -> Sessions:
     """Return the session keeper over this app context's database session."""
     lifetimes: Lifetimes = current_app.extensions["yupnope.lifetimes"]
     return Sessions(store(), lifetimes)
+
+
+def hash_slots() -> int:
+    """Return how many argon2 computations this process may run at once."""
+    hasher: GatedHasher = current_app.extensions["yupnope.hasher"]
+    return hasher.gate.slots
+
+
+def prune(now: datetime) -> housekeeping.Pruned:
+    """Delete expired sessions, stale throttle counters and events past retention."""
+    config = current_app.config
+    policy: Policy = current_app.extensions["yupnope.policy"]
+    windows = (policy.account, policy.address, policy.global_, policy.signup)
+    return housekeeping.prune(
+        store(),
+        now,
+        idle=timedelta(seconds=config["SESSION_IDLE_SECONDS"]),
+        longest_window=max(limit.window for limit in windows),
+        retention=timedelta(days=config["AUDIT_RETENTION_DAYS"]),
+    )

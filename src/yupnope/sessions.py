@@ -96,8 +96,3 @@ class Sessions:
             ended = self.store.delete_sessions_of(user_id)
             self.store.record(EventKind.LOGOUT_EVERYWHERE, now, client, user_id=user_id)
         return ended
-
-    def prune(self, now: datetime) -> int:
-        """Delete every expired session; return how many."""
-        with self.store.write():
-            return self.store.delete_expired_sessions(now - self.lifetimes.idle, now)

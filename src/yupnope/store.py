@@ -4,20 +4,31 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import case, delete, func, literal, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session as OrmSession
 from sqlalchemy.orm.attributes import set_committed_value
 
 from . import db
 from .client import Client
-from .models import EventKind, LoginEvent, Session, User
+from .models import EventKind, LoginEvent, Session, ThrottleCounter, User, UTCDateTime
 
 
 class DuplicateKey(Exception):
     """Report that a write broke a unique constraint (a name taken by a concurrent sign-up)."""
+
+
+@dataclass(frozen=True)
+class Count:
+    """Carry a throttle counter's state after an update."""
+
+    count: int
+    window_start: datetime
+    blocked_until: datetime | None
 
 
 class Store:
@@ -170,3 +181,92 @@ class Store:
         if user_id is not None:
             query = query.where(LoginEvent.user_id == user_id)
         return self.session.scalars(query).all()
+
+    def events_since(
+        self, since: datetime | None = None, user_id: int | None = None
+    ) -> Sequence[LoginEvent]:
+        """Return events from ``since`` on, oldest first, all or one user's."""
+        query = select(LoginEvent).order_by(LoginEvent.at, LoginEvent.id)
+        if since is not None:
+            query = query.where(LoginEvent.at >= since)
+        if user_id is not None:
+            query = query.where(LoginEvent.user_id == user_id)
+        return self.session.scalars(query).all()
+
+    def delete_events_before(self, before: datetime) -> int:
+        """Delete events older than ``before``; return how many."""
+        result = self.session.execute(delete(LoginEvent).where(LoginEvent.at < before))
+        return result.rowcount  # type: ignore[attr-defined, no-any-return]
+
+    # Throttle counters
+
+    def hit_counter(self, scope: str, key: str, now: datetime, fresh_after: datetime) -> Count:
+        """Add one to a counter in one atomic statement and return its new state.
+
+        A counter whose window began at or before ``fresh_after`` starts a new window at ``now``
+        with a count of one. The upsert locks the row, so concurrent hits never lose an update.
+        """
+        counter = ThrottleCounter
+        insert = (
+            postgresql.insert(counter)
+            if self.session.get_bind().dialect.name == "postgresql"
+            else sqlite.insert(counter)
+        )
+        stale = counter.window_start <= fresh_after
+        start = literal(now, UTCDateTime())
+        statement = (
+            insert.values(scope=scope, key=key, count=1, window_start=now, blocked_until=None)
+            .on_conflict_do_update(
+                index_elements=["scope", "key"],
+                set_={
+                    "count": case((stale, 1), else_=counter.count + 1),
+                    "window_start": case((stale, start), else_=counter.window_start),
+                },
+            )
+            .returning(counter.count, counter.window_start, counter.blocked_until)
+        )
+        count, window_start, blocked_until = self.session.execute(statement).one()
+        return Count(count, window_start, blocked_until)
+
+    def block_counter(self, scope: str, key: str, until: datetime) -> None:
+        """Refuse further attempts on a counter until ``until``."""
+        self.session.execute(
+            update(ThrottleCounter)
+            .where(ThrottleCounter.scope == scope, ThrottleCounter.key == key)
+            .values(blocked_until=until)
+        )
+
+    def refund_counter(self, scope: str, key: str) -> None:
+        """Take one back from a counter (an attempt that turned out to succeed)."""
+        self.session.execute(
+            update(ThrottleCounter)
+            .where(
+                ThrottleCounter.scope == scope,
+                ThrottleCounter.key == key,
+                ThrottleCounter.count > 0,
+            )
+            .values(count=ThrottleCounter.count - 1)
+        )
+
+    def clear_counter(self, scope: str, key: str) -> int:
+        """Delete a counter; return how many rows went (0 or 1)."""
+        result = self.session.execute(
+            delete(ThrottleCounter).where(
+                ThrottleCounter.scope == scope, ThrottleCounter.key == key
+            )
+        )
+        return result.rowcount  # type: ignore[attr-defined, no-any-return]
+
+    def counter(self, scope: str, key: str) -> ThrottleCounter | None:
+        """Return a counter's row."""
+        return self.session.get(ThrottleCounter, (scope, key))
+
+    def delete_stale_counters(self, started_before: datetime, now: datetime) -> int:
+        """Delete counters whose window began before ``started_before`` and that block nothing."""
+        result = self.session.execute(
+            delete(ThrottleCounter).where(
+                ThrottleCounter.window_start < started_before,
+                (ThrottleCounter.blocked_until.is_(None)) | (ThrottleCounter.blocked_until <= now),
+            )
+        )
+        return result.rowcount  # type: ignore[attr-defined, no-any-return]

@@ -5,20 +5,38 @@ Each module translates between HTTP and the account rules; none holds a rule of 
 
 from __future__ import annotations
 
+import time
+from datetime import UTC, datetime
 from pathlib import Path
 
-from flask import Flask
+from flask import Flask, current_app
 from jinja2 import ChoiceLoader, FileSystemLoader
 
-from . import cookies, failures, guards, pages
+from .. import services
+from . import cookies, failures, guards, headers, pages, proxies
+
+#: Seconds between two prunings of expired rows by one process.
+PRUNE_INTERVAL = 3600
 
 
 def init_app(app: Flask) -> None:
-    """Install the session cookie, guards, error pages, routes and template overrides."""
+    """Install the session cookie, guards, headers, error pages, routes and template overrides."""
     overrides = FileSystemLoader(str(Path(app.instance_path) / "templates"))
     if app.jinja_loader is not None:
         app.jinja_loader = ChoiceLoader([overrides, app.jinja_loader])
     app.session_interface = cookies.ServerSessionInterface()
+    proxies.init_app(app)
     guards.init_app(app)
+    headers.init_app(app)
     failures.init_app(app)
     app.register_blueprint(pages.bp)
+    app.extensions["yupnope.next_prune"] = 0.0
+    app.before_request(_prune_when_due)
+
+
+def _prune_when_due() -> None:
+    """Prune expired rows at most once per interval per process, on some request's time."""
+    if time.monotonic() < current_app.extensions["yupnope.next_prune"]:
+        return
+    current_app.extensions["yupnope.next_prune"] = time.monotonic() + PRUNE_INTERVAL
+    services.prune(datetime.now(UTC))

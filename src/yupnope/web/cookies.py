@@ -13,6 +13,9 @@ from typing import Any
 from flask import Flask, Request, Response, request
 from flask.sessions import SessionInterface, SessionMixin
 
+#: Name of the cookie that marks a browser which logged in to an account before.
+DEVICE_COOKIE = "yupnope_device"
+
 
 class ServerSession(dict[str, Any], SessionMixin):
     """Hold the cookie's token and what the request decided about it; the dict stays empty."""
@@ -25,6 +28,12 @@ class ServerSession(dict[str, Any], SessionMixin):
         self.issued: tuple[str, datetime] | None = None
         #: Whether the cookie must be removed (logout, or the token no longer names a session).
         self.cleared = False
+        #: A device cookie value to send (set at login).
+        self.device: str | None = None
+
+    def remember_device(self, value: str) -> None:
+        """Send ``value`` as the device cookie with this response."""
+        self.device = value
 
     def issue(self, token: str, expires: datetime) -> None:
         """Send ``token`` as the new cookie with this response."""
@@ -64,6 +73,16 @@ class ServerSessionInterface(SessionInterface):
             )
         elif session.cleared:
             response.delete_cookie(name, path="/", secure=secure, httponly=True, samesite="Lax")
+        if session.device is not None:
+            response.set_cookie(
+                DEVICE_COOKIE,
+                session.device,
+                max_age=app.config["DEVICE_COOKIE_DAYS"] * 86400,
+                path="/",
+                secure=secure,
+                httponly=True,
+                samesite="Lax",
+            )
         if session.accessed:
             response.vary.add("Cookie")
 

@@ -8,6 +8,8 @@ from flask import Flask, render_template
 from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import HTTPException, InternalServerError
 
+from ..errors import Busy
+
 log = logging.getLogger(__name__)
 
 _TITLES = {
@@ -25,6 +27,7 @@ def init_app(app: Flask) -> None:
     app.register_error_handler(HTTPException, _http_error)
     app.register_error_handler(OperationalError, _database_down)
     app.register_error_handler(InternalServerError, _internal_error)
+    app.register_error_handler(Busy, _busy)
 
 
 def _page(status: int, message: str) -> tuple[str, int]:
@@ -50,6 +53,11 @@ def _database_down(error: OperationalError) -> tuple[str, int, dict[str, str]]:
         503, "The account database is not answering. Nothing was changed; try again in a minute."
     )
     return page, status, {"Retry-After": "30"}
+
+
+def _busy(error: Busy) -> tuple[str, int, dict[str, str]]:
+    page, status = _page(503, str(error))
+    return page, status, {"Retry-After": str(error.retry_after)}
 
 
 def _internal_error(error: InternalServerError) -> tuple[str, int]:

@@ -18,7 +18,7 @@ from werkzeug.wrappers.response import Response
 from .. import services
 from ..client import Client
 from ..models import Session, User
-from .cookies import ServerSession
+from .cookies import DEVICE_COOKIE, ServerSession
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -98,6 +98,16 @@ def sign_out() -> None:
         services.sessions().end(found[0], client(), now())
     _server_session().clear_cookie()
     g.yupnope_current = None
+
+
+def device_cookie() -> str | None:
+    """Return the device cookie this browser sent, if any."""
+    return request.cookies.get(DEVICE_COOKIE) or None
+
+
+def remember_device(value: str) -> None:
+    """Send a device cookie with this response (after a successful login)."""
+    _server_session().remember_device(value)
 
 
 def forget_cookie() -> None:

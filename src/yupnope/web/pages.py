@@ -13,13 +13,14 @@ from ..errors import (
     InvalidCredentials,
     InvalidUsername,
     SignupClosed,
+    Throttled,
     UsernameTaken,
 )
 from . import guards
 
 bp = Blueprint("pages", __name__)
 
-Page = str | tuple[str, int] | Response
+Page = str | tuple[str, int] | tuple[str, int, dict[str, str]] | Response
 
 
 def _fields(*names: str) -> list[str]:
@@ -71,11 +72,19 @@ def login() -> Response:
     username, password, wanted = _fields("username", "password", "next")
     if not username or not password:
         return redirect(url_for("pages.nope"), 303)
+    accounts = services.accounts()
     try:
-        user = services.accounts().authenticate(username, password, guards.client(), guards.now())
+        user = accounts.authenticate(
+            username, password, guards.client(), guards.now(), guards.device_cookie()
+        )
     except InvalidCredentials:
         return redirect(url_for("pages.nope"), 303)
+    except Throttled as exc:
+        response = redirect(url_for("pages.nope", wait=exc.retry_after), 303)
+        response.headers["Retry-After"] = str(exc.retry_after)
+        return response
     guards.sign_in(user)
+    guards.remember_device(accounts.device_cookie(user))
     target = guards.safe_next_url(wanted, url_for("pages.yup"))
     if user.must_change_password:
         target = url_for("pages.account")
@@ -95,8 +104,10 @@ def yup() -> Page:
 
 @bp.get("/nope")
 def nope() -> Page:
-    """Show the failure picture and the way back."""
-    return render_template("nope.html"), 200
+    """Show the failure picture and the way back, and how long to wait after too many tries."""
+    wait = request.args.get("wait", type=int)
+    message = str(Throttled(wait)) if wait is not None and 0 < wait < 10**8 else None
+    return render_template("nope.html", throttled=message), 200
 
 
 @bp.post("/logout")
@@ -118,6 +129,9 @@ def signup() -> Page:
     username, password = _fields("username", "password")
     try:
         user = accounts.sign_up(username, password, guards.client(), guards.now())
+    except Throttled as exc:
+        page = render_template("signup.html", error=str(exc), username=username)
+        return page, 429, {"Retry-After": str(exc.retry_after)}
     except UsernameTaken as exc:
         return render_template(
             "signup.html", error=str(exc), field="username", username=username

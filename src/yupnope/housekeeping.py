@@ -1,0 +1,33 @@
+"""Delete what has run out: expired sessions, stale throttle counters, events past retention."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from .store import Store
+
+
+@dataclass(frozen=True)
+class Pruned:
+    """Say how many rows of each kind were deleted."""
+
+    sessions: int
+    counters: int
+    events: int
+
+
+def prune(
+    store: Store,
+    now: datetime,
+    idle: timedelta,
+    longest_window: timedelta,
+    retention: timedelta,
+) -> Pruned:
+    """Delete expired sessions, counters older than every window, and events past retention."""
+    with store.write():
+        return Pruned(
+            sessions=store.delete_expired_sessions(now - idle, now),
+            counters=store.delete_stale_counters(now - longest_window, now),
+            events=store.delete_events_before(now - retention),
+        )

@@ -1,0 +1,174 @@
+"""Throttle password guessing: per account, per client address, per device, and overall.
+
+Every attempt is counted before its password is hashed, in one write transaction that also checks
+the limits: an attempt over any limit is rolled back (so it is not counted, and it is answered
+without hashing), and a concurrent burst can never slip more attempts through than the budget.
+A success takes its attempt back.
+
+- Account: a few failures free, then a wait that doubles with each failure (progressive delay),
+  and at most ``account_limit`` in a long window (NIST SP 800-63B 5.2.2).
+- Address: at most ``address_limit`` failures per window from one address (an IPv6 /64), which
+  stops credential stuffing across many accounts.
+- Global: at most ``global_limit`` failures per window from browsers without a device cookie.
+- Device: a browser that logged in to the account before holds a signed device cookie; it is
+  counted on its own budget instead of the account's, address's and global one, so an attacker
+  cannot lock the owner out (OWASP, "Slow Down Online Guessing Attacks with Device Cookies").
+
+Names that match no account are counted exactly like names that do.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import ipaddress
+import math
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from .errors import Throttled
+from .store import Count, Store
+
+ACCOUNT = "account"
+DEVICE = "device"
+ADDRESS = "address"
+GLOBAL = "global"
+SIGNUP = "signup"
+
+
+@dataclass(frozen=True)
+class Limit:
+    """Allow ``count`` attempts per ``window``."""
+
+    count: int
+    window: timedelta
+
+
+@dataclass(frozen=True)
+class Policy:
+    """Carry every throttle setting."""
+
+    free_failures: int
+    base_delay: timedelta
+    max_delay: timedelta
+    account: Limit
+    address: Limit
+    global_: Limit
+    signup: Limit
+
+    def delay(self, failures: int) -> timedelta | None:
+        """Return the wait after ``failures`` failures, or None while they are still free."""
+        beyond = failures - self.free_failures
+        if beyond < 0:
+            return None
+        # Cap the exponent: 2**30 base delays is already decades, and timedelta overflows later.
+        return min(self.base_delay * (1 << min(beyond, 30)), self.max_delay)
+
+
+@dataclass(frozen=True)
+class Counted:
+    """Name the counters one admitted attempt was added to, to take it back on success."""
+
+    personal: tuple[str, str]
+    shared: tuple[tuple[str, str], ...]
+
+
+def account_key(username_key: str) -> str:
+    """Return the counter key of a folded user name: a digest, so no name is stored twice."""
+    return hashlib.sha256(username_key.encode("utf-8")).hexdigest()
+
+
+def address_key(address: str | None) -> str:
+    """Return the counter key of a client address: IPv4 as it is, IPv6 by its /64 network.
+
+    One IPv6 host commonly holds a whole /64, so counting single addresses would count nothing.
+    """
+    if not address:
+        return "unknown"
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return address[:64]
+    if ip.version == 6:
+        mapped = ip.ipv4_mapped
+        if mapped is not None:
+            return str(mapped)
+        return str(ipaddress.ip_network(f"{ip}/64", strict=False))
+    return str(ip)
+
+
+class Throttle:
+    """Admit or refuse attempts against the policy, with counters kept in the store."""
+
+    def __init__(self, store: Store, policy: Policy) -> None:
+        self.store = store
+        self.policy = policy
+
+    def admit_login(
+        self, username_key: str, address: str | None, device: str | None, now: datetime
+    ) -> Counted:
+        """Count a login attempt, or raise Throttled without counting it.
+
+        ``device`` is the id from a valid device cookie for this very name, or None.
+        """
+        if device is not None:
+            personal = (DEVICE, device)
+            shared: tuple[tuple[str, str], ...] = ()
+        else:
+            personal = (ACCOUNT, account_key(username_key))
+            shared = ((ADDRESS, address_key(address)), (GLOBAL, "*"))
+        limits = {ADDRESS: self.policy.address, GLOBAL: self.policy.global_}
+        waits: list[float] = []
+        with self.store.write():
+            count = self.store.hit_counter(*personal, now, now - self.policy.account.window)
+            waits.append(self._personal_wait(count, now))
+            for scope, key in shared:
+                limit = limits[scope]
+                hit = self.store.hit_counter(scope, key, now, now - limit.window)
+                if hit.count > limit.count:
+                    waits.append(_seconds(hit.window_start + limit.window - now))
+            retry_after = max(waits)
+            if retry_after > 0:
+                # Leaving the block by an exception rolls every hit back: refused, not counted.
+                raise Throttled(math.ceil(retry_after))
+            delay = self.policy.delay(count.count)
+            if delay is not None:
+                self.store.block_counter(*personal, now + delay)
+        return Counted(personal=personal, shared=shared)
+
+    def succeeded(self, counted: Counted) -> None:
+        """Forget the personal failures after a success and take the shared attempt back."""
+        with self.store.write():
+            self.store.clear_counter(*counted.personal)
+            for scope, key in counted.shared:
+                self.store.refund_counter(scope, key)
+
+    def refund(self, counted: Counted) -> None:
+        """Take back an admitted attempt that was never checked (no hashing slot came free)."""
+        with self.store.write():
+            for scope, key in (counted.personal, *counted.shared):
+                self.store.refund_counter(scope, key)
+
+    def admit_signup(self, address: str | None, now: datetime) -> None:
+        """Count a sign-up attempt from ``address``, or raise Throttled without counting it."""
+        limit = self.policy.signup
+        with self.store.write():
+            hit = self.store.hit_counter(SIGNUP, address_key(address), now, now - limit.window)
+            if hit.count > limit.count:
+                raise Throttled(math.ceil(_seconds(hit.window_start + limit.window - now)))
+
+    def unlock(self, username_key: str) -> bool:
+        """Clear an account's counter; return whether there was one."""
+        with self.store.write():
+            return self.store.clear_counter(ACCOUNT, account_key(username_key)) > 0
+
+    def _personal_wait(self, state: Count, now: datetime) -> float:
+        """Return how long the account (or device) must still wait, counting this attempt."""
+        if state.blocked_until is not None and state.blocked_until > now:
+            return _seconds(state.blocked_until - now)
+        if state.count > self.policy.account.count:
+            return _seconds(state.window_start + self.policy.account.window - now)
+        return 0.0
+
+
+def _seconds(span: timedelta) -> float:
+    return max(span.total_seconds(), 0.0)

@@ -1,0 +1,98 @@
+"""Find the client's address behind reverse proxies, believing only the proxies we were told of.
+
+``X-Forwarded-For`` is read only when ``YUPNOPE_TRUSTED_PROXIES`` says so: a count of proxies in
+front (Werkzeug's ProxyFix takes that many entries from the right), or the CIDRs of the proxies
+(entries are walked from the right while they belong to a trusted proxy). Without it, the header
+is ignored and a warning is logged once, since a spoofed header must move no throttle.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+from collections.abc import Iterable
+from typing import Any
+
+from flask import Flask
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+from ..config import PREFIX, ConfigError
+
+log = logging.getLogger(__name__)
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+def init_app(app: Flask) -> None:
+    """Wrap the WSGI app in the middleware the TRUSTED_PROXIES setting asks for."""
+    setting = app.config["TRUSTED_PROXIES"].strip()
+    if not setting:
+        app.wsgi_app = _IgnoreForwarded(app.wsgi_app)  # type: ignore[method-assign]
+    elif setting.isdigit():
+        count = int(setting)
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=count, x_proto=count)  # type: ignore[method-assign]
+    else:
+        app.wsgi_app = _TrustedNetworks(app.wsgi_app, parse_networks(setting))  # type: ignore[method-assign]
+
+
+def parse_networks(setting: str) -> list[Network]:
+    """Return the CIDRs in a comma-separated setting, or raise ConfigError naming the bad one."""
+    networks = []
+    for part in setting.split(","):
+        try:
+            networks.append(ipaddress.ip_network(part.strip(), strict=False))
+        except ValueError:
+            raise ConfigError(
+                f"{PREFIX}TRUSTED_PROXIES must be a count or CIDRs, and {part.strip()!r} is neither"
+            ) from None
+    return networks
+
+
+class _IgnoreForwarded:
+    """Pass requests through untouched, warning once that a forwarded header was ignored."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+        self.warned = False
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
+        if not self.warned and "HTTP_X_FORWARDED_FOR" in environ:
+            self.warned = True
+            log.warning(
+                "requests carry X-Forwarded-For, but %sTRUSTED_PROXIES is empty: the header is "
+                "ignored and every client looks like the proxy; set it to the number or the "
+                "CIDRs of the proxies in front",
+                PREFIX,
+            )
+        result: Iterable[bytes] = self.app(environ, start_response)
+        return result
+
+
+class _TrustedNetworks:
+    """Take the client from X-Forwarded-For, skipping entries that are trusted proxies."""
+
+    def __init__(self, app: Any, networks: list[Network]) -> None:
+        self.app = app
+        self.networks = networks
+
+    def trusted(self, address: str) -> bool:
+        """Return whether ``address`` belongs to one of the trusted proxies."""
+        try:
+            ip = ipaddress.ip_address(address.strip())
+        except ValueError:
+            return False
+        return any(ip in network for network in self.networks)
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
+        if self.trusted(environ.get("REMOTE_ADDR", "")):
+            hops = [h.strip() for h in environ.get("HTTP_X_FORWARDED_FOR", "").split(",")]
+            hops = [h for h in hops if h]
+            while hops and self.trusted(hops[-1]):
+                hops.pop()
+            if hops:
+                environ["REMOTE_ADDR"] = hops[-1]
+            scheme = environ.get("HTTP_X_FORWARDED_PROTO", "").split(",")[-1].strip().lower()
+            if scheme in ("http", "https"):
+                environ["wsgi.url_scheme"] = scheme
+        result: Iterable[bytes] = self.app(environ, start_response)
+        return result
