@@ -30,7 +30,7 @@ def test_foreign_keys_cascade_sessions_with_their_user(app: Flask) -> None:
     now = datetime.now(UTC)
     with app.app_context():
         user = services.accounts().add_user("alice", "correct horse battery", now)
-        services.sessions().start(user.id, Client(), now)
+        services.sessions().start(user, Client(), now)
         store = services.store()
         with store.write():
             # Delete the user row alone: the database itself must remove the session.

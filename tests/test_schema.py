@@ -47,7 +47,7 @@ def test_migrations_and_the_account_rules_work_on_postgresql(
         accounts = services.accounts()
         accounts.sign_up("Alice", "correct horse battery", Client(), now)
         user = accounts.authenticate("ALICE", "correct horse battery", Client(), now)
-        started = services.sessions().start(user.id, Client(), now)
+        started = services.sessions().start(user, Client(), now)
         found = services.sessions().find(started.token, now)
         assert found is not None and found[1].username == "Alice"
         assert found[0].created_at == now

@@ -11,6 +11,7 @@ from flask import Flask
 from conftest import GOOD_PASSWORD
 from yupnope import services
 from yupnope.client import Client
+from yupnope.errors import InvalidCredentials
 from yupnope.models import User
 from yupnope.security import tokens
 from yupnope.sessions import Sessions
@@ -28,7 +29,7 @@ def ctx(app: Flask) -> Iterator[tuple[Sessions, User]]:
 
 def test_only_the_digest_of_the_token_is_stored(ctx: tuple[Sessions, User]) -> None:
     sessions, user = ctx
-    started = sessions.start(user.id, CLIENT, NOW)
+    started = sessions.start(user, CLIENT, NOW)
     assert len(tokens.digest(started.token)) == 64
     assert started.record.token_digest == tokens.digest(started.token)
     assert started.token not in started.record.token_digest
@@ -39,8 +40,8 @@ def test_only_the_digest_of_the_token_is_stored(ctx: tuple[Sessions, User]) -> N
 
 def test_starting_a_session_replaces_the_previous_one(ctx: tuple[Sessions, User]) -> None:
     sessions, user = ctx
-    first = sessions.start(user.id, CLIENT, NOW)
-    second = sessions.start(user.id, CLIENT, NOW, replacing=first.record.id)
+    first = sessions.start(user, CLIENT, NOW)
+    second = sessions.start(user, CLIENT, NOW, replacing=first.record.id)
     assert first.token != second.token
     assert sessions.find(first.token, NOW) is None
     assert sessions.find(second.token, NOW) is not None
@@ -49,7 +50,7 @@ def test_starting_a_session_replaces_the_previous_one(ctx: tuple[Sessions, User]
 def test_idle_sessions_end(app: Flask, ctx: tuple[Sessions, User]) -> None:
     sessions, user = ctx
     idle = timedelta(seconds=app.config["SESSION_IDLE_SECONDS"])
-    started = sessions.start(user.id, CLIENT, NOW)
+    started = sessions.start(user, CLIENT, NOW)
     assert sessions.find(started.token, NOW + idle - timedelta(seconds=1)) is not None
     # That use counted: the idle clock restarted from it.
     assert sessions.find(started.token, NOW + 2 * idle - timedelta(seconds=2)) is not None
@@ -63,7 +64,7 @@ def test_sessions_end_at_their_absolute_lifetime_however_busy(
     sessions, user = ctx
     absolute = timedelta(seconds=app.config["SESSION_ABSOLUTE_SECONDS"])
     step = timedelta(seconds=app.config["SESSION_IDLE_SECONDS"] // 2)
-    started = sessions.start(user.id, CLIENT, NOW)
+    started = sessions.start(user, CLIENT, NOW)
     moment = NOW
     while moment + step < NOW + absolute:
         moment += step
@@ -75,7 +76,7 @@ def test_last_seen_is_written_at_most_once_per_touch_interval(
     app: Flask, ctx: tuple[Sessions, User]
 ) -> None:
     sessions, user = ctx
-    started = sessions.start(user.id, CLIENT, NOW)
+    started = sessions.start(user, CLIENT, NOW)
     sessions.find(started.token, NOW + timedelta(seconds=1))
     sessions.store.end_read()
     found = sessions.find(started.token, NOW + timedelta(seconds=2))
@@ -88,8 +89,8 @@ def test_last_seen_is_written_at_most_once_per_touch_interval(
 def test_end_all_ends_every_session_of_the_user_only(ctx: tuple[Sessions, User]) -> None:
     sessions, user = ctx
     other = services.accounts().add_user("bob", GOOD_PASSWORD, NOW)
-    mine = [sessions.start(user.id, CLIENT, NOW) for _ in range(3)]
-    theirs = sessions.start(other.id, CLIENT, NOW)
+    mine = [sessions.start(user, CLIENT, NOW) for _ in range(3)]
+    theirs = sessions.start(other, CLIENT, NOW)
     assert sessions.end_all(user.id, CLIENT, NOW) == 3
     assert all(sessions.find(s.token, NOW) is None for s in mine)
     assert sessions.find(theirs.token, NOW) is not None
@@ -98,19 +99,19 @@ def test_end_all_ends_every_session_of_the_user_only(ctx: tuple[Sessions, User])
 def test_removing_or_disabling_a_user_ends_their_sessions(ctx: tuple[Sessions, User]) -> None:
     sessions, user = ctx
     accounts = services.accounts()
-    started = sessions.start(user.id, CLIENT, NOW)
+    started = sessions.start(user, CLIENT, NOW)
     accounts.set_disabled(accounts.find("alice"), True, NOW)
     assert sessions.find(started.token, NOW) is None
     accounts.set_disabled(accounts.find("alice"), False, NOW)
-    started = sessions.start(user.id, CLIENT, NOW)
+    started = sessions.start(user, CLIENT, NOW)
     accounts.remove_user(accounts.find("alice"), NOW)
     assert sessions.find(started.token, NOW) is None
 
 
 def test_password_change_ends_the_other_sessions_only(ctx: tuple[Sessions, User]) -> None:
     sessions, user = ctx
-    here = sessions.start(user.id, CLIENT, NOW)
-    elsewhere = sessions.start(user.id, CLIENT, NOW)
+    here = sessions.start(user, CLIENT, NOW)
+    elsewhere = sessions.start(user, CLIENT, NOW)
     services.accounts().change_password(
         user, GOOD_PASSWORD, "a brand new passphrase", CLIENT, NOW, keep_session=here.record.id
     )
@@ -120,7 +121,40 @@ def test_password_change_ends_the_other_sessions_only(ctx: tuple[Sessions, User]
 
 def test_prune_deletes_expired_sessions(app: Flask, ctx: tuple[Sessions, User]) -> None:
     sessions, user = ctx
-    sessions.start(user.id, CLIENT, NOW)
-    live = sessions.start(user.id, CLIENT, NOW + timedelta(days=1))
+    sessions.start(user, CLIENT, NOW)
+    live = sessions.start(user, CLIENT, NOW + timedelta(days=1))
     assert services.prune(NOW + timedelta(days=1)).sessions == 1
     assert sessions.find(live.token, NOW + timedelta(days=1)) is not None
+
+
+@pytest.mark.parametrize("change", ["set-password", "disable", "remove"])
+def test_a_login_that_checked_before_an_operator_change_gets_no_session(
+    ctx: tuple[Sessions, User], change: str
+) -> None:
+    """The user object a login verified is stale once the operator acts: the operator wins."""
+    sessions, checked = ctx
+    # The login's copy belongs to another request: detach it from this ORM session.
+    sessions.store.session.expunge(checked)
+    accounts = services.accounts()
+    current = accounts.find("alice")
+    if change == "set-password":
+        accounts.set_password(current, "an operator's new passphrase", NOW)
+    elif change == "disable":
+        accounts.set_disabled(current, True, NOW)
+    else:
+        accounts.remove_user(current, NOW)
+    with pytest.raises(InvalidCredentials):
+        sessions.start(checked, CLIENT, NOW)
+    assert sessions.store.count_sessions_of(checked.id) == 0
+
+
+def test_a_stale_login_cannot_overwrite_an_operators_new_password(
+    ctx: tuple[Sessions, User],
+) -> None:
+    sessions, checked = ctx
+    sessions.store.session.expunge(checked)
+    accounts = services.accounts()
+    accounts.set_password(accounts.find("alice"), "an operator's new passphrase", NOW)
+    assert not sessions.store.update_user_if_unchanged(checked, password_hash="rehashed")
+    fresh = accounts.find("alice")
+    assert accounts.hasher.verify(fresh.password_hash, "an operator's new passphrase")

@@ -136,8 +136,12 @@ class Accounts:
         if passwords.policy_failure(secret, user.username) is not None:
             changes["must_change_password"] = True
         with self.store.write():
-            self.store.update_user(user, **changes)
-            self.store.record(EventKind.LOGIN, now, client, user.id, user.username)
+            unchanged = self.store.update_user_if_unchanged(user, **changes)
+            if unchanged:
+                self.store.record(EventKind.LOGIN, now, client, user.id, user.username)
+        if not unchanged:
+            # An operator removed, disabled or re-passworded the account during the check.
+            self._failed(user, client, now)
         return user
 
     def device_cookie(self, user: User) -> str:

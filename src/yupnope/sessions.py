@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from .client import Client
+from .errors import InvalidCredentials
 from .models import EventKind, Session, User
 from .security import tokens
 from .store import Store
@@ -40,17 +41,19 @@ class Sessions:
         self.lifetimes = lifetimes
 
     def start(
-        self, user_id: int, client: Client, now: datetime, replacing: int | None = None
+        self, user: User, client: Client, now: datetime, replacing: int | None = None
     ) -> Started:
-        """Open a session for ``user_id`` under a new token, deleting the ``replacing`` row.
+        """Open a session for ``user`` under a new token, deleting the ``replacing`` row.
 
         A fresh token at every login stops session fixation: a token planted before login is
-        worthless after it.
+        worthless after it. Raises InvalidCredentials when the user was removed, disabled or
+        given another password since it was loaded: an operator's action always wins the race
+        against a login that checked the old password.
         """
         token = tokens.new_token()
         record = Session(
             token_digest=tokens.digest(token),
-            user_id=user_id,
+            user_id=user.id,
             created_at=now,
             last_seen_at=now,
             expires_at=now + self.lifetimes.absolute,
@@ -58,6 +61,8 @@ class Sessions:
             user_agent=client.user_agent,
         )
         with self.store.write():
+            if not self.store.user_is_unchanged(user):
+                raise InvalidCredentials()
             if replacing is not None:
                 self.store.delete_session(replacing)
             self.store.add_session(record)

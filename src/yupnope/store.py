@@ -44,7 +44,9 @@ class Store:
             with db.write_transaction(self.session):
                 yield
         except IntegrityError as exc:
-            raise DuplicateKey(str(exc.orig)) from exc
+            if _is_unique_violation(exc):
+                raise DuplicateKey(str(exc.orig)) from exc
+            raise
 
     def end_read(self) -> None:
         """End the current read transaction, so no snapshot is held through slow work.
@@ -99,6 +101,38 @@ class Store:
         self.session.execute(update(User).where(User.id == user.id).values(**values))
         for key, value in values.items():
             set_committed_value(user, key, value)
+
+    def update_user_if_unchanged(self, user: User, **values: object) -> bool:
+        """Update a user only if it still exists, enabled, with the hash ``user`` was loaded with.
+
+        Returns False, changing nothing, when an operator removed, disabled or re-passworded
+        the user since it was loaded (a login racing that change must lose).
+        """
+        result = self.session.execute(
+            update(User)
+            .where(
+                User.id == user.id,
+                User.password_hash == user.password_hash,
+                User.disabled.is_(False),
+            )
+            .values(**values)
+        )
+        if result.rowcount != 1:  # type: ignore[attr-defined]
+            return False
+        for key, value in values.items():
+            set_committed_value(user, key, value)
+        return True
+
+    def user_is_unchanged(self, user: User) -> bool:
+        """Return whether ``user`` still exists, enabled, with the hash it was loaded with.
+
+        The row is locked until the transaction ends (FOR UPDATE; SQLite's write transaction
+        already excludes other writers), so the answer holds for the rest of the transaction.
+        """
+        found = self.session.execute(
+            select(User.password_hash, User.disabled).where(User.id == user.id).with_for_update()
+        ).first()
+        return found is not None and found[0] == user.password_hash and not found[1]
 
     def count_users(self) -> int:
         """Return how many users exist."""
@@ -270,3 +304,11 @@ class Store:
             )
         )
         return result.rowcount  # type: ignore[attr-defined, no-any-return]
+
+
+def _is_unique_violation(error: IntegrityError) -> bool:
+    """Tell a unique-constraint failure from other integrity errors (a foreign key, a NULL)."""
+    # SQLSTATE 23505 is unique_violation on PostgreSQL; SQLite says so in its message.
+    return getattr(error.orig, "sqlstate", None) == "23505" or "UNIQUE constraint failed" in str(
+        error.orig
+    )

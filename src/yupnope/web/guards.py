@@ -85,7 +85,7 @@ def sign_in(user: User) -> None:
     """Start a new session for ``user`` under a new token, ending the one the browser had."""
     previous = current()
     started = services.sessions().start(
-        user.id, client(), now(), replacing=previous[0].id if previous else None
+        user, client(), now(), replacing=previous[0].id if previous else None
     )
     _server_session().issue(started.token, started.record.expires_at)
     g.yupnope_current = (started.record, user)

@@ -77,13 +77,13 @@ def login() -> Response:
         user = accounts.authenticate(
             username, password, guards.client(), guards.now(), guards.device_cookie()
         )
+        guards.sign_in(user)
     except InvalidCredentials:
         return redirect(url_for("pages.nope"), 303)
     except Throttled as exc:
         response = redirect(url_for("pages.nope", wait=exc.retry_after), 303)
         response.headers["Retry-After"] = str(exc.retry_after)
         return response
-    guards.sign_in(user)
     guards.remember_device(accounts.device_cookie(user))
     target = guards.safe_next_url(wanted, url_for("pages.yup"))
     if user.must_change_password:
