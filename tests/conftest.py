@@ -88,29 +88,31 @@ def run_cli(runner: CliRunner, *args: str, input: str | None = None) -> Any:
 def run_yupnope(
     instance: Path,
     *args: str,
-    input: str | None = None,
+    input: str | bytes | None = None,
     cheap: bool = True,
     settings: dict[str, str] | None = None,
 ) -> subprocess.CompletedProcess[str]:
     """Run ``python -m yupnope ARGS`` as a real process on ``instance``.
 
-    ``cheap`` gives it the unit tests' argon2 costs; without it, the real ones a live server has.
-    ``settings`` adds environment variables (full names).
+    ``input`` may be bytes, to send what is not UTF-8. ``cheap`` gives it the unit tests' argon2
+    costs; without it, the real ones a live server has. ``settings`` adds environment variables.
     """
     env = {k: v for k, v in os.environ.items() if not k.startswith("YUPNOPE_")}
     env["YUPNOPE_INSTANCE_PATH"] = str(instance)
     if cheap:
         env.update({f"YUPNOPE_{k}": str(v) for k, v in CHEAP_ARGON2.items()})
     env.update(settings or {})
-    return subprocess.run(
+    done = subprocess.run(
         [sys.executable, "-m", "yupnope", *args],
         env=env,
-        input=input,
+        input=input.encode() if isinstance(input, str) else input,
         stdin=None if input is not None else subprocess.DEVNULL,
         capture_output=True,
-        text=True,
         timeout=60,
         check=False,
+    )
+    return subprocess.CompletedProcess(
+        done.args, done.returncode, done.stdout.decode(), done.stderr.decode()
     )
 
 

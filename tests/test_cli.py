@@ -594,3 +594,20 @@ def test_process_errors_are_one_line_without_traceback(
     assert fragment in lines[0]
     rows = run_yupnope(instance, "users", "list").stdout.splitlines()[1:]
     assert [row.split()[0] for row in rows] == ["alice"]
+
+
+def test_import_a_password_that_is_not_text_is_one_line(runner: CliRunner, tmp_path: Path) -> None:
+    file = tmp_path / "users.json"
+    file.write_text('{"bob": {"password": "\\ud800abcdefgh"}}')
+    assert_one_line_error(run_cli(runner, "users", "import", str(file)), "not text")
+    assert table(runner) == {}
+
+
+def test_add_with_bytes_that_are_not_utf8_on_stdin_is_one_line(instance: Path) -> None:
+    result = run_yupnope(
+        instance, "users", "add", "carol", "--password-stdin", input=b"abc\xffdefghij\n"
+    )
+    assert result.returncode == 1
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("Error:"), lines
+    assert "Traceback" not in result.stderr

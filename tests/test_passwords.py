@@ -55,6 +55,8 @@ def test_normalize_uses_nfkc_and_refuses_overlong_without_truncating() -> None:
     assert passwords.normalize("x" * 256) == "x" * 256
     assert passwords.normalize("x" * 257) is None
     assert passwords.normalize("x" * 1_000_000) is None
+    # A lone surrogate (undecodable bytes on some paths) is not text and cannot be hashed.
+    assert passwords.normalize("\ud800abcdefgh") is None
     # U+FDFA grows to 18 characters under NFKC: the limit applies after normalising.
     assert passwords.normalize("\ufdfa" * 15) is None
 

@@ -294,8 +294,10 @@ class Accounts:
     def _acceptable(self, password: str, username: str) -> str:
         """Return the normalised new password, or raise WeakPassword saying why it is refused."""
         secret = passwords.normalize(password)
-        if secret is None:
+        if secret is None and len(password) > passwords.MAX_LENGTH:
             raise WeakPassword("too_long", f"Use at most {passwords.MAX_LENGTH} characters.")
+        if secret is None:
+            raise WeakPassword("not_text", "The password contains something that is not text.")
         failure = passwords.policy_failure(secret, username)
         if failure is not None:
             raise WeakPassword(failure.reason, failure.message)

@@ -118,8 +118,12 @@ def users() -> None:
 
 def _read_new_password(from_stdin: bool) -> str:
     if from_stdin:
+        try:
+            line = sys.stdin.readline()
+        except UnicodeDecodeError:
+            raise click.ClickException("the password on standard input is not UTF-8 text") from None
         # One line, without its line ending (a Windows "\r\n" too); other spaces are the password's.
-        return sys.stdin.readline().removesuffix("\n").removesuffix("\r")
+        return line.removesuffix("\n").removesuffix("\r")
     value: str = click.prompt("Password", hide_input=True, confirmation_prompt=True, err=True)
     return value
 
@@ -316,7 +320,8 @@ def parse_import_file(file: Path) -> dict[Username, str]:
         secret = passwords.normalize(password)
         if secret is None:
             raise ImportFileError(
-                f"{where}: the password is longer than {passwords.MAX_LENGTH} characters"
+                f"{where}: the password is longer than {passwords.MAX_LENGTH} characters "
+                "or is not text"
             )
         entries[name] = secret
     return entries

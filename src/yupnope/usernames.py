@@ -10,9 +10,34 @@ from .errors import InvalidUsername
 #: Most characters in a user name, after NFKC normalisation.
 MAX_LENGTH = 64
 
-# Letters and symbols that render as nothing although Unicode does not class them as format
-# characters: Hangul fillers, the braille blank, the combining grapheme joiner, and kin.
-_INVISIBLE = frozenset("\u115f\u1160\u3164\uffa0\u2800\u034f\u17b4\u17b5\u180e")
+# Unicode's Default_Ignorable_Code_Point ranges (DerivedCoreProperties.txt): characters that
+# render as nothing, such as variation selectors and Hangul fillers, many of them not in a
+# format category. The braille blank (U+2800) is added: it is not ignorable, but shows nothing.
+_INVISIBLE_RANGES = (
+    (0x00AD, 0x00AD),
+    (0x034F, 0x034F),
+    (0x061C, 0x061C),
+    (0x115F, 0x1160),
+    (0x17B4, 0x17B5),
+    (0x180B, 0x180F),
+    (0x200B, 0x200F),
+    (0x202A, 0x202E),
+    (0x2060, 0x206F),
+    (0x2800, 0x2800),
+    (0x3164, 0x3164),
+    (0xFE00, 0xFE0F),
+    (0xFEFF, 0xFEFF),
+    (0xFFA0, 0xFFA0),
+    (0xFFF0, 0xFFF8),
+    (0x1BCA0, 0x1BCA3),
+    (0x1D173, 0x1D17A),
+    (0xE0000, 0xE0FFF),
+)
+
+
+def _invisible(char: str) -> bool:
+    point = ord(char)
+    return any(low <= point <= high for low, high in _INVISIBLE_RANGES)
 
 
 @dataclass(frozen=True)
@@ -37,7 +62,7 @@ def parse(raw: str) -> Username:
         raise InvalidUsername(f"Use at most {MAX_LENGTH} characters for the name.")
     for char in name:
         category = unicodedata.category(char)
-        hidden = category[0] == "C" or category in ("Zl", "Zp") or char in _INVISIBLE
+        hidden = category[0] == "C" or category in ("Zl", "Zp") or _invisible(char)
         if hidden or (char.isspace() and char != " "):
             raise InvalidUsername(
                 "The name may not contain control, invisible or special space characters."

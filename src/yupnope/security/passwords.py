@@ -37,17 +37,27 @@ class Argon2Parameters:
 
 
 def normalize(password: str) -> str | None:
-    """Return the NFKC form of ``password``, or None when it is longer than ``MAX_LENGTH``.
+    """Return the NFKC form of ``password``, or None when it cannot be a password.
 
-    The raw length is checked first so that a megabyte of input is refused without normalising
-    it; NFKC makes a password typed on another keyboard or platform hash the same.
+    None when it is longer than ``MAX_LENGTH``, or is not text (a lone surrogate, which is what
+    undecodable bytes become on some paths, cannot be hashed). The raw length is checked first
+    so that a megabyte of input is refused without normalising it; NFKC makes a password typed
+    on another keyboard or platform hash the same.
     """
-    if len(password) > _MAX_RAW_LENGTH:
+    if len(password) > _MAX_RAW_LENGTH or not _is_text(password):
         return None
     normal = unicodedata.normalize("NFKC", password)
     if len(normal) > MAX_LENGTH:
         return None
     return normal
+
+
+def _is_text(value: str) -> bool:
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 class Hasher:
