@@ -254,16 +254,16 @@ def require_service(name: str, reachable: bool, reason: str) -> None:
 @pytest.fixture
 def postgres_url() -> str:
     """Return the URL of the test PostgreSQL database, emptied of our tables."""
-    from sqlalchemy import MetaData, Table, create_engine
+    from sqlalchemy import MetaData, create_engine
     from sqlalchemy.exc import OperationalError
-
-    from yupnope.models import Base
 
     engine = create_engine(POSTGRES_URL)
     try:
         with engine.begin() as connection:
-            Base.metadata.drop_all(connection)
-            Table("alembic_version", MetaData()).drop(connection, checkfirst=True)
+            # Every table there, including ones of other versions of the code.
+            existing = MetaData()
+            existing.reflect(connection)
+            existing.drop_all(connection)
     except OperationalError as exc:
         require_service("PostgreSQL", False, str(exc.orig).splitlines()[0])
     finally:

@@ -103,7 +103,7 @@ def test_authenticate_returns_the_user_and_records_the_login(accounts: Accounts)
     user = accounts.authenticate("ALICE", GOOD_PASSWORD, CLIENT, NOW + timedelta(minutes=1))
     assert user.username == "alice"
     assert user.last_login_at == NOW + timedelta(minutes=1)
-    kinds = [event.kind for event in accounts.store.events(user.id)]
+    kinds = [event.kind for event in accounts.store.events_since(user_id=user.id)]
     assert kinds == [EventKind.SIGNUP, EventKind.LOGIN]
 
 
@@ -129,7 +129,7 @@ def test_every_failed_login_costs_exactly_one_hash(
         accounts.authenticate(name, password, CLIENT, NOW)
     assert hashes.calls == 1
     assert str(caught.value) == "The name or password is not right."
-    failed = [e for e in accounts.store.events() if e.kind == EventKind.LOGIN_FAILED]
+    failed = [e for e in accounts.store.events_since() if e.kind == EventKind.LOGIN_FAILED]
     assert len(failed) == 1 and failed[0].client_address == CLIENT.address
 
 
@@ -219,7 +219,7 @@ def test_delete_account_needs_the_password(accounts: Accounts) -> None:
         accounts.delete_account(user, "wrong", CLIENT, NOW)
     accounts.delete_account(user, GOOD_PASSWORD, CLIENT, NOW)
     assert accounts.store.user_by_key("alice") is None
-    deleted = [e for e in accounts.store.events() if e.kind == EventKind.ACCOUNT_DELETED]
+    deleted = [e for e in accounts.store.events_since() if e.kind == EventKind.ACCOUNT_DELETED]
     assert deleted[0].user_id == user.id
 
 
@@ -240,7 +240,7 @@ def test_the_event_log_never_holds_a_password(accounts: Accounts) -> None:
             accounts.authenticate(name, password, CLIENT, NOW)
         except InvalidCredentials:
             pass
-    events = accounts.store.events()
+    events = accounts.store.events_since()
     assert [e.username for e in events if e.kind == EventKind.LOGIN_FAILED] == [None, "alice"]
     text = repr([vars(e) for e in events])
     for secret in ("hunter2-secret", "wrong-secret-guess", GOOD_PASSWORD):

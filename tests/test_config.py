@@ -27,6 +27,7 @@ def test_defaults_are_documented_constants(tmp_path: Path) -> None:
 def test_instance_file_then_environment_then_overrides(tmp_path: Path) -> None:
     (tmp_path / "yupnope.toml").write_text(
         'cookie_secure = "always"\nsession_idle_seconds = 60\nsignup_open = false\n'
+        "session_touch_seconds = 2\n"
     )
     env = {"YUPNOPE_INSTANCE_PATH": str(tmp_path), "YUPNOPE_SESSION_IDLE_SECONDS": "120"}
     values = config.load(environ=env)
@@ -35,6 +36,7 @@ def test_instance_file_then_environment_then_overrides(tmp_path: Path) -> None:
     assert values["SESSION_IDLE_SECONDS"] == 120
     values = config.load(environ=env, overrides={"SESSION_IDLE_SECONDS": 5})
     assert values["SESSION_IDLE_SECONDS"] == 5
+    assert values["SESSION_TOUCH_SECONDS"] == 2
 
 
 @pytest.mark.parametrize(
@@ -45,6 +47,9 @@ def test_instance_file_then_environment_then_overrides(tmp_path: Path) -> None:
         ({"YUPNOPE_SESSION_IDLE_SECONDS": "0"}, "must be at least 1"),
         ({"YUPNOPE_SIGNUP_OPEN": "perhaps"}, "must be true or false"),
         ({"YUPNOPE_ARGON2_MEMORY_KIB": "4"}, "at least 8 per lane"),
+        ({"YUPNOPE_SESSION_TOUCH_SECONDS": "43200"}, "less than YUPNOPE_SESSION_IDLE_SECONDS"),
+        ({"YUPNOPE_TRUSTED_PROXIES": "10.0.0.0/33"}, "count or CIDRs"),
+        ({"YUPNOPE_HASH_WAIT_SECONDS": "0"}, "more than 0"),
     ],
 )
 def test_bad_values_are_refused_with_the_settings_name(

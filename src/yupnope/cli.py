@@ -136,9 +136,12 @@ def users_add(username: str, password_stdin: bool) -> None:
     """Create a user; the password is prompted twice or read from stdin."""
     with _app():
         name = usernames.parse(username)
-        if services.store().user_by_key(name.key) is not None:
+        store = services.store()
+        if store.user_by_key(name.key) is not None:
             # Say so before asking for a password that would be thrown away.
             raise UsernameTaken(name.display)
+        # Hold no transaction open while the operator types.
+        store.end_read()
         password = _read_new_password(password_stdin)
         user = services.accounts().add_user(name.display, password, _now())
         click.echo(f"Added user {user.username!r}.")
@@ -153,6 +156,7 @@ def users_set_password(username: str, password_stdin: bool) -> None:
     with _app():
         accounts = services.accounts()
         user = accounts.find(username)
+        accounts.store.end_read()
         accounts.set_password(user, _read_new_password(password_stdin), _now())
         click.echo(f"Set a new password for {user.username!r}; their sessions were ended.")
 

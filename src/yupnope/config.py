@@ -7,6 +7,7 @@ the environment (``YUPNOPE_COOKIE_SECURE=always``), and last a test's own mappin
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import secrets
 import time
@@ -198,6 +199,22 @@ def _read_key(path: Path) -> str:
     raise ConfigError(f"{path} is empty; delete it to have a new key generated")
 
 
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+def trusted_networks(setting: str) -> list[Network]:
+    """Return the CIDRs in a comma-separated TRUSTED_PROXIES, or raise ConfigError naming one."""
+    networks = []
+    for part in setting.split(","):
+        try:
+            networks.append(ipaddress.ip_network(part.strip(), strict=False))
+        except ValueError:
+            raise ConfigError(
+                f"{PREFIX}TRUSTED_PROXIES must be a count or CIDRs, and {part.strip()!r} is neither"
+            ) from None
+    return networks
+
+
 def _read_instance_file(path: Path) -> dict[str, Any]:
     try:
         data = tomllib.loads(path.read_text())
@@ -272,9 +289,17 @@ def _validate(values: dict[str, Any]) -> None:
     ):
         if values[name] < 1:
             raise ConfigError(f"{PREFIX}{name} must be at least 1, not {values[name]}")
+    if not 0 <= values["SESSION_TOUCH_SECONDS"] < values["SESSION_IDLE_SECONDS"]:
+        raise ConfigError(
+            f"{PREFIX}SESSION_TOUCH_SECONDS must be at least 0 and less than "
+            f"{PREFIX}SESSION_IDLE_SECONDS, or busy users would be logged out as idle"
+        )
     for name in ("THROTTLE_FREE_FAILURES", "HASH_CONCURRENCY"):
         if values[name] < 0:
             raise ConfigError(f"{PREFIX}{name} must be 0 or more, not {values[name]}")
+    proxies = values["TRUSTED_PROXIES"].strip()
+    if proxies and not proxies.isdigit():
+        trusted_networks(proxies)
     if not values["HASH_WAIT_SECONDS"] > 0:
         raise ConfigError(f"{PREFIX}HASH_WAIT_SECONDS must be more than 0")
     if values["ARGON2_MEMORY_KIB"] < 8 * values["ARGON2_PARALLELISM"]:

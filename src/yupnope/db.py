@@ -7,8 +7,6 @@ once with SQLITE_BUSY_SNAPSHOT when another process wrote in between, and no tim
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -17,10 +15,10 @@ from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.orm import Session, sessionmaker
 
+from .store import WRITE_OPTION
+
 #: Milliseconds a SQLite writer waits for another to finish before giving up.
 SQLITE_BUSY_TIMEOUT_MS = 10_000
-
-_WRITE_OPTION = "yupnope_write"
 
 
 def make_engine(url: str) -> Engine:
@@ -51,7 +49,7 @@ def make_engine(url: str) -> Engine:
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Connection) -> None:
-        immediate = connection.get_execution_options().get(_WRITE_OPTION, False)
+        immediate = connection.get_execution_options().get(WRITE_OPTION, False)
         connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
     return engine
@@ -60,24 +58,6 @@ def make_engine(url: str) -> Engine:
 def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
     """Return the factory of ORM sessions bound to ``engine``."""
     return sessionmaker(engine, expire_on_commit=False)
-
-
-@contextmanager
-def write_transaction(session: Session) -> Iterator[Session]:
-    """Run the block in one write transaction: committed at the end, rolled back on any error.
-
-    Any read transaction still open on ``session`` is ended first, so the write starts from a
-    fresh snapshot and, on SQLite, holds the write lock from its first statement.
-    """
-    if session.in_transaction():
-        session.commit()
-    session.connection(execution_options={_WRITE_OPTION: True})
-    try:
-        yield session
-    except BaseException:
-        session.rollback()
-        raise
-    session.commit()
 
 
 def ping(session: Session) -> bool:

@@ -13,9 +13,11 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session as OrmSession
 from sqlalchemy.orm.attributes import set_committed_value
 
-from . import db
 from .client import Client
 from .models import EventKind, LoginEvent, Session, ThrottleCounter, User, UTCDateTime
+
+#: Execution option that makes a transaction a write one: BEGIN IMMEDIATE on SQLite (see db.py).
+WRITE_OPTION = "yupnope_write"
 
 
 class DuplicateKey(Exception):
@@ -39,12 +41,22 @@ class Store:
 
     @contextmanager
     def write(self) -> Iterator[None]:
-        """Run the block as one write transaction; a unique-constraint failure is DuplicateKey."""
+        """Run the block as one write transaction, committed at its end, rolled back on any error.
+
+        A unique-constraint failure comes out as DuplicateKey.
+        """
+        session = self.session
+        # End any read transaction first: the write starts from a fresh snapshot and, on
+        # SQLite, holds the write lock from its first statement.
+        if session.in_transaction():
+            session.commit()
+        session.connection(execution_options={WRITE_OPTION: True})
         try:
-            with db.write_transaction(self.session):
-                yield
-        except IntegrityError as exc:
-            if _is_unique_violation(exc):
+            yield
+            session.commit()
+        except BaseException as exc:
+            session.rollback()
+            if isinstance(exc, IntegrityError) and _is_unique_violation(exc):
                 raise DuplicateKey(str(exc.orig)) from exc
             raise
 
@@ -208,13 +220,6 @@ class Store:
                 user_agent=client.user_agent,
             )
         )
-
-    def events(self, user_id: int | None = None) -> Sequence[LoginEvent]:
-        """Return events, oldest first, all or one user's."""
-        query = select(LoginEvent).order_by(LoginEvent.at, LoginEvent.id)
-        if user_id is not None:
-            query = query.where(LoginEvent.user_id == user_id)
-        return self.session.scalars(query).all()
 
     def events_since(
         self, since: datetime | None = None, user_id: int | None = None

@@ -6,10 +6,13 @@ from alembic import context
 from sqlalchemy import Engine
 
 from yupnope.models import Base
+from yupnope.store import WRITE_OPTION
 
 engine: Engine = context.config.attributes["engine"]
 
-with engine.connect() as connection:
+# A write transaction from the start (BEGIN IMMEDIATE on SQLite): two commands migrating a new
+# database at once then take turns instead of both creating the tables.
+with engine.connect().execution_options(**{WRITE_OPTION: True}) as connection:
     context.configure(
         connection=connection,
         target_metadata=Base.metadata,

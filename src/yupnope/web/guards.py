@@ -61,6 +61,14 @@ def current() -> tuple[Session, User] | None:
     return found_now
 
 
+def signed_in() -> tuple[Session, User]:
+    """Return this request's session row and user, in a view that login_required guards."""
+    found = current()
+    if found is None:
+        raise RuntimeError("signed_in() is for views behind login_required")
+    return found
+
+
 def current_user() -> User | None:
     """Return the logged-in user, or None."""
     found = current()

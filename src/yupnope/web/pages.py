@@ -154,10 +154,7 @@ def account() -> Page:
 @guards.login_required
 def change_password() -> Page:
     """Change the password with the current one; the user's other sessions end."""
-    found = guards.current()
-    if found is None:
-        return redirect(url_for("pages.login_form"))
-    record, user = found
+    record, user = guards.signed_in()
     current, new = _fields("current_password", "new_password")
     try:
         services.accounts().change_password(
@@ -179,9 +176,8 @@ def change_password() -> Page:
 @guards.login_required
 def logout_everywhere() -> Response:
     """End every session of this user, this one included."""
-    user = guards.current_user()
-    if user is not None:
-        services.sessions().end_all(user.id, guards.client(), guards.now())
+    _, user = guards.signed_in()
+    services.sessions().end_all(user.id, guards.client(), guards.now())
     guards.forget_cookie()
     return redirect(url_for("pages.login_form"), 303)
 
@@ -190,9 +186,7 @@ def logout_everywhere() -> Response:
 @guards.login_required
 def delete_account() -> Page:
     """Delete the account after checking its password."""
-    user = guards.current_user()
-    if user is None:
-        return redirect(url_for("pages.login_form"))
+    _, user = guards.signed_in()
     try:
         (password,) = _fields("password")
         services.accounts().delete_account(user, password, guards.client(), guards.now())
@@ -212,7 +206,7 @@ def healthz() -> tuple[str, int, dict[str, str]]:
 
 
 def _account_page(section: str | None = None, error: str | None = None, status: int = 200) -> Page:
-    user = guards.current_user()
+    _, user = guards.signed_in()
     done = request.args.get("done")
     page = render_template("account.html", user=user, section=section, error=error, done=done)
     return page, status

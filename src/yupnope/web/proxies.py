@@ -16,11 +16,9 @@ from typing import Any
 from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from ..config import PREFIX, ConfigError
+from ..config import PREFIX, Network, trusted_networks
 
 log = logging.getLogger(__name__)
-
-Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
 def init_app(app: Flask) -> None:
@@ -32,20 +30,7 @@ def init_app(app: Flask) -> None:
         count = int(setting)
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=count, x_proto=count)  # type: ignore[method-assign]
     else:
-        app.wsgi_app = _TrustedNetworks(app.wsgi_app, parse_networks(setting))  # type: ignore[method-assign]
-
-
-def parse_networks(setting: str) -> list[Network]:
-    """Return the CIDRs in a comma-separated setting, or raise ConfigError naming the bad one."""
-    networks = []
-    for part in setting.split(","):
-        try:
-            networks.append(ipaddress.ip_network(part.strip(), strict=False))
-        except ValueError:
-            raise ConfigError(
-                f"{PREFIX}TRUSTED_PROXIES must be a count or CIDRs, and {part.strip()!r} is neither"
-            ) from None
-    return networks
+        app.wsgi_app = _TrustedNetworks(app.wsgi_app, trusted_networks(setting))  # type: ignore[method-assign]
 
 
 class _IgnoreForwarded:

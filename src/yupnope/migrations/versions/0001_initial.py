@@ -10,8 +10,6 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-from yupnope.models import UTCDateTime
-
 revision = "0001"
 down_revision = None
 branch_labels = None
@@ -27,8 +25,8 @@ def upgrade() -> None:
         sa.Column("password_hash", sa.String(256), nullable=False),
         sa.Column("disabled", sa.Boolean(), nullable=False),
         sa.Column("must_change_password", sa.Boolean(), nullable=False),
-        sa.Column("created_at", UTCDateTime(), nullable=False),
-        sa.Column("last_login_at", UTCDateTime(), nullable=True),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("last_login_at", sa.DateTime(timezone=True), nullable=True),
     )
     op.create_table(
         "sessions",
@@ -37,9 +35,9 @@ def upgrade() -> None:
         sa.Column(
             "user_id", sa.Integer(), sa.ForeignKey("users.id", ondelete="CASCADE"), nullable=False
         ),
-        sa.Column("created_at", UTCDateTime(), nullable=False),
-        sa.Column("last_seen_at", UTCDateTime(), nullable=False),
-        sa.Column("expires_at", UTCDateTime(), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("last_seen_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("client_address", sa.String(64), nullable=True),
         sa.Column("user_agent", sa.String(256), nullable=True),
     )
@@ -47,7 +45,7 @@ def upgrade() -> None:
     op.create_table(
         "login_events",
         sa.Column("id", sa.Integer(), primary_key=True),
-        sa.Column("at", UTCDateTime(), nullable=False),
+        sa.Column("at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("kind", sa.String(32), nullable=False),
         sa.Column("user_id", sa.Integer(), nullable=True),
         sa.Column("username", sa.String(64), nullable=True),

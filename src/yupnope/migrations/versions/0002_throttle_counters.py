@@ -10,8 +10,6 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-from yupnope.models import UTCDateTime
-
 revision = "0002"
 down_revision = "0001"
 branch_labels = None
@@ -24,8 +22,8 @@ def upgrade() -> None:
         sa.Column("scope", sa.String(16), primary_key=True),
         sa.Column("key", sa.String(128), primary_key=True),
         sa.Column("count", sa.Integer(), nullable=False),
-        sa.Column("window_start", UTCDateTime(), nullable=False),
-        sa.Column("blocked_until", UTCDateTime(), nullable=True),
+        sa.Column("window_start", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("blocked_until", sa.DateTime(timezone=True), nullable=True),
     )
 
 
