@@ -208,3 +208,19 @@ def test_safe_next_url_refuses_everything_else(target: str | None) -> None:
 
 def test_the_corpus_is_large() -> None:
     assert len(ACCEPTED) + len(REFUSED) >= 30
+
+
+def test_every_refused_next_lands_on_yup_after_a_real_login(app: Flask) -> None:
+    """The whole corpus through POST /login: each unsafe ``next`` is replaced by /yup."""
+    add_user(app, "alice")
+    client = app.test_client()
+    for target in REFUSED:
+        if target is None:
+            continue
+        response = client.post(
+            "/login",
+            data={"username": "alice", "password": GOOD_PASSWORD, "next": target},
+            headers={"Sec-Fetch-Site": "same-origin"},
+        )
+        assert response.status_code == 303, target
+        assert response.headers["Location"] == "/yup", target
