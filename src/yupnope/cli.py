@@ -35,7 +35,7 @@ def _one_line_errors(command: Callable[P, R]) -> Callable[P, R]:
     def wrapped(*args: P.args, **kwargs: P.kwargs) -> R:
         try:
             return command(*args, **kwargs)
-        except (AccountError, config.ConfigError) as exc:
+        except (AccountError, config.ConfigError, schema.SchemaError) as exc:
             raise click.ClickException(str(exc)) from None
         except SQLAlchemyError as exc:
             reason = str(getattr(exc, "orig", None) or exc).splitlines()[0]

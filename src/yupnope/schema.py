@@ -8,6 +8,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from alembic.util.exc import CommandError
 from sqlalchemy import Engine
 
 
@@ -18,9 +19,23 @@ def _config(engine: Engine) -> Config:
     return config
 
 
+class SchemaError(Exception):
+    """Refuse a database whose schema this code cannot bring up to date."""
+
+
 def upgrade(engine: Engine) -> None:
-    """Apply every migration the database lacks."""
-    command.upgrade(_config(engine), "head")
+    """Apply every migration the database lacks, or raise SchemaError when it is too new."""
+    config = _config(engine)
+    try:
+        command.upgrade(config, "head")
+    except CommandError:
+        with engine.connect() as connection:
+            applied = MigrationContext.configure(connection).get_current_heads()
+        raise SchemaError(
+            f"the database schema is at revision {', '.join(applied) or 'unknown'}, which this "
+            "version of yupnope does not know (a newer version made it); run that version, "
+            "or restore a backup made with this one"
+        ) from None
 
 
 def is_current(engine: Engine) -> bool:
