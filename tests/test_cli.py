@@ -611,3 +611,227 @@ def test_add_with_bytes_that_are_not_utf8_on_stdin_is_one_line(instance: Path) -
     lines = result.stderr.splitlines()
     assert len(lines) == 1 and lines[0].startswith("Error:"), lines
     assert "Traceback" not in result.stderr
+
+
+def test_a_schema_newer_than_the_code_is_one_line(runner: CliRunner, instance: Path) -> None:
+    assert run_cli(runner, "db", "upgrade").exit_code == 0
+    with closing(sqlite3.connect(instance / "yupnope.db")) as db:
+        db.execute("UPDATE alembic_version SET version_num = '0099'")
+        db.commit()
+    for command in (["db", "upgrade"], ["users", "list"], ["serve"]):
+        assert_one_line_error(run_cli(runner, *command), "0099", "newer version")
+
+
+# audit
+
+AUDIT_BROWSER = {"REMOTE_ADDR": "192.0.2.10", "HTTP_USER_AGENT": "AuditBrowser/1.0"}
+SAME_SITE = {"Sec-Fetch-Site": "same-origin"}
+
+
+def browser(app: Flask) -> FlaskClient:
+    """Return a client with a known address and user agent."""
+    made = app.test_client()
+    made.environ_base.update(AUDIT_BROWSER)
+    return made
+
+
+def cookie_values(response: Any) -> set[str]:
+    """Return the values of every cookie a response sets."""
+    return {line.split(";")[0].split("=", 1)[1] for line in response.headers.getlist("Set-Cookie")}
+
+
+def test_audit_records_every_kind_of_event_once_and_no_secret(
+    app_factory: Callable[..., Flask], runner: CliRunner, instance: Path, tmp_path: Path
+) -> None:
+    from yupnope import services
+    from yupnope.client import Client
+    from yupnope.models import EventKind
+
+    app = app_factory(THROTTLE_GLOBAL_LIMIT=1, THROTTLE_SIGNUP_LIMIT=1)
+    started = datetime.now(UTC)
+    secrets = {
+        GOOD_PASSWORD,
+        "bobs first passphrase",
+        "erins first passphrase",
+        "bobs second passphrase",
+        "alices new passphrase",
+        "tr0ub4dor3xyz",
+        "a wrong guess for alice",
+    }
+
+    # The operator: added, imported, password set, disabled, enabled, removed.
+    assert add(runner, "alice").exit_code == 0
+    users = {
+        "bob": {"password": "bobs first passphrase"},
+        "erin": {"password": "erins first passphrase"},
+    }
+    imported = run_cli(runner, "users", "import", str(write_json(tmp_path / "u.json", users)))
+    assert imported.exit_code == 0
+    set_bob = run_cli(
+        runner, "users", "set-password", "bob", "--password-stdin", input="bobs second passphrase\n"
+    )
+    assert set_bob.exit_code == 0
+    for action in ("disable", "enable"):
+        assert run_cli(runner, "users", action, "bob").exit_code == 0
+    with app.app_context():
+        ids = {name: services.accounts().find(name).id for name in ("alice", "bob", "erin")}
+    assert run_cli(runner, "users", "remove", "erin").exit_code == 0
+
+    # Browsers: sign-up, and one more from the same address (throttled).
+    carol = browser(app)
+    signed_up = carol.post(
+        "/signup", data={"username": "carol", "password": GOOD_PASSWORD}, headers=SAME_SITE
+    )
+    assert signed_up.headers["Location"] == "/yup"
+    secrets |= cookie_values(signed_up)
+    dave = browser(app).post(
+        "/signup", data={"username": "dave", "password": GOOD_PASSWORD}, headers=SAME_SITE
+    )
+    assert dave.status_code == 429
+    with app.app_context():
+        ids["carol"] = services.accounts().find("carol").id
+
+    # alice logs in, changes her password; a stranger fails, then is throttled (global limit 1).
+    alice = browser(app)
+    logged_in = login(alice, "alice", GOOD_PASSWORD)
+    assert logged_in == "/yup"
+    secrets |= {
+        c.value
+        for c in (alice.get_cookie("yupnope_session"), alice.get_cookie("yupnope_device"))
+        if c
+    }
+    changed = alice.post(
+        "/account/password",
+        headers=SAME_SITE,
+        data={"current_password": GOOD_PASSWORD, "new_password": "alices new passphrase"},
+    )
+    assert changed.headers["Location"] == "/account?done=password"
+    stranger = browser(app)
+    # A password typed into the name field must not be kept.
+    assert login(stranger, "tr0ub4dor3xyz", "a wrong guess for alice") == "/nope"
+    assert login(stranger, "alice", "a wrong guess for alice").startswith("/nope?wait=")
+
+    # Logout, logout everywhere, and bob deletes his account from a session of his own.
+    assert alice.post("/logout", headers=SAME_SITE).status_code == 303
+    assert carol.post("/account/logout-everywhere", headers=SAME_SITE).status_code == 303
+    with app.app_context():
+        accounts = services.accounts()
+        bobs_session = services.sessions().start(
+            accounts.find("bob"), Client.of("192.0.2.10", "AuditBrowser/1.0"), datetime.now(UTC)
+        )
+    secrets.add(bobs_session.token)
+    bob = browser(app)
+    bob.set_cookie("yupnope_session", bobs_session.token)
+    deleted = bob.post(
+        "/account/delete", headers=SAME_SITE, data={"password": "bobs second passphrase"}
+    )
+    assert deleted.headers["Location"] == "/?done=deleted"
+
+    assert run_cli(runner, "users", "unlock", "alice").exit_code == 0
+    ended = datetime.now(UTC)
+
+    web = ("192.0.2.10", "AuditBrowser/1.0")
+    cli = ("cli", None)
+    expected: dict[EventKind, tuple[str | None, bool, tuple[str, str | None]]] = {
+        # kind: (whose, whether the name is kept, (address, user agent))
+        EventKind.ADMIN_USER_ADDED: ("alice", True, cli),
+        EventKind.ADMIN_USERS_IMPORTED: (None, False, cli),
+        EventKind.ADMIN_PASSWORD_SET: ("bob", True, cli),
+        EventKind.ADMIN_USER_DISABLED: ("bob", True, cli),
+        EventKind.ADMIN_USER_ENABLED: ("bob", True, cli),
+        EventKind.ADMIN_USER_REMOVED: ("erin", True, cli),
+        EventKind.SIGNUP: ("carol", True, web),
+        EventKind.SIGNUP_THROTTLED: (None, False, web),
+        EventKind.LOGIN: ("alice", True, web),
+        EventKind.PASSWORD_CHANGED: ("alice", True, web),
+        EventKind.LOGIN_FAILED: (None, False, web),
+        EventKind.LOGIN_THROTTLED: ("alice", True, web),
+        EventKind.LOGOUT: ("alice", False, web),
+        EventKind.LOGOUT_EVERYWHERE: ("carol", False, web),
+        EventKind.ACCOUNT_DELETED: ("bob", True, web),
+        EventKind.ADMIN_USER_UNLOCKED: ("alice", True, cli),
+    }
+    assert set(expected) == set(EventKind)
+    with app.app_context():
+        events = services.store().events_since()
+        assert sorted(e.kind for e in events) == sorted(kind.value for kind in EventKind)
+        for event in events:
+            whose, named, (address, agent) = expected[EventKind(event.kind)]
+            assert started <= event.at <= ended, event.kind
+            assert event.user_id == (ids[whose] if whose else None), event.kind
+            assert event.username == (whose if named else None), event.kind
+            assert (event.client_address, event.user_agent) == (address, agent), event.kind
+
+    with closing(sqlite3.connect(instance / "yupnope.db")) as database:
+        rows = database.execute("SELECT * FROM login_events").fetchall()
+    assert len(rows) == len(EventKind)
+    stored = repr(rows)
+    for secret in secrets:
+        assert secret not in stored
+
+    printed = run_cli(runner, "audit")
+    assert printed.exit_code == 0, printed.output
+    lines = printed.stdout.splitlines()
+    assert re.split(r" {2,}", lines[0]) == ["TIME", "EVENT", "USER", "ADDRESS", "USER AGENT"]
+    assert len(lines) == 1 + len(EventKind)
+    assert sorted(re.split(r" {2,}", line)[1] for line in lines[1:]) == sorted(
+        kind.value for kind in EventKind
+    )
+    assert re.search(
+        r"^\S+ \S+ +login +alice +192\.0\.2\.10 +AuditBrowser/1\.0$", printed.stdout, re.M
+    )
+    assert re.search(
+        rf"^\S+ \S+ +logout_everywhere +#{ids['carol']} +192\.0\.2\.10 ", printed.stdout, re.M
+    )
+    assert re.search(r"^\S+ \S+ +admin_users_imported +- +cli +-$", printed.stdout, re.M)
+
+    only_alice = run_cli(runner, "audit", "--user", "ALICE")
+    assert only_alice.exit_code == 0
+    kinds = [re.split(r" {2,}", line)[1] for line in only_alice.stdout.splitlines()[1:]]
+    assert sorted(kinds) == sorted(
+        kind.value for kind, (whose, _, _) in expected.items() if whose == "alice"
+    )
+
+
+def test_audit_since_an_age_or_a_date(app: Flask, runner: CliRunner) -> None:
+    from yupnope import services
+    from yupnope.client import Client
+    from yupnope.models import EventKind
+
+    now = datetime.now(UTC)
+    ages = {
+        "three-hours": timedelta(hours=3),
+        "one-hour": timedelta(hours=1),
+        "twenty-days": timedelta(days=20),
+    }
+    with app.app_context():
+        store = services.store()
+        with store.write():
+            for name, age in ages.items():
+                store.record(EventKind.LOGIN_FAILED, now - age, Client("192.0.2.1"), None, name)
+
+    def shown(*args: str) -> list[str]:
+        result = run_cli(runner, "audit", *args)
+        assert result.exit_code == 0, result.output
+        return [re.split(r" {2,}", line)[2] for line in result.stdout.splitlines()[1:]]
+
+    assert shown() == ["twenty-days", "three-hours", "one-hour"]
+    assert shown("--since", "2h") == ["one-hour"]
+    assert shown("--since", "120m") == ["one-hour"]
+    assert shown("--since", "4H") == ["three-hours", "one-hour"]
+    assert shown("--since", "21d") == ["twenty-days", "three-hours", "one-hour"]
+    ten_days_ago = (now - timedelta(days=10)).date().isoformat()
+    assert shown("--since", ten_days_ago) == ["three-hours", "one-hour"]
+    two_hours_ago = (now - timedelta(hours=2)).strftime("%Y-%m-%dT%H:%M:%S+00:00")
+    assert shown("--since", two_hours_ago) == ["one-hour"]
+
+
+@pytest.mark.parametrize(
+    "since", ["yesterday", "2h30m", "-2h", "h", "2026-13-01", "99999999999d", "3000000d"]
+)
+def test_audit_bad_since_is_one_line(runner: CliRunner, since: str) -> None:
+    assert_one_line_error(run_cli(runner, "audit", "--since", since), "--since", since)
+
+
+def test_audit_of_an_unknown_user_is_one_line(runner: CliRunner) -> None:
+    assert_one_line_error(run_cli(runner, "audit", "--user", "nobody"), "nobody")

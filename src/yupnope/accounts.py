@@ -132,7 +132,11 @@ class Accounts:
         self.throttle.succeeded(counted)
         changes: dict[str, object] = {"last_login_at": now}
         if self.hasher.needs_rehash(user.password_hash):
-            changes["password_hash"] = self.hasher.hash(secret)
+            try:
+                changes["password_hash"] = self.hasher.hash(secret)
+            except Busy:
+                # The login is good; the new hash can wait for a quieter login.
+                pass
         if passwords.policy_failure(secret, user.username) is not None:
             changes["must_change_password"] = True
         with self.store.write():

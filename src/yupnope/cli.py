@@ -20,7 +20,7 @@ from flask import Flask
 from sqlalchemy.exc import SQLAlchemyError
 
 from . import config, create_app, schema, services, usernames
-from .errors import AccountError, ImportFileError, UsernameTaken
+from .errors import AccountError, Busy, ImportFileError, UsernameTaken
 from .security import passwords
 from .usernames import Username
 
@@ -35,7 +35,7 @@ def _one_line_errors(command: Callable[P, R]) -> Callable[P, R]:
     def wrapped(*args: P.args, **kwargs: P.kwargs) -> R:
         try:
             return command(*args, **kwargs)
-        except (AccountError, config.ConfigError, schema.SchemaError) as exc:
+        except (AccountError, Busy, config.ConfigError, schema.SchemaError) as exc:
             raise click.ClickException(str(exc)) from None
         except SQLAlchemyError as exc:
             reason = str(getattr(exc, "orig", None) or exc).splitlines()[0]
@@ -363,7 +363,13 @@ def _parse_since(text: str, now: datetime) -> datetime:
     units = {"m": 60, "h": 3600, "d": 86400}
     amount, unit = text[:-1], text[-1:].lower()
     if unit in units and amount.isdigit():
-        return now - timedelta(seconds=int(amount) * units[unit])
+        try:
+            return now - timedelta(seconds=int(amount) * units[unit])
+        except OverflowError:
+            # An age past year 1 is no date a datetime can hold; without this, a traceback.
+            raise click.ClickException(
+                f"--since {text!r} reaches back further than any date"
+            ) from None
     try:
         moment = datetime.fromisoformat(text)
     except ValueError:

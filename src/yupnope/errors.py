@@ -64,8 +64,12 @@ class Throttled(AccountError):
         self.retry_after = retry_after
 
 
-class Busy(AccountError):
-    """Refuse an attempt because this process is already checking as many passwords as it may."""
+class Busy(Exception):
+    """Refuse an attempt because this process is already checking as many passwords as it may.
+
+    Not an AccountError: nothing is wrong with the account or the input, so no form may show it
+    as a refusal of what was typed; it is a 503 with Retry-After.
+    """
 
     def __init__(self, retry_after: int = 1) -> None:
         super().__init__("The server is busy checking other logins. Try again in a moment.")

@@ -275,6 +275,20 @@ class Store:
             .values(blocked_until=until)
         )
 
+    def unblock_counter(
+        self, scope: str, key: str, set_at: datetime, back_to: datetime | None
+    ) -> None:
+        """Put a counter's wait back to ``back_to``, if it is still the ``set_at`` one set."""
+        self.session.execute(
+            update(ThrottleCounter)
+            .where(
+                ThrottleCounter.scope == scope,
+                ThrottleCounter.key == key,
+                ThrottleCounter.blocked_until == set_at,
+            )
+            .values(blocked_until=back_to)
+        )
+
     def refund_counter(self, scope: str, key: str) -> None:
         """Take one back from a counter (an attempt that turned out to succeed)."""
         self.session.execute(

@@ -70,6 +70,9 @@ class Counted:
 
     personal: tuple[str, str]
     shared: tuple[tuple[str, str], ...]
+    #: The wait this attempt set on the personal counter, and the one it replaced.
+    blocked: datetime | None = None
+    blocked_before: datetime | None = None
 
 
 def account_key(username_key: str) -> str:
@@ -131,9 +134,10 @@ class Throttle:
                 # Leaving the block by an exception rolls every hit back: refused, not counted.
                 raise Throttled(math.ceil(retry_after))
             delay = self.policy.delay(count.count)
-            if delay is not None:
-                self.store.block_counter(*personal, now + delay)
-        return Counted(personal=personal, shared=shared)
+            blocked = None if delay is None else now + delay
+            if blocked is not None:
+                self.store.block_counter(*personal, blocked)
+        return Counted(personal, shared, blocked, count.blocked_until)
 
     def succeeded(self, counted: Counted) -> None:
         """Forget the personal failures after a success and take the shared attempt back."""
@@ -143,10 +147,18 @@ class Throttle:
                 self.store.refund_counter(scope, key)
 
     def refund(self, counted: Counted) -> None:
-        """Take back an admitted attempt that was never checked (no hashing slot came free)."""
+        """Take back an admitted attempt that was never checked (no hashing slot came free).
+
+        The wait it set goes too, but only if no later attempt has set another since: a flood
+        of unchecked attempts must not erase the waits of checked ones.
+        """
         with self.store.write():
             for scope, key in (counted.personal, *counted.shared):
                 self.store.refund_counter(scope, key)
+            if counted.blocked is not None:
+                self.store.unblock_counter(
+                    *counted.personal, set_at=counted.blocked, back_to=counted.blocked_before
+                )
 
     def admit_signup(self, address: str | None, now: datetime) -> None:
         """Count a sign-up attempt from ``address``, or raise Throttled without counting it."""

@@ -30,7 +30,10 @@ def _harden(response: Response) -> Response:
     if request.is_secure:
         # Only over HTTPS: a browser ignores HSTS sent over plain HTTP (RFC 6797 8.1).
         response.headers.setdefault("Strict-Transport-Security", "max-age=31536000")
-    if request.blueprint is not None or response.status_code >= 300:
+    # Not on a 304: it revalidates a static file, and its headers replace the cached copy's
+    # (RFC 9111 4.3.4), so no-store there would throw the stylesheet away at every revalidation.
+    redirect_or_error = response.status_code >= 300 and response.status_code != 304
+    if request.blueprint is not None or redirect_or_error:
         # Pages may show account data, and the back button must not bring it back after
         # logout; only the stylesheet and pictures may be cached.
         response.headers["Cache-Control"] = "no-store"

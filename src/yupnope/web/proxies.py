@@ -66,7 +66,12 @@ class _TrustedNetworks:
             ip = ipaddress.ip_address(address.strip())
         except ValueError:
             return False
-        return any(ip in network for network in self.networks)
+        forms: list[ipaddress.IPv4Address | ipaddress.IPv6Address] = [ip]
+        if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+            # A server listening on [::] sees an IPv4 proxy as ::ffff:a.b.c.d, which no IPv4
+            # network contains; its IPv4 form is checked as well.
+            forms.append(ip.ipv4_mapped)
+        return any(form in network for form in forms for network in self.networks)
 
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
         if self.trusted(environ.get("REMOTE_ADDR", "")):

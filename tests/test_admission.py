@@ -1,0 +1,231 @@
+"""Test the hashing gate: how many hold a slot, how many wait, who is turned away, and when.
+
+Threads hold slots until told to let go (threading.Event), so nothing depends on sleeping;
+the only sleeps are the short polls of ``wait_until``, never an assertion by themselves.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import pytest
+from flask import Flask
+from sqlalchemy import select
+
+from conftest import GOOD_PASSWORD, add_user, login
+from yupnope import services
+from yupnope.admission import Gate
+from yupnope.errors import Busy
+from yupnope.models import ThrottleCounter
+
+#: Seconds a test thread may take for anything; reaching it means the test failed.
+PATIENCE = 10
+
+
+def wait_until(condition: Callable[[], bool], what: str) -> None:
+    """Poll ``condition`` until it holds, failing the test after PATIENCE seconds."""
+    deadline = time.monotonic() + PATIENCE
+    while not condition():
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out waiting until {what}")
+        time.sleep(0.005)
+
+
+class Holders:
+    """Threads that take a slot of ``gate``, note it, and keep it until released."""
+
+    def __init__(self, gate: Gate) -> None:
+        self.gate = gate
+        self.lock = threading.Lock()
+        self.inside = 0
+        self.most_inside = 0
+        self.entered = 0
+        self.busy = 0
+        self.release = threading.Event()
+        self.threads: list[threading.Thread] = []
+
+    def start(self, count: int) -> None:
+        for _ in range(count):
+            thread = threading.Thread(target=self._hold, daemon=True)
+            thread.start()
+            self.threads.append(thread)
+
+    def _hold(self) -> None:
+        try:
+            with self.gate.slot():
+                with self.lock:
+                    self.inside += 1
+                    self.entered += 1
+                    self.most_inside = max(self.most_inside, self.inside)
+                self.release.wait(PATIENCE)
+                with self.lock:
+                    self.inside -= 1
+        except Busy:
+            with self.lock:
+                self.busy += 1
+
+    def join(self) -> None:
+        self.release.set()
+        for thread in self.threads:
+            thread.join(PATIENCE)
+            assert not thread.is_alive()
+
+
+@pytest.fixture
+def holders() -> Iterator[Callable[[Gate], Holders]]:
+    made: list[Holders] = []
+
+    def make(gate: Gate) -> Holders:
+        made.append(Holders(gate))
+        return made[-1]
+
+    yield make
+    for each in made:
+        each.release.set()
+
+
+def test_at_most_slots_hold_and_at_most_slots_wait(holders: Callable[[Gate], Holders]) -> None:
+    gate = Gate(slots=2, wait=PATIENCE)
+    first = holders(gate)
+    first.start(2)
+    wait_until(lambda: first.inside == 2, "two threads hold a slot")
+    waiters = holders(gate)
+    waiters.start(2)
+    wait_until(lambda: gate._waiting == 2, "two threads wait")
+
+    # A fifth is turned away at once: it does not queue behind the waiters.
+    started = time.monotonic()
+    with pytest.raises(Busy), gate.slot():
+        pass
+    assert time.monotonic() - started < PATIENCE / 4
+    assert waiters.entered == 0
+
+    # Each slot given back goes to a waiter; never more than two inside.
+    first.join()
+    wait_until(lambda: waiters.entered == 2, "both waiters got a slot")
+    waiters.join()
+    assert first.most_inside == 2
+    assert waiters.most_inside <= 2
+    assert first.busy == waiters.busy == 0
+    assert gate._waiting == 0
+
+
+def test_many_at_once_never_hold_more_than_the_slots(holders: Callable[[Gate], Holders]) -> None:
+    gate = Gate(slots=3, wait=PATIENCE)
+    crowd = holders(gate)
+    crowd.start(12)
+    # Three hold, three wait, six are turned away.
+    wait_until(lambda: crowd.busy == 6, "six are turned away")
+    assert crowd.inside == 3
+    crowd.join()
+    assert crowd.most_inside == 3
+    assert crowd.entered == 6
+
+
+def test_a_waiter_that_gets_no_slot_in_time_is_busy(holders: Callable[[Gate], Holders]) -> None:
+    gate = Gate(slots=1, wait=0.2)
+    holder = holders(gate)
+    holder.start(1)
+    wait_until(lambda: holder.inside == 1, "the slot is held")
+    for _ in range(2):  # the first waiter's place is free again for the second
+        started = time.monotonic()
+        with pytest.raises(Busy), gate.slot():
+            pass
+        waited = time.monotonic() - started
+        assert 0.15 <= waited < PATIENCE / 2
+        assert gate._waiting == 0
+    holder.join()
+    with gate.slot():
+        pass
+
+
+def test_a_slot_is_given_back_when_the_block_raises() -> None:
+    gate = Gate(slots=1, wait=0.01)
+    for error in (ValueError("in the hash"), Busy(), KeyboardInterrupt()):
+        with pytest.raises(type(error)), gate.slot():
+            raise error
+    # Were the slot still held, this would wait 0.01 s and raise Busy.
+    with gate.slot():
+        pass
+
+
+# Through the pages
+
+
+@contextmanager
+def slot_held_elsewhere(app: Flask) -> Iterator[None]:
+    """Hold the app's only hashing slot from another thread for the block."""
+    gate: Gate = app.extensions["yupnope.hasher"].gate
+    held, done = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        with gate.slot():
+            held.set()
+            done.wait(PATIENCE)
+
+    thread = threading.Thread(target=hold, daemon=True)
+    thread.start()
+    assert held.wait(PATIENCE)
+    try:
+        yield
+    finally:
+        done.set()
+        thread.join(PATIENCE)
+
+
+def counts(app: Flask) -> dict[tuple[str, str], int]:
+    with app.app_context():
+        rows = services.store().session.scalars(select(ThrottleCounter)).all()
+        return {(row.scope, row.key): row.count for row in rows}
+
+
+def test_a_login_with_no_free_slot_gets_503_and_is_not_counted(
+    app_factory: Callable[..., Flask],
+) -> None:
+    app = app_factory(HASH_CONCURRENCY=1, HASH_WAIT_SECONDS=0.05)
+    add_user(app, "alice")
+    browser = app.test_client()
+    assert login(browser, "alice", "not the password").headers["Location"] == "/nope"
+    before = counts(app)
+    assert sorted(n for n in before.values()) == [1, 1, 1]
+
+    with slot_held_elsewhere(app):
+        busy: Any = login(browser, "alice")
+    assert busy.status_code == 503
+    assert busy.headers["Retry-After"] == "1"
+    assert busy.mimetype == "text/html"
+    text = busy.get_data(as_text=True)
+    assert "The server is busy checking other logins. Try again in a moment." in text
+    assert "Set-Cookie" not in busy.headers
+    assert counts(app) == before
+
+    assert login(browser, "alice", GOOD_PASSWORD).headers["Location"] == "/yup"
+
+
+def signup_while_busy(app: Flask) -> Any:
+    """Post a good sign-up form while the only hashing slot is held elsewhere."""
+    form = {"username": "carol", "password": GOOD_PASSWORD}
+    with slot_held_elsewhere(app):
+        return app.test_client().post(
+            "/signup", data=form, headers={"Sec-Fetch-Site": "same-origin"}
+        )
+
+
+def test_a_sign_up_with_no_free_slot_creates_nothing(app_factory: Callable[..., Flask]) -> None:
+    app = app_factory(HASH_CONCURRENCY=1, HASH_WAIT_SECONDS=0.05)
+    busy = signup_while_busy(app)
+    assert "The server is busy checking other logins." in busy.get_data(as_text=True)
+    assert "Set-Cookie" not in busy.headers
+    with app.app_context():
+        assert services.store().count_users() == 0
+
+
+def test_a_sign_up_with_no_free_slot_gets_503(app_factory: Callable[..., Flask]) -> None:
+    app = app_factory(HASH_CONCURRENCY=1, HASH_WAIT_SECONDS=0.05)
+    busy = signup_while_busy(app)
+    assert busy.status_code == 503
+    assert busy.headers["Retry-After"] == "1"

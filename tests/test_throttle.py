@@ -1,0 +1,579 @@
+"""Test the throttle through the account rules: delays, limits, device cookies, refunds, pruning.
+
+Time is driven by passing ``now``; nothing here sleeps.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import argon2
+import pytest
+from click.testing import CliRunner
+from flask import Flask
+from itsdangerous import TimestampSigner, URLSafeTimedSerializer
+from sqlalchemy import select
+
+from conftest import GOOD_PASSWORD, add_user, login, run_cli
+from yupnope import services
+from yupnope.client import Client
+from yupnope.errors import (
+    Busy,
+    InvalidCredentials,
+    Throttled,
+    UnknownUser,
+    UsernameTaken,
+    WeakPassword,
+)
+from yupnope.housekeeping import Pruned
+from yupnope.models import EventKind, LoginEvent, Session, ThrottleCounter
+from yupnope.security import tokens
+from yupnope.security.tokens import DeviceCookies
+from yupnope.throttle import ACCOUNT, ADDRESS, DEVICE, GLOBAL, SIGNUP, account_key, address_key
+
+NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
+HOME = "192.0.2.7"
+ELSEWHERE = "198.51.100.1"
+WRONG = "not the password at all"
+SAME_ORIGIN = {"Sec-Fetch-Site": "same-origin"}
+
+Outcome = str | int
+
+
+class HashCounter:
+    """Count argon2 computations by wrapping the library's own methods (the work still runs)."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.calls = 0
+        for name in ("hash", "verify"):
+            original = getattr(argon2.PasswordHasher, name)
+            monkeypatch.setattr(argon2.PasswordHasher, name, self._counting(original))
+
+    def _counting(self, original: Any) -> Any:
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            self.calls += 1
+            return original(*args, **kwargs)
+
+        return wrapper
+
+
+@pytest.fixture
+def hashes(monkeypatch: pytest.MonkeyPatch) -> HashCounter:
+    return HashCounter(monkeypatch)
+
+
+def attempt(
+    name: str,
+    password: str,
+    *,
+    at: datetime = NOW,
+    address: str = HOME,
+    device: str | None = None,
+) -> Outcome:
+    """Try one login in the current app context: "yup", "nope", or Throttled's retry_after."""
+    try:
+        services.accounts().authenticate(
+            name, password, Client(address=address, user_agent="pytest"), at, device
+        )
+    except InvalidCredentials:
+        return "nope"
+    except Throttled as exc:
+        return exc.retry_after
+    return "yup"
+
+
+def counters(app: Flask) -> dict[tuple[str, str], int]:
+    """Return every throttle counter's count, read afresh in a context of its own."""
+    with app.app_context():
+        rows = services.store().session.scalars(select(ThrottleCounter)).all()
+        return {(row.scope, row.key): row.count for row in rows}
+
+
+def account(name: str) -> tuple[str, str]:
+    return (ACCOUNT, account_key(name))
+
+
+def device_cookie(app: Flask, name: str) -> str:
+    """Return a fresh device cookie for the user ``name``, as a login hands one out."""
+    with app.app_context():
+        accounts = services.accounts()
+        return accounts.device_cookie(accounts.find(name))
+
+
+def device_cookie_from(app: Flask, username_key: str, days_ago: int) -> str:
+    """Return a device cookie signed with the app's key ``days_ago`` days ago.
+
+    itsdangerous dates a signature by its signer's clock, so a signer whose clock is behind
+    makes exactly the cookie a browser would still hold from back then.
+    """
+
+    class SignedBefore(TimestampSigner):
+        def get_timestamp(self) -> int:
+            return int(time.time()) - days_ago * 86400
+
+    serializer = URLSafeTimedSerializer(
+        app.config["SECRET_KEY"], salt="yupnope.device-cookie", signer=SignedBefore
+    )
+    return serializer.dumps([tokens.digest(username_key)[:32], "a-device-from-back-then"])
+
+
+# Progressive delay
+
+
+def test_failures_past_the_free_ones_wait_twice_as_long_each_time(
+    app_factory: Callable[..., Flask], hashes: HashCounter
+) -> None:
+    app = app_factory(THROTTLE_MAX_DELAY_SECONDS=8)
+    assert app.config["THROTTLE_FREE_FAILURES"] == 5
+    add_user(app, "alice")
+    with app.app_context():
+        for _ in range(5):
+            assert attempt("alice", WRONG) == "nope"
+        at = NOW
+        for wait in (1, 2, 4, 8, 8, 8):
+            count, hashed = counters(app)[account("alice")], hashes.calls
+            assert attempt("alice", WRONG, at=at) == wait
+            almost = at + timedelta(seconds=wait) - timedelta(milliseconds=1)
+            assert attempt("alice", WRONG, at=almost) == 1
+            # Refused attempts are neither counted nor hashed.
+            assert counters(app)[account("alice")] == count
+            assert hashes.calls == hashed
+            at += timedelta(seconds=wait)
+            assert attempt("alice", WRONG, at=at) == "nope"
+            assert counters(app)[account("alice")] == count + 1
+            assert hashes.calls == hashed + 1
+
+
+def test_the_right_password_waits_too_and_then_clears_the_account(
+    app_factory: Callable[..., Flask], hashes: HashCounter
+) -> None:
+    app = app_factory(THROTTLE_FREE_FAILURES=2, THROTTLE_BASE_DELAY_SECONDS=60)
+    add_user(app, "alice")
+    with app.app_context():
+        assert [attempt("alice", WRONG), attempt("alice", WRONG)] == ["nope", "nope"]
+        hashed = hashes.calls
+        assert attempt("alice", GOOD_PASSWORD, at=NOW + timedelta(seconds=30)) == 30
+        assert attempt("alice", GOOD_PASSWORD, at=NOW + timedelta(seconds=59.5)) == 1
+        assert hashes.calls == hashed
+        assert services.accounts().find("alice").last_login_at is None
+
+        assert attempt("alice", GOOD_PASSWORD, at=NOW + timedelta(seconds=60)) == "yup"
+        assert account("alice") not in counters(app)
+        # The free failures are free again.
+        later = NOW + timedelta(seconds=61)
+        assert [attempt("alice", WRONG, at=later) for _ in range(3)] == ["nope", "nope", 60]
+
+
+def test_an_account_is_refused_past_its_limit_until_the_window_ends(
+    app_factory: Callable[..., Flask],
+) -> None:
+    app = app_factory(
+        THROTTLE_FREE_FAILURES=1000,
+        THROTTLE_ACCOUNT_LIMIT=3,
+        THROTTLE_ACCOUNT_WINDOW_SECONDS=3600,
+    )
+    add_user(app, "alice")
+    minutes = [NOW + timedelta(minutes=m) for m in range(60)]
+    with app.app_context():
+        assert [attempt("alice", WRONG, at=minutes[m]) for m in (0, 1, 2)] == ["nope"] * 3
+        assert attempt("alice", WRONG, at=minutes[10]) == 50 * 60
+        assert attempt("alice", GOOD_PASSWORD, at=minutes[59] + timedelta(seconds=59)) == 1
+        assert counters(app)[account("alice")] == 3
+
+        # A new window starts from nothing.
+        new_window = NOW + timedelta(hours=1)
+        assert attempt("alice", WRONG, at=new_window) == "nope"
+        assert counters(app)[account("alice")] == 1
+        assert attempt("alice", GOOD_PASSWORD, at=new_window) == "yup"
+
+
+def test_unknown_names_are_counted_exactly_like_existing_ones(
+    app_factory: Callable[..., Flask], hashes: HashCounter
+) -> None:
+    app = app_factory(THROTTLE_FREE_FAILURES=2, THROTTLE_MAX_DELAY_SECONDS=4)
+    add_user(app, "alice")
+    schedule = [0, 0, 0, 0.5, 1, 1, 2, 3, 3, 7]
+    expected: list[Outcome] = ["nope", "nope", 1, 1, "nope", 2, 1, "nope", 4, "nope"]
+
+    def run(name: str, address: str) -> tuple[list[Outcome], int]:
+        before = hashes.calls
+        outcomes = [
+            attempt(name, WRONG, at=NOW + timedelta(seconds=s), address=address) for s in schedule
+        ]
+        return outcomes, hashes.calls - before
+
+    with app.app_context():
+        assert run("alice", HOME) == (expected, 5)
+        assert run("ghost", ELSEWHERE) == (expected, 5)
+    found = counters(app)
+    assert found[account("alice")] == found[account("ghost")] == 5
+
+
+# Per address
+
+
+def test_one_address_is_refused_past_its_limit_across_names(
+    app_factory: Callable[..., Flask],
+) -> None:
+    app = app_factory(THROTTLE_ADDRESS_LIMIT=3)
+    add_user(app, "alice")
+    with app.app_context():
+        assert [attempt(f"user{i}", WRONG) for i in range(3)] == ["nope"] * 3
+        assert attempt("user3", WRONG) == 15 * 60
+        assert attempt("alice", GOOD_PASSWORD, at=NOW + timedelta(minutes=5)) == 10 * 60
+        # The same address written as IPv4-mapped IPv6 is the same client.
+        assert attempt("user4", WRONG, address=f"::ffff:{HOME}") == 15 * 60
+        assert attempt("user3", WRONG, address=ELSEWHERE) == "nope"
+        assert attempt("alice", GOOD_PASSWORD, address=ELSEWHERE) == "yup"
+        # A new window starts from nothing.
+        assert attempt("user5", WRONG, at=NOW + timedelta(minutes=15)) == "nope"
+    assert counters(app)[(ADDRESS, HOME)] == 1
+
+
+def test_an_ipv6_slash_64_is_one_address(app_factory: Callable[..., Flask]) -> None:
+    app = app_factory(THROTTLE_ADDRESS_LIMIT=3)
+    with app.app_context():
+        hosts = ["2001:db8:1:2::1", "2001:db8:1:2::2", "2001:db8:1:2:abcd::3"]
+        assert [attempt(f"user{i}", WRONG, address=a) for i, a in enumerate(hosts)] == ["nope"] * 3
+        assert attempt("user3", WRONG, address="2001:db8:1:2:ffff:ffff:ffff:ffff") == 15 * 60
+        assert attempt("user3", WRONG, address="2001:db8:1:3::1") == "nope"
+    assert counters(app)[(ADDRESS, "2001:db8:1:2::/64")] == 3
+
+
+@pytest.mark.parametrize(
+    ("address", "key"),
+    [
+        ("192.0.2.7", "192.0.2.7"),
+        ("::ffff:192.0.2.7", "192.0.2.7"),
+        ("::FFFF:c000:0207", "192.0.2.7"),
+        ("2001:db8:1:2::1", "2001:db8:1:2::/64"),
+        ("2001:DB8:1:2:aaaa:bbbb:cccc:dddd", "2001:db8:1:2::/64"),
+        ("2001:db8:1:3::1", "2001:db8:1:3::/64"),
+        ("fe80::1%eth0", "fe80::/64"),
+        (None, "unknown"),
+        ("", "unknown"),
+        ("not an address", "not an address"),
+        ("x" * 100, "x" * 64),
+    ],
+)
+def test_address_key(address: str | None, key: str) -> None:
+    assert address_key(address) == key
+
+
+# Global
+
+
+def test_the_global_limit_spares_browsers_with_a_device_cookie(
+    app_factory: Callable[..., Flask],
+) -> None:
+    app = app_factory(THROTTLE_GLOBAL_LIMIT=3)
+    add_user(app, "alice")
+    cookie = device_cookie(app, "alice")
+    with app.app_context():
+        addresses = [f"203.0.113.{i}" for i in range(1, 6)]
+        assert [attempt(f"user{i}", WRONG, address=addresses[i]) for i in range(3)] == ["nope"] * 3
+        assert attempt("user3", WRONG, address=addresses[3]) == 5 * 60
+        assert attempt("alice", GOOD_PASSWORD, address=addresses[4]) == 5 * 60
+        assert attempt("alice", WRONG, address=addresses[4], device=cookie) == "nope"
+        assert attempt("alice", GOOD_PASSWORD, address=addresses[4], device=cookie) == "yup"
+    assert counters(app)[(GLOBAL, "*")] == 3
+
+
+# Device cookies
+
+
+def test_the_owners_device_logs_in_while_the_account_is_throttled(
+    app_factory: Callable[..., Flask],
+) -> None:
+    app = app_factory(THROTTLE_FREE_FAILURES=2, THROTTLE_BASE_DELAY_SECONDS=600)
+    add_user(app, "alice")
+    add_user(app, "bob")
+    owner = device_cookie(app, "alice")
+    bobs = device_cookie(app, "bob")
+    other_key = DeviceCookies("another secret", max_age=86400).sign("alice")
+    payload_swapped = bobs.split(".", 1)[0] + "." + owner.split(".", 1)[1]
+    expired = device_cookie_from(app, "alice", days_ago=181)
+    still_valid = device_cookie_from(app, "alice", days_ago=179)
+    assert app.config["DEVICE_COOKIE_DAYS"] == 180
+    later = NOW + timedelta(seconds=1)
+    with app.app_context():
+        assert [attempt("alice", WRONG, address=ELSEWHERE) for _ in range(2)] == ["nope"] * 2
+        assert attempt("alice", GOOD_PASSWORD, at=later) == 599
+        for ignored in (bobs, payload_swapped, other_key, expired, "garbage", owner + "x"):
+            assert attempt("alice", GOOD_PASSWORD, at=later, device=ignored) == 599, ignored
+        assert attempt("alice", GOOD_PASSWORD, at=later, device=owner) == "yup"
+        assert attempt("alice", GOOD_PASSWORD, at=later, device=still_valid) == "yup"
+    # The attacker's failures stay on the account; the owner's login did not wipe them.
+    assert counters(app)[account("alice")] == 2
+
+
+def test_a_device_has_its_own_budget(app_factory: Callable[..., Flask]) -> None:
+    app = app_factory(THROTTLE_FREE_FAILURES=2, THROTTLE_BASE_DELAY_SECONDS=600)
+    add_user(app, "alice")
+    cookie = device_cookie(app, "alice")
+    device_id = app.extensions["yupnope.devices"].read(cookie, "alice")
+    assert device_id
+    with app.app_context():
+        assert [attempt("alice", WRONG, device=cookie) for _ in range(2)] == ["nope"] * 2
+        assert attempt("alice", GOOD_PASSWORD, device=cookie) == 600
+        assert counters(app) == {(DEVICE, device_id): 2}
+        # The account itself was never counted, so without the cookie the owner gets in.
+        assert attempt("alice", GOOD_PASSWORD) == "yup"
+        assert attempt("alice", GOOD_PASSWORD, at=NOW + timedelta(minutes=10), device=cookie) == (
+            "yup"
+        )
+    assert (DEVICE, device_id) not in counters(app)
+
+
+# Refunds
+
+
+def test_success_gives_back_the_shared_attempt_and_clears_the_account(
+    app: Flask,
+) -> None:
+    add_user(app, "alice")
+    with app.app_context():
+        assert attempt("ghost", WRONG) == "nope"
+        assert attempt("alice", WRONG) == "nope"
+        before = counters(app)
+        assert before == {
+            (ADDRESS, HOME): 2,
+            (GLOBAL, "*"): 2,
+            account("alice"): 1,
+            account("ghost"): 1,
+        }
+        assert attempt("alice", GOOD_PASSWORD) == "yup"
+    assert counters(app) == {(ADDRESS, HOME): 2, (GLOBAL, "*"): 2, account("ghost"): 1}
+
+
+def test_an_attempt_that_gets_no_hashing_slot_is_given_back_everywhere(
+    app_factory: Callable[..., Flask],
+) -> None:
+    app = app_factory(HASH_CONCURRENCY=1, HASH_WAIT_SECONDS=0.01)
+    add_user(app, "alice")
+    cookie = device_cookie(app, "alice")
+    gate = app.extensions["yupnope.hasher"].gate
+    with app.app_context():
+        assert attempt("alice", WRONG) == "nope"
+        assert attempt("alice", WRONG, device=cookie) == "nope"
+        before = counters(app)
+        assert len(before) == 4
+        client = Client(address=HOME, user_agent="pytest")
+        with gate.slot():
+            for name, password, device in [
+                ("alice", GOOD_PASSWORD, None),
+                ("ghost", WRONG, None),
+                ("alice", GOOD_PASSWORD, cookie),
+            ]:
+                with pytest.raises(Busy):
+                    services.accounts().authenticate(name, password, client, NOW, device)
+                # A name never seen before may keep a row, but at zero.
+                assert {key: n for key, n in counters(app).items() if n} == before
+        assert attempt("alice", GOOD_PASSWORD) == "yup"
+
+
+def test_an_attempt_that_gets_no_hashing_slot_leaves_no_wait_behind(
+    app_factory: Callable[..., Flask],
+) -> None:
+    app = app_factory(
+        HASH_CONCURRENCY=1,
+        HASH_WAIT_SECONDS=0.01,
+        THROTTLE_FREE_FAILURES=1,
+        THROTTLE_BASE_DELAY_SECONDS=600,
+    )
+    add_user(app, "alice")
+    with app.app_context():
+        with app.extensions["yupnope.hasher"].gate.slot(), pytest.raises(Busy):
+            services.accounts().authenticate(
+                "alice", GOOD_PASSWORD, Client(address=HOME), NOW, None
+            )
+        # Never checked, so not a failure: the retry must not wait.
+        assert attempt("alice", GOOD_PASSWORD, at=NOW + timedelta(seconds=1)) == "yup"
+
+
+# Sign-up
+
+
+def test_every_sign_up_attempt_counts_against_the_address(
+    app_factory: Callable[..., Flask], hashes: HashCounter
+) -> None:
+    app = app_factory(THROTTLE_SIGNUP_LIMIT=3)
+    here, there = Client(address=HOME), Client(address=ELSEWHERE)
+    with app.app_context():
+        accounts = services.accounts()
+        accounts.sign_up("carol", GOOD_PASSWORD, here, NOW)
+        with pytest.raises(UsernameTaken):
+            accounts.sign_up("carol", GOOD_PASSWORD, here, NOW)
+        with pytest.raises(WeakPassword):
+            accounts.sign_up("dave", "short", here, NOW)
+        hashed = hashes.calls
+        with pytest.raises(Throttled) as refused:
+            accounts.sign_up("erin", GOOD_PASSWORD, here, NOW + timedelta(minutes=30))
+        assert refused.value.retry_after == 30 * 60
+        assert hashes.calls == hashed
+        with pytest.raises(UnknownUser):
+            accounts.find("erin")
+        assert accounts.sign_up("erin", GOOD_PASSWORD, there, NOW).username == "erin"
+        assert accounts.sign_up("frank", GOOD_PASSWORD, here, NOW + timedelta(hours=1))
+    assert counters(app)[(SIGNUP, HOME)] == 1
+
+
+def test_a_throttled_sign_up_page_says_429_and_when(app_factory: Callable[..., Flask]) -> None:
+    app = app_factory(THROTTLE_SIGNUP_LIMIT=2)
+    browser = app.test_client()
+    form = {"username": "carol", "password": "short"}
+    for _ in range(2):
+        assert browser.post("/signup", data=form, headers=SAME_ORIGIN).status_code == 400
+    refused = browser.post(
+        "/signup", data={"username": "carol", "password": GOOD_PASSWORD}, headers=SAME_ORIGIN
+    )
+    assert refused.status_code == 429
+    assert refused.headers["Retry-After"] == "3600"
+    assert "Too many attempts. Try again in 1 hour." in refused.get_data(as_text=True)
+    assert refused.mimetype == "text/html"
+    elsewhere = browser.post(
+        "/signup",
+        data={"username": "carol", "password": GOOD_PASSWORD},
+        headers=SAME_ORIGIN,
+        environ_base={"REMOTE_ADDR": ELSEWHERE},
+    )
+    assert elsewhere.status_code == 303
+    assert elsewhere.headers["Location"] == "/yup"
+
+
+# Atomic counting
+
+
+def hit_at_once(app: Flask, times: int) -> int:
+    """Hit one counter from ``times`` threads released together; return the count it reached."""
+    barrier = threading.Barrier(times)
+
+    def hit() -> None:
+        with app.app_context():
+            store = services.store()
+            barrier.wait(timeout=30)
+            with store.write():
+                store.hit_counter("test", "burst", NOW, NOW - timedelta(hours=1))
+
+    with ThreadPoolExecutor(max_workers=times) as pool:
+        for future in [pool.submit(hit) for _ in range(times)]:
+            future.result(timeout=60)
+    with app.app_context():
+        row = services.store().counter("test", "burst")
+        assert row is not None
+        return row.count
+
+
+def test_concurrent_hits_are_all_counted_on_sqlite(app: Flask) -> None:
+    assert hit_at_once(app, 100) == 100
+
+
+def test_concurrent_hits_are_all_counted_on_postgresql(
+    app_factory: Callable[..., Flask], postgres_url: str
+) -> None:
+    app = app_factory(DATABASE_URL=postgres_url)
+    try:
+        assert app.extensions["yupnope.engine"].dialect.name == "postgresql"
+        assert hit_at_once(app, 100) == 100
+    finally:
+        app.extensions["yupnope.engine"].dispose()
+
+
+# The operator
+
+
+def test_users_unlock_lets_the_owner_in_at_once(
+    app_factory: Callable[..., Flask], runner: CliRunner
+) -> None:
+    app = app_factory(
+        THROTTLE_FREE_FAILURES=1,
+        THROTTLE_BASE_DELAY_SECONDS=3600,
+        THROTTLE_MAX_DELAY_SECONDS=3600,
+    )
+    add_user(app, "alice")
+    browser = app.test_client()
+    assert login(browser, "alice", WRONG).headers["Location"] == "/nope"
+    throttled = login(browser, "alice")
+    assert throttled.headers["Location"].startswith("/nope?wait=")
+    assert int(throttled.headers["Retry-After"]) > 3500
+
+    result = run_cli(runner, "users", "unlock", "ALICE")
+    assert result.exit_code == 0, result.output
+    assert result.stdout == "Unlocked user 'alice'.\n"
+    assert account("alice") not in counters(app)
+    assert login(browser, "alice").headers["Location"] == "/yup"
+
+    again = run_cli(runner, "users", "unlock", "alice")
+    assert again.exit_code == 0
+    assert again.stdout == "User 'alice' had no failed logins to clear.\n"
+
+
+def test_users_unlock_of_an_unknown_user_is_one_line(runner: CliRunner, app: Flask) -> None:
+    result = run_cli(runner, "users", "unlock", "nobody")
+    assert result.exit_code == 1
+    assert result.stdout == ""
+    assert result.stderr == "Error: No user is named 'nobody'.\n"
+
+
+# Housekeeping
+
+
+def test_prune_deletes_what_ran_out_and_keeps_the_rest(app_factory: Callable[..., Flask]) -> None:
+    app = app_factory(AUDIT_RETENTION_DAYS=30)
+    add_user(app, "alice")
+    hour, day = timedelta(hours=1), timedelta(days=1)
+    assert app.config["SESSION_IDLE_SECONDS"] == 12 * 3600
+    assert app.config["THROTTLE_ACCOUNT_WINDOW_SECONDS"] == 30 * 86400  # the longest window
+    sessions = {  # name: (last seen, absolute end)
+        "fresh": (NOW - hour, NOW + day),
+        "nearly-idle": (NOW - 12 * hour + timedelta(seconds=1), NOW + day),
+        "idle": (NOW - 12 * hour - timedelta(seconds=1), NOW + day),
+        "ended": (NOW - timedelta(minutes=1), NOW),
+    }
+    counter_rows = {  # key: (window start, blocked until)
+        "recent": (NOW - 29 * day, None),
+        "old": (NOW - 31 * day, None),
+        "old-still-blocking": (NOW - 31 * day, NOW + hour),
+        "old-was-blocking": (NOW - 31 * day, NOW - hour),
+    }
+    events = {"recent": NOW - 29 * day, "old": NOW - 31 * day}
+    with app.app_context():
+        store = services.store()
+        alice = services.accounts().find("alice")
+        with store.write():
+            for name, (seen, ends) in sessions.items():
+                store.add_session(
+                    Session(
+                        token_digest=tokens.digest(name),
+                        user_id=alice.id,
+                        created_at=NOW - 2 * day,
+                        last_seen_at=seen,
+                        expires_at=ends,
+                    )
+                )
+            for key, (start, blocked) in counter_rows.items():
+                store.hit_counter(ACCOUNT, key, start, start - day)
+                if blocked is not None:
+                    store.block_counter(ACCOUNT, key, blocked)
+            for name, at in events.items():
+                store.record(EventKind.LOGIN, at, Client(address=HOME), alice.id, name)
+
+        assert services.prune(NOW) == Pruned(sessions=2, counters=2, events=1)
+
+    with app.app_context():
+        session = services.store().session
+        assert set(session.scalars(select(Session.token_digest))) == {
+            tokens.digest("fresh"),
+            tokens.digest("nearly-idle"),
+        }
+        assert set(session.scalars(select(ThrottleCounter.key))) == {
+            "recent",
+            "old-still-blocking",
+        }
+        logins = select(LoginEvent.username).where(LoginEvent.kind == EventKind.LOGIN.value)
+        assert set(session.scalars(logins)) == {"recent"}
