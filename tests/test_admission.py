@@ -89,7 +89,7 @@ def holders() -> Iterator[Callable[[Gate], Holders]]:
 
 
 def test_at_most_slots_hold_and_at_most_slots_wait(holders: Callable[[Gate], Holders]) -> None:
-    gate = Gate(slots=2, wait=PATIENCE)
+    gate = Gate(slots=2, wait=PATIENCE, queue=2)
     first = holders(gate)
     first.start(2)
     wait_until(lambda: first.inside == 2, "two threads hold a slot")
@@ -115,7 +115,7 @@ def test_at_most_slots_hold_and_at_most_slots_wait(holders: Callable[[Gate], Hol
 
 
 def test_many_at_once_never_hold_more_than_the_slots(holders: Callable[[Gate], Holders]) -> None:
-    gate = Gate(slots=3, wait=PATIENCE)
+    gate = Gate(slots=3, wait=PATIENCE, queue=3)
     crowd = holders(gate)
     crowd.start(12)
     # Three hold, three wait, six are turned away.
@@ -127,7 +127,7 @@ def test_many_at_once_never_hold_more_than_the_slots(holders: Callable[[Gate], H
 
 
 def test_a_waiter_that_gets_no_slot_in_time_is_busy(holders: Callable[[Gate], Holders]) -> None:
-    gate = Gate(slots=1, wait=0.2)
+    gate = Gate(slots=1, wait=0.2, queue=1)
     holder = holders(gate)
     holder.start(1)
     wait_until(lambda: holder.inside == 1, "the slot is held")
@@ -144,7 +144,7 @@ def test_a_waiter_that_gets_no_slot_in_time_is_busy(holders: Callable[[Gate], Ho
 
 
 def test_a_slot_is_given_back_when_the_block_raises() -> None:
-    gate = Gate(slots=1, wait=0.01)
+    gate = Gate(slots=1, wait=0.01, queue=1)
     for error in (ValueError("in the hash"), Busy(), KeyboardInterrupt()):
         with pytest.raises(type(error)), gate.slot():
             raise error
@@ -229,3 +229,9 @@ def test_a_sign_up_with_no_free_slot_gets_503(app_factory: Callable[..., Flask])
     busy = signup_while_busy(app)
     assert busy.status_code == 503
     assert busy.headers["Retry-After"] == "1"
+
+
+def test_the_app_queues_four_logins_per_hashing_slot(app_factory: Callable[..., Flask]) -> None:
+    app = app_factory(HASH_CONCURRENCY=3)
+    gate = app.extensions["yupnope.hasher"].gate
+    assert (gate.slots, gate.queue) == (3, 12)

@@ -2,37 +2,51 @@
 
 Each computation holds its memory cost (19 MiB at OWASP's parameters) for its duration, so a flood
 of logins could otherwise grow a worker without bound, as Keycloak and Kratos both learned. At most
-``slots`` run at once, at most as many again wait a moment for a slot, and the rest are refused
-at once: a flood is answered quickly with 503 instead of queueing, so the threads stay free for
-requests that need no hash (pages of users who are logged in).
+``slots`` run at once, at most ``queue`` more wait a moment for a slot, and the rest are refused
+at once: a flood is answered quickly with 503 instead of queueing, so the request threads that
+the gate does not hold stay free for requests that need no hash (pages of users who are logged
+in). ``yupnope serve`` starts more request threads than slots and queue together for that reason.
+
+The computations also run on ``slots`` threads of the gate's own, never on the request threads:
+glibc's malloc keeps a freed block of argon2's size in the arena of the thread that used it (its
+mmap threshold rises to the largest block freed), so every request thread that ever hashed would
+hold its 19 MiB for good, and a worker would grow to ``threads`` times that, not ``slots`` times.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
+from functools import partial
+from typing import TypeVar
 
 from .errors import Busy
 from .security.passwords import Argon2Parameters, Hasher
 
+T = TypeVar("T")
+
 
 class Gate:
-    """Admit at most ``slots`` holders at once; at most ``slots`` more wait up to ``wait`` s."""
+    """Admit at most ``slots`` holders at once; at most ``queue`` more wait up to ``wait`` s."""
 
-    def __init__(self, slots: int, wait: float) -> None:
+    def __init__(self, slots: int, wait: float, queue: int) -> None:
         self.slots = slots
         self.wait = wait
+        self.queue = queue
         self._free = threading.BoundedSemaphore(slots)
         self._lock = threading.Lock()
         self._waiting = 0
+        # Threads start on first use, so none exists yet when gunicorn forks the app's process.
+        self._threads = ThreadPoolExecutor(max_workers=slots, thread_name_prefix="yupnope-hash")
 
     @contextmanager
     def slot(self) -> Iterator[None]:
         """Hold a slot for the block, or raise Busy when none comes free in time."""
         if not self._free.acquire(blocking=False):
             with self._lock:
-                if self._waiting >= self.slots:
+                if self._waiting >= self.queue:
                     raise Busy()
                 self._waiting += 1
             try:
@@ -47,6 +61,12 @@ class Gate:
         finally:
             self._free.release()
 
+    def run(self, work: Callable[[], T]) -> T:
+        """Return ``work()``, run on one of the gate's own threads inside a slot, or raise Busy."""
+        with self.slot():
+            # Holding a slot, at most ``slots`` are in flight, so none waits for a pool thread.
+            return self._threads.submit(work).result()
+
 
 class GatedHasher(Hasher):
     """Hash and verify as Hasher does, each computation inside a slot of the gate."""
@@ -56,9 +76,7 @@ class GatedHasher(Hasher):
         self.gate = gate
 
     def hash(self, password: str) -> str:
-        with self.gate.slot():
-            return super().hash(password)
+        return self.gate.run(partial(Hasher.hash, self, password))
 
     def verify(self, encoded: str, password: str) -> bool:
-        with self.gate.slot():
-            return super().verify(encoded, password)
+        return self.gate.run(partial(Hasher.verify, self, encoded, password))

@@ -82,10 +82,15 @@ def cli() -> None:
     default=None,
     help="Worker processes [default: one per CPU].",
 )
-@click.option("--threads", default=4, show_default=True, type=click.IntRange(min=1))
+@click.option(
+    "--threads",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Request threads per worker [default: six per CPU].",
+)
 @click.option("--debug", is_flag=True, help="Flask's reloading development server instead.")
 @_one_line_errors
-def serve(host: str, port: int, workers: int | None, threads: int, debug: bool) -> None:
+def serve(host: str, port: int, workers: int | None, threads: int | None, debug: bool) -> None:
     """Apply migrations, then serve with gunicorn (N worker processes)."""
     with _app() as app:
         pass
@@ -95,7 +100,10 @@ def serve(host: str, port: int, workers: int | None, threads: int, debug: bool) 
     from .server import Server
 
     bind = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-    Server(bind=bind, workers=workers or os.cpu_count() or 1, threads=threads).run()
+    cpus = os.cpu_count() or 1
+    # Six per CPU: one hashing slot and four waiting per CPU (services.QUEUE_PER_SLOT), and one
+    # more that a flood of logins never holds, for the pages of users who are logged in.
+    Server(bind=bind, workers=workers or cpus, threads=threads or 6 * cpus).run()
 
 
 @cli.group()

@@ -18,6 +18,9 @@ from .sessions import Lifetimes, Sessions
 from .store import Store
 from .throttle import Limit, Policy, Throttle
 
+#: Logins that may wait for a hashing slot, per slot.
+QUEUE_PER_SLOT = 4
+
 
 def init_app(app: Flask) -> None:
     """Make the app's hasher, hashing gate, throttle policy and session lifetimes once."""
@@ -29,7 +32,9 @@ def init_app(app: Flask) -> None:
             time_cost=config["ARGON2_TIME_COST"],
             parallelism=config["ARGON2_PARALLELISM"],
         ),
-        Gate(slots, config["HASH_WAIT_SECONDS"]),
+        # Four hashes' worth of queue (about 80 ms at OWASP's costs) absorbs an ordinary burst
+        # of logins; past that, waiting would only hold request threads a flood needs freed.
+        Gate(slots, config["HASH_WAIT_SECONDS"], queue=QUEUE_PER_SLOT * slots),
     )
     app.extensions["yupnope.lifetimes"] = Lifetimes(
         idle=timedelta(seconds=config["SESSION_IDLE_SECONDS"]),
