@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import os
+import secrets
 import signal
 import socket
 import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,8 +21,9 @@ from click.testing import CliRunner
 from flask import Flask
 from flask.testing import FlaskClient
 
-from yupnope import create_app, schema
+from yupnope import create_app, db, schema
 from yupnope.cli import cli
+from yupnope.models import Base
 
 #: argon2 at its cheapest (argon2.profiles.CHEAPEST's costs) so unit tests stay fast.
 CHEAP_ARGON2 = {"ARGON2_MEMORY_KIB": 8, "ARGON2_TIME_COST": 1, "ARGON2_PARALLELISM": 1}
@@ -46,17 +49,25 @@ def instance(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def app_factory(instance: Path) -> Callable[..., Flask]:
-    """Return a function that builds a migrated app on the test's instance with extra settings."""
+def app_factory(instance: Path, database_url: str) -> Iterator[Callable[..., Flask]]:
+    """Return a function that builds a migrated app on the test's instance with extra settings.
+
+    Every engine the apps opened is closed at the end, so no connection outlives its test.
+    """
+    apps: list[Flask] = []
 
     def build(**settings: Any) -> Flask:
+        chosen = {"DATABASE_URL": database_url} if database_url else {}
         app = create_app(
-            {"INSTANCE_PATH": str(instance), "TESTING": True, **CHEAP_ARGON2, **settings}
+            {"INSTANCE_PATH": str(instance), "TESTING": True, **CHEAP_ARGON2, **chosen, **settings}
         )
         schema.upgrade(app.extensions["yupnope.engine"])
+        apps.append(app)
         return app
 
-    return build
+    yield build
+    for app in apps:
+        app.extensions["yupnope.engine"].dispose()
 
 
 @pytest.fixture
@@ -72,9 +83,11 @@ def client(app: Flask) -> FlaskClient:
 
 
 @pytest.fixture
-def runner(instance: Path, monkeypatch: pytest.MonkeyPatch) -> CliRunner:
-    """Return a CLI runner whose commands use the test's instance and cheap argon2."""
+def runner(instance: Path, database_url: str, monkeypatch: pytest.MonkeyPatch) -> CliRunner:
+    """Return a CLI runner whose commands use the test's instance, database and cheap argon2."""
     monkeypatch.setenv("YUPNOPE_INSTANCE_PATH", str(instance))
+    if database_url:
+        monkeypatch.setenv("YUPNOPE_DATABASE_URL", database_url)
     for name, value in CHEAP_ARGON2.items():
         monkeypatch.setenv(f"YUPNOPE_{name}", str(value))
     return CliRunner()
@@ -251,21 +264,75 @@ def require_service(name: str, reachable: bool, reason: str) -> None:
     pytest.skip(message)
 
 
-@pytest.fixture
-def postgres_url() -> str:
-    """Return the URL of the test PostgreSQL database, emptied of our tables."""
-    from sqlalchemy import MetaData, create_engine
-    from sqlalchemy.exc import OperationalError
+@contextmanager
+def postgres_schema() -> Iterator[str]:
+    """Create an empty schema of its own in the test database; yield a URL that uses only it.
 
-    engine = create_engine(POSTGRES_URL)
+    A schema per use keeps concurrent test runs (two developers, or a developer and CI on one
+    machine) out of each other's tables.
+    """
+    from sqlalchemy import create_engine
+    from sqlalchemy.exc import OperationalError
+    from sqlalchemy.schema import CreateSchema, DropSchema
+
+    name = f"yupnope_test_{os.getpid()}_{secrets.token_hex(4)}"
+    admin = create_engine(POSTGRES_URL)
+    try:
+        with admin.begin() as connection:
+            connection.execute(CreateSchema(name))
+    except OperationalError as exc:
+        admin.dispose()
+        require_service("PostgreSQL", False, str(exc.orig).splitlines()[0])
+    try:
+        yield f"{POSTGRES_URL}?options=-csearch_path%3D{name}"
+    finally:
+        with admin.begin() as connection:
+            connection.execute(DropSchema(name, cascade=True))
+        admin.dispose()
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    """Return the URL of an empty PostgreSQL schema of this test's own."""
+    with postgres_schema() as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def _migrated_postgres() -> Iterator[str]:
+    """Return the URL of one migrated PostgreSQL schema for the whole run."""
+    with postgres_schema() as url:
+        engine = db.make_engine(url)
+        try:
+            schema.upgrade(engine)
+        finally:
+            engine.dispose()
+        yield url
+
+
+@pytest.fixture
+def database_url(request: pytest.FixtureRequest) -> str:
+    """Return the database a test's app uses: SQLite by default, PostgreSQL where asked.
+
+    A module that sets ``BOTH_DATABASES = True`` runs each of its app tests on both. On
+    PostgreSQL the run's migrated schema is emptied before each test, far faster than migrating.
+    """
+    if getattr(request, "param", "sqlite") == "sqlite":
+        return ""
+    url: str = request.getfixturevalue("_migrated_postgres")
+    engine = db.make_engine(url)
     try:
         with engine.begin() as connection:
-            # Every table there, including ones of other versions of the code.
-            existing = MetaData()
-            existing.reflect(connection)
-            existing.drop_all(connection)
-    except OperationalError as exc:
-        require_service("PostgreSQL", False, str(exc.orig).splitlines()[0])
+            for table in reversed(Base.metadata.sorted_tables):
+                connection.execute(table.delete())
     finally:
         engine.dispose()
-    return POSTGRES_URL
+    return url
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Run the app tests of modules that ask for it on SQLite and on PostgreSQL."""
+    if "database_url" in metafunc.fixturenames and getattr(
+        metafunc.module, "BOTH_DATABASES", False
+    ):
+        metafunc.parametrize("database_url", ["sqlite", "postgresql"], indirect=True)

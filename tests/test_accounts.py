@@ -24,6 +24,9 @@ from yupnope.errors import (
 )
 from yupnope.models import EventKind
 
+#: Run every app test here on SQLite and on PostgreSQL (see conftest.database_url).
+BOTH_DATABASES = True
+
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 CLIENT = Client(address="192.0.2.7", user_agent="pytest")
 

@@ -16,6 +16,9 @@ from yupnope.models import User
 from yupnope.security import tokens
 from yupnope.sessions import Sessions
 
+#: Run every app test here on SQLite and on PostgreSQL (see conftest.database_url).
+BOTH_DATABASES = True
+
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 CLIENT = Client(address="198.51.100.1", user_agent="pytest")
 

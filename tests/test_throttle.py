@@ -36,6 +36,9 @@ from yupnope.security import tokens
 from yupnope.security.tokens import DeviceCookies
 from yupnope.throttle import ACCOUNT, ADDRESS, DEVICE, GLOBAL, SIGNUP, account_key, address_key
 
+#: Run every app test here on SQLite and on PostgreSQL (see conftest.database_url).
+BOTH_DATABASES = True
+
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 HOME = "192.0.2.7"
 ELSEWHERE = "198.51.100.1"
