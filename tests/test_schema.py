@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
+import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import Engine, inspect
+from sqlalchemy import Engine, func, inspect, select
+from sqlalchemy.exc import OperationalError
 
 from yupnope import create_app, db, schema, services
 from yupnope.client import Client
@@ -52,3 +58,46 @@ def test_migrations_and_the_account_rules_work_on_postgresql(
         assert found is not None and found[1].username == "Alice"
         assert found[0].created_at == now
     app.extensions["yupnope.engine"].dispose()
+
+
+def test_instances_migrating_one_postgresql_at_once_take_turns(
+    postgres_url: str, tmp_path: Path
+) -> None:
+    """Without the advisory lock, racing CREATE TABLEs fail in all but one process."""
+    racers = [
+        subprocess.Popen(
+            [sys.executable, "-m", "yupnope", "db", "upgrade"],
+            env={
+                **{k: v for k, v in os.environ.items() if not k.startswith("YUPNOPE_")},
+                "YUPNOPE_INSTANCE_PATH": str(tmp_path / f"instance-{n}"),
+                "YUPNOPE_DATABASE_URL": postgres_url,
+            },
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        for n in range(6)
+    ]
+    results = [(racer.communicate(timeout=60)[1], racer.returncode) for racer in racers]
+    for err, code in results:
+        assert code == 0, err.decode()
+    engine = db.make_engine(postgres_url)
+    try:
+        assert schema.is_current(engine)
+        assert _differences(engine) == []
+    finally:
+        engine.dispose()
+
+
+def test_a_stuck_statement_on_postgresql_is_cancelled(postgres_url: str) -> None:
+    engine = db.make_engine(postgres_url, db.Limits(pool_size=3, statement_timeout_ms=100))
+    try:
+        assert engine.pool.size() == 3  # type: ignore[attr-defined]
+        with engine.connect() as connection, pytest.raises(OperationalError, match="statement"):
+            connection.execute(select(func.pg_sleep(2)))
+    finally:
+        engine.dispose()
+
+
+def test_the_pool_size_setting_reaches_the_engine(app_factory: Any, postgres_url: str) -> None:
+    app = app_factory(DATABASE_URL=postgres_url, DATABASE_POOL_SIZE=7)
+    assert app.extensions["yupnope.engine"].pool.size() == 7

@@ -103,7 +103,11 @@ def serve(host: str, port: int, workers: int | None, threads: int | None, debug:
     cpus = os.cpu_count() or 1
     # Six per CPU: one hashing slot and four waiting per CPU (services.QUEUE_PER_SLOT), and one
     # more that a flood of logins never holds, for the pages of users who are logged in.
-    Server(bind=bind, workers=workers or cpus, threads=threads or 6 * cpus).run()
+    threads = threads or 6 * cpus
+    # Workers build their app after the fork from the environment: one connection per thread.
+    if not app.config["DATABASE_POOL_SIZE"]:
+        os.environ[f"{config.PREFIX}DATABASE_POOL_SIZE"] = str(threads)
+    Server(bind=bind, workers=workers or cpus, threads=threads).run()
 
 
 @cli.group()

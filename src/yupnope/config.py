@@ -24,6 +24,15 @@ INSTANCE_PATH = "./instance"
 #: SQLAlchemy URL of the database; empty means ``sqlite:///<instance>/yupnope.db``.
 DATABASE_URL = ""
 
+#: Database connections one process keeps; 0 means one per request thread under ``serve``, else 5.
+DATABASE_POOL_SIZE = 0
+
+#: Seconds to wait for a database connection before the request fails (503).
+DATABASE_TIMEOUT_SECONDS = 5
+
+#: Milliseconds one statement may run on PostgreSQL before it is cancelled.
+DATABASE_STATEMENT_TIMEOUT_MS = 5000
+
 #: Key for signed values; empty means generated once and kept in ``<instance>/secret_key``.
 SECRET_KEY = ""
 
@@ -108,6 +117,9 @@ AUDIT_RETENTION_DAYS = 365
 _TYPES: dict[str, type] = {
     "INSTANCE_PATH": str,
     "DATABASE_URL": str,
+    "DATABASE_POOL_SIZE": int,
+    "DATABASE_TIMEOUT_SECONDS": int,
+    "DATABASE_STATEMENT_TIMEOUT_MS": int,
     "SECRET_KEY": str,
     "COOKIE_SECURE": str,
     "SESSION_COOKIE_NAME": str,
@@ -286,6 +298,8 @@ def _validate(values: dict[str, Any]) -> None:
         "THROTTLE_SIGNUP_WINDOW_SECONDS",
         "DEVICE_COOKIE_DAYS",
         "AUDIT_RETENTION_DAYS",
+        "DATABASE_TIMEOUT_SECONDS",
+        "DATABASE_STATEMENT_TIMEOUT_MS",
     ):
         if values[name] < 1:
             raise ConfigError(f"{PREFIX}{name} must be at least 1, not {values[name]}")
@@ -294,7 +308,7 @@ def _validate(values: dict[str, Any]) -> None:
             f"{PREFIX}SESSION_TOUCH_SECONDS must be at least 0 and less than "
             f"{PREFIX}SESSION_IDLE_SECONDS, or busy users would be logged out as idle"
         )
-    for name in ("THROTTLE_FREE_FAILURES", "HASH_CONCURRENCY"):
+    for name in ("THROTTLE_FREE_FAILURES", "HASH_CONCURRENCY", "DATABASE_POOL_SIZE"):
         if values[name] < 0:
             raise ConfigError(f"{PREFIX}{name} must be 0 or more, not {values[name]}")
     proxies = values["TRUSTED_PROXIES"].strip()

@@ -7,6 +7,7 @@ once with SQLITE_BUSY_SNAPSHOT when another process wrote in between, and no tim
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -21,9 +22,24 @@ from .store import WRITE_OPTION
 SQLITE_BUSY_TIMEOUT_MS = 10_000
 
 
-def make_engine(url: str) -> Engine:
-    """Return an engine for ``url``, set up for concurrent workers when it is SQLite."""
+@dataclass(frozen=True)
+class Limits:
+    """Carry how many connections a process keeps and how long it waits on the database."""
+
+    #: Connections kept open; one per request thread, so no request waits for another's.
+    pool_size: int = 5
+    #: Seconds to wait for a connection, from the pool or from the server.
+    connect_timeout: int = 5
+    #: Milliseconds one statement may run on PostgreSQL before the server cancels it.
+    statement_timeout_ms: int = 5000
+
+
+def make_engine(url: str, limits: Limits | None = None) -> Engine:
+    """Return an engine for ``url``, set up for concurrent workers and short, bounded waits."""
+    limits = limits or Limits()
     parsed = make_url(url)
+    if parsed.get_backend_name() == "postgresql":
+        return _postgresql_engine(url, limits)
     if parsed.get_backend_name() != "sqlite":
         return create_engine(url, pool_pre_ping=True)
     if parsed.database and parsed.database != ":memory:":
@@ -55,6 +71,34 @@ def make_engine(url: str) -> Engine:
     return engine
 
 
+def _postgresql_engine(url: str, limits: Limits) -> Engine:
+    """Return a pooled PostgreSQL engine whose every wait is bounded.
+
+    pre-ping finds connections that died with a restarted server and replaces them, so the
+    service recovers by itself; the statement timeout stops a stuck query from holding a
+    worker's thread for good.
+    """
+    engine = create_engine(
+        url,
+        pool_size=limits.pool_size,
+        max_overflow=2,
+        pool_timeout=limits.connect_timeout,
+        pool_pre_ping=True,
+        connect_args={"connect_timeout": limits.connect_timeout},
+    )
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        with dbapi_connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT set_config('statement_timeout', %s, false)",
+                (str(limits.statement_timeout_ms),),
+            )
+        dbapi_connection.commit()
+
+    return engine
+
+
 def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
     """Return the factory of ORM sessions bound to ``engine``."""
     return sessionmaker(engine, expire_on_commit=False)
@@ -73,7 +117,13 @@ def ping(session: Session) -> bool:
 
 def init_app(app: Flask) -> None:
     """Create the engine from the app's config and close each request's session at its end."""
-    engine = make_engine(app.config["DATABASE_URL"])
+    config = app.config
+    limits = Limits(
+        pool_size=config["DATABASE_POOL_SIZE"] or Limits.pool_size,
+        connect_timeout=config["DATABASE_TIMEOUT_SECONDS"],
+        statement_timeout_ms=config["DATABASE_STATEMENT_TIMEOUT_MS"],
+    )
+    engine = make_engine(config["DATABASE_URL"], limits)
     app.extensions["yupnope.engine"] = engine
     app.extensions["yupnope.sessionmaker"] = make_sessionmaker(engine)
     app.teardown_appcontext(_close_session)

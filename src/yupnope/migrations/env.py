@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from alembic import context
-from sqlalchemy import Engine
+from sqlalchemy import Engine, func, select
 
 from yupnope.models import Base
 from yupnope.store import WRITE_OPTION
 
 engine: Engine = context.config.attributes["engine"]
+
+#: Advisory lock key that every yupnope process migrating one PostgreSQL database shares.
+MIGRATION_LOCK = 0x79757020  # "yup "
 
 # A write transaction from the start (BEGIN IMMEDIATE on SQLite): two commands migrating a new
 # database at once then take turns instead of both creating the tables.
@@ -20,5 +23,9 @@ with engine.connect().execution_options(**{WRITE_OPTION: True}) as connection:
         render_as_batch=connection.dialect.name == "sqlite",
     )
     with context.begin_transaction():
+        if connection.dialect.name == "postgresql":
+            # Instances starting at once migrate one after another: the lock is held until the
+            # transaction ends, and the next one then finds nothing left to do.
+            connection.execute(select(func.pg_advisory_xact_lock(MIGRATION_LOCK)))
         context.run_migrations()
     connection.commit()
