@@ -191,7 +191,8 @@ class LiveServer:
             try:
                 if requests.get(self.url + "/healthz", timeout=1).status_code == 200:
                     return self
-            except requests.ConnectionError:
+            except requests.RequestException:
+                # Not listening yet, or too busy to answer within the second: ask again.
                 pass
             time.sleep(0.1)
         raise RuntimeError(f"server did not come up: {self.log.read_text()}")
@@ -232,9 +233,10 @@ def live_server_factory(instance: Path) -> Iterator[Callable[..., LiveServer]]:
         env = {k: v for k, v in os.environ.items() if not k.startswith("YUPNOPE_")}
         env["YUPNOPE_INSTANCE_PATH"] = str(instance)
         env.update({f"YUPNOPE_{k}": str(v) for k, v in settings.items()})
-        server = LiveServer(instance=instance, env=env, workers=workers).start()
+        server = LiveServer(instance=instance, env=env, workers=workers)
+        # Listed before it starts, so a start that fails half-way is still stopped at the end.
         servers.append(server)
-        return server
+        return server.start()
 
     yield start
     for server in servers:
@@ -276,7 +278,8 @@ def postgres_schema() -> Iterator[str]:
     from sqlalchemy.schema import CreateSchema, DropSchema
 
     name = f"yupnope_test_{os.getpid()}_{secrets.token_hex(4)}"
-    admin = create_engine(POSTGRES_URL)
+    # pre-ping: a test that restarts PostgreSQL kills the pooled connection the drop needs.
+    admin = create_engine(POSTGRES_URL, pool_pre_ping=True)
     try:
         with admin.begin() as connection:
             connection.execute(CreateSchema(name))
@@ -336,3 +339,50 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         metafunc.module, "BOTH_DATABASES", False
     ):
         metafunc.parametrize("database_url", ["sqlite", "postgresql"], indirect=True)
+
+
+# Redis: a key prefix of each test's own on the test server.
+
+REDIS_URL = os.environ.get("YUPNOPE_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+
+
+@dataclass
+class RedisSpace:
+    """A URL of the test Redis and a key prefix no other test uses, with a client to look."""
+
+    url: str
+    prefix: str
+    client: Any
+
+    def settings(self) -> dict[str, str]:
+        """Return the app settings that keep an app's throttle counters here."""
+        return {"REDIS_URL": self.url, "REDIS_KEY_PREFIX": self.prefix}
+
+    def counts(self) -> dict[tuple[str, str], int]:
+        """Return every counter under the prefix: (scope, key) to its count."""
+        found = {}
+        for name in self.client.scan_iter(match=f"{self.prefix}:*"):
+            scope, _, key = name.decode().removeprefix(self.prefix + ":").partition(":")
+            found[(scope, key)] = int(self.client.hget(name, "count") or 0)
+        return found
+
+
+@pytest.fixture
+def redis_url() -> Iterator[RedisSpace]:
+    """Return the test Redis's URL with a key prefix of this test's own; its keys go after."""
+    import redis
+
+    client = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2, socket_timeout=2)
+    try:
+        client.ping()
+    except redis.RedisError as exc:
+        client.close()
+        require_service("Redis", False, f"{REDIS_URL}: {exc}")
+    # A prefix per test keeps concurrent runs on one machine out of each other's keys.
+    space = RedisSpace(REDIS_URL, f"yupnope-test-{os.getpid()}-{secrets.token_hex(4)}", client)
+    try:
+        yield space
+    finally:
+        for name in client.scan_iter(match=f"{space.prefix}:*"):
+            client.delete(name)
+        client.close()

@@ -43,7 +43,17 @@ def test_security_imports_nothing_of_ours(path: Path) -> None:
 
 @pytest.mark.parametrize(
     "path",
-    modules("models.py", "store.py", "accounts.py", "throttle.py", "sessions.py", "admission.py"),
+    modules(
+        "models.py",
+        "store.py",
+        "accounts.py",
+        "throttle.py",
+        "counters.py",
+        "redis_counters.py",
+        "outage.py",
+        "sessions.py",
+        "admission.py",
+    ),
     ids=str,
 )
 def test_the_rules_and_the_store_never_import_flask(path: Path) -> None:

@@ -19,7 +19,7 @@ from flask import Flask
 from itsdangerous import TimestampSigner, URLSafeTimedSerializer
 from sqlalchemy import select
 
-from conftest import GOOD_PASSWORD, add_user, login, run_cli
+from conftest import GOOD_PASSWORD, RedisSpace, add_user, login, run_cli
 from yupnope import services
 from yupnope.client import Client
 from yupnope.errors import (
@@ -36,8 +36,19 @@ from yupnope.security import tokens
 from yupnope.security.tokens import DeviceCookies
 from yupnope.throttle import ACCOUNT, ADDRESS, DEVICE, GLOBAL, SIGNUP, account_key, address_key
 
-#: Run every app test here on SQLite and on PostgreSQL (see conftest.database_url).
-BOTH_DATABASES = True
+#: Where every app test here runs: (database, where the throttle counters live).
+STORES = {
+    "sqlite": ("sqlite", "database"),
+    "postgresql": ("postgresql", "database"),
+    "redis": ("sqlite", "redis"),
+}
+
+#: Tests of the database's own counters, which Redis would not change.
+DATABASE_ONLY = {
+    "test_concurrent_hits_are_all_counted_on_sqlite",
+    "test_concurrent_hits_are_all_counted_on_postgresql",
+    "test_prune_deletes_what_ran_out_and_keeps_the_rest",
+}
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 HOME = "192.0.2.7"
@@ -70,6 +81,31 @@ def hashes(monkeypatch: pytest.MonkeyPatch) -> HashCounter:
     return HashCounter(monkeypatch)
 
 
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Run each app test on SQLite, on PostgreSQL, and on SQLite with the counters in Redis."""
+    if "database_url" not in metafunc.fixturenames:
+        return
+    names = [
+        n for n in STORES if not (n == "redis" and metafunc.function.__name__ in DATABASE_ONLY)
+    ]
+    metafunc.parametrize(
+        ("database_url", "counters_in"), [STORES[n] for n in names], indirect=True, ids=names
+    )
+
+
+@pytest.fixture(autouse=True)
+def counters_in(
+    request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch, _clean_environment: None
+) -> str:
+    """Keep the throttle counters of every app the test makes, and its CLI's, where asked."""
+    where: str = getattr(request, "param", "database")
+    if where == "redis":
+        space: RedisSpace = request.getfixturevalue("redis_url")
+        for name, value in space.settings().items():
+            monkeypatch.setenv(f"YUPNOPE_{name}", value)
+    return where
+
+
 def attempt(
     name: str,
     password: str,
@@ -91,10 +127,15 @@ def attempt(
 
 
 def counters(app: Flask) -> dict[tuple[str, str], int]:
-    """Return every throttle counter's count, read afresh in a context of its own."""
+    """Return every throttle counter's count, read afresh from Redis or the database."""
     with app.app_context():
         rows = services.store().session.scalars(select(ThrottleCounter)).all()
-        return {(row.scope, row.key): row.count for row in rows}
+        found = {(row.scope, row.key): row.count for row in rows}
+    if app.config["REDIS_URL"]:
+        assert found == {}, "counters went to the database while Redis answered"
+        remote = app.extensions["yupnope.redis"]
+        return RedisSpace(app.config["REDIS_URL"], remote.prefix, remote.client).counts()
+    return found
 
 
 def account(name: str) -> tuple[str, str]:

@@ -33,6 +33,12 @@ DATABASE_TIMEOUT_SECONDS = 5
 #: Milliseconds one statement may run on PostgreSQL before it is cancelled.
 DATABASE_STATEMENT_TIMEOUT_MS = 5000
 
+#: Redis URL for the throttle counters (``redis://host:6379/0``); empty keeps them in the database.
+REDIS_URL = ""
+
+#: Start of every Redis key, so several deployments can share one Redis.
+REDIS_KEY_PREFIX = "yupnope"
+
 #: Key for signed values; empty means generated once and kept in ``<instance>/secret_key``.
 SECRET_KEY = ""
 
@@ -120,6 +126,8 @@ _TYPES: dict[str, type] = {
     "DATABASE_POOL_SIZE": int,
     "DATABASE_TIMEOUT_SECONDS": int,
     "DATABASE_STATEMENT_TIMEOUT_MS": int,
+    "REDIS_URL": str,
+    "REDIS_KEY_PREFIX": str,
     "SECRET_KEY": str,
     "COOKIE_SECURE": str,
     "SESSION_COOKIE_NAME": str,
@@ -150,6 +158,9 @@ _TYPES: dict[str, type] = {
 }
 
 COOKIE_SECURE_CHOICES = ("auto", "always", "never")
+
+#: The URL schemes redis-py understands: plain TCP, TLS, and a Unix socket.
+REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
 
 
 class ConfigError(Exception):
@@ -311,6 +322,11 @@ def _validate(values: dict[str, Any]) -> None:
     for name in ("THROTTLE_FREE_FAILURES", "HASH_CONCURRENCY", "DATABASE_POOL_SIZE"):
         if values[name] < 0:
             raise ConfigError(f"{PREFIX}{name} must be 0 or more, not {values[name]}")
+    if values["REDIS_URL"] and not values["REDIS_URL"].startswith(REDIS_SCHEMES):
+        # Not echoed: the URL may hold Redis's password.
+        raise ConfigError(f"{PREFIX}REDIS_URL must start with {', '.join(REDIS_SCHEMES)}")
+    if not values["REDIS_KEY_PREFIX"]:
+        raise ConfigError(f"{PREFIX}REDIS_KEY_PREFIX must not be empty")
     proxies = values["TRUSTED_PROXIES"].strip()
     if proxies and not proxies.isdigit():
         trusted_networks(proxies)

@@ -1,4 +1,8 @@
-"""Delete what has run out: expired sessions, stale throttle counters, events past retention."""
+"""Delete what has run out: expired sessions, stale throttle counters, events past retention.
+
+Only the database's counters need it: counters kept in Redis expire there by themselves, and
+the database's still fill up whenever that Redis was unreachable.
+"""
 
 from __future__ import annotations
 

@@ -9,9 +9,12 @@ from typing import Any
 
 from flask import Flask, current_app
 
-from . import db, housekeeping
+from . import db, housekeeping, outage, redis_counters
 from .accounts import Accounts
 from .admission import Gate, GatedHasher
+from .counters import DatabaseCounters, Keeper
+from .outage import FallbackCounters, Outage
+from .redis_counters import RedisCounters
 from .security.passwords import Argon2Parameters
 from .security.tokens import DeviceCookies
 from .sessions import Lifetimes, Sessions
@@ -23,7 +26,10 @@ QUEUE_PER_SLOT = 4
 
 
 def init_app(app: Flask) -> None:
-    """Make the app's hasher, hashing gate, throttle policy and session lifetimes once."""
+    """Make the app's hasher, hashing gate, throttle policy, lifetimes and Redis client once.
+
+    The Redis client connects at its first command, in the worker process that sends it.
+    """
     config = app.config
     slots = config["HASH_CONCURRENCY"] or os.cpu_count() or 1
     app.extensions["yupnope.hasher"] = GatedHasher(
@@ -41,7 +47,16 @@ def init_app(app: Flask) -> None:
         absolute=timedelta(seconds=config["SESSION_ABSOLUTE_SECONDS"]),
         touch=timedelta(seconds=config["SESSION_TOUCH_SECONDS"]),
     )
-    app.extensions["yupnope.policy"] = _policy(config)
+    policy = app.extensions["yupnope.policy"] = _policy(config)
+    if config["REDIS_URL"]:
+        app.extensions["yupnope.redis"] = RedisCounters(
+            redis_counters.redis_client(config["REDIS_URL"]),
+            config["REDIS_KEY_PREFIX"],
+            longest_wait=policy.max_delay,
+        )
+        app.extensions["yupnope.redis_outage"] = Outage(
+            redis_counters.public_url(config["REDIS_URL"]), outage.RETRY_SECONDS
+        )
     app.extensions["yupnope.devices"] = DeviceCookies(
         config["SECRET_KEY"], max_age=config["DEVICE_COOKIE_DAYS"] * 86400
     )
@@ -77,10 +92,19 @@ def accounts() -> Accounts:
     return Accounts(
         shared,
         extensions["yupnope.hasher"],
-        Throttle(shared, extensions["yupnope.policy"]),
+        Throttle(_counters(shared), extensions["yupnope.policy"]),
         extensions["yupnope.devices"],
         signup_open=current_app.config["SIGNUP_OPEN"],
     )
+
+
+def _counters(shared: Store) -> Keeper:
+    """Return the throttle counters: in Redis if one is configured, with the database behind."""
+    database = DatabaseCounters(shared)
+    remote: RedisCounters | None = current_app.extensions.get("yupnope.redis")
+    if remote is None:
+        return database
+    return FallbackCounters(remote, database, current_app.extensions["yupnope.redis_outage"])
 
 
 def sessions() -> Sessions:

@@ -1,9 +1,10 @@
 """Throttle password guessing: per account, per client address, per device, and overall.
 
-Every attempt is counted before its password is hashed, in one write transaction that also checks
-the limits: an attempt over any limit is rolled back (so it is not counted, and it is answered
-without hashing), and a concurrent burst can never slip more attempts through than the budget.
-A success takes its attempt back.
+Every attempt is counted before its password is hashed, in one transaction that also checks the
+limits: an attempt over any limit is taken back (so it is not counted, and it is answered without
+hashing), and a concurrent burst can never slip more attempts through than the budget, since
+each count is one atomic step. A success takes its attempt back. The counters live in the
+database, or in Redis when one is configured (see counters.py).
 
 - Account: a few failures free, then a wait that doubles with each failure (progressive delay),
   and at most ``account_limit`` in a long window (NIST SP 800-63B 5.2.2).
@@ -25,8 +26,9 @@ import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from .counters import Backoff, Counters, Keeper
 from .errors import Throttled
-from .store import Count, Store
+from .store import Count
 
 ACCOUNT = "account"
 DEVICE = "device"
@@ -55,13 +57,10 @@ class Policy:
     global_: Limit
     signup: Limit
 
-    def delay(self, failures: int) -> timedelta | None:
-        """Return the wait after ``failures`` failures, or None while they are still free."""
-        beyond = failures - self.free_failures
-        if beyond < 0:
-            return None
-        # Cap the exponent: 2**30 base delays is already decades, and timedelta overflows later.
-        return min(self.base_delay * (1 << min(beyond, 30)), self.max_delay)
+    @property
+    def backoff(self) -> Backoff:
+        """Return the progressive delay of an account's (or a device's) failures."""
+        return Backoff(self.free_failures, self.base_delay, self.max_delay)
 
 
 @dataclass(frozen=True)
@@ -100,10 +99,10 @@ def address_key(address: str | None) -> str:
 
 
 class Throttle:
-    """Admit or refuse attempts against the policy, with counters kept in the store."""
+    """Admit or refuse attempts against the policy, with counters kept by ``counters``."""
 
-    def __init__(self, store: Store, policy: Policy) -> None:
-        self.store = store
+    def __init__(self, counters: Keeper, policy: Policy) -> None:
+        self.counters = counters
         self.policy = policy
 
     def admit_login(
@@ -119,32 +118,45 @@ class Throttle:
         else:
             personal = (ACCOUNT, account_key(username_key))
             shared = ((ADDRESS, address_key(address)), (GLOBAL, "*"))
+        return self.counters.transaction(
+            lambda counters: self._count_login(counters, personal, shared, now)
+        )
+
+    def _count_login(
+        self,
+        counters: Counters,
+        personal: tuple[str, str],
+        shared: tuple[tuple[str, str], ...],
+        now: datetime,
+    ) -> Counted:
         limits = {ADDRESS: self.policy.address, GLOBAL: self.policy.global_}
-        waits: list[float] = []
-        with self.store.write():
-            count = self.store.hit_counter(*personal, now, now - self.policy.account.window)
-            waits.append(self._personal_wait(count, now))
-            for scope, key in shared:
-                limit = limits[scope]
-                hit = self.store.hit_counter(scope, key, now, now - limit.window)
-                if hit.count > limit.count:
-                    waits.append(_seconds(hit.window_start + limit.window - now))
-            retry_after = max(waits)
-            if retry_after > 0:
-                # Leaving the block by an exception rolls every hit back: refused, not counted.
-                raise Throttled(math.ceil(retry_after))
-            delay = self.policy.delay(count.count)
-            blocked = None if delay is None else now + delay
-            if blocked is not None:
-                self.store.block_counter(*personal, blocked)
+        backoff = self.policy.backoff
+        # The hit sets this attempt's wait along with its count, so no concurrent attempt can
+        # come between them; a refusal below takes both back.
+        count = counters.hit(*personal, now, now - self.policy.account.window, backoff)
+        waits = [self._personal_wait(count, now)]
+        for scope, key in shared:
+            limit = limits[scope]
+            hit = counters.hit(scope, key, now, now - limit.window)
+            if hit.count > limit.count:
+                waits.append(_seconds(hit.window_start + limit.window - now))
+        retry_after = max(waits)
+        if retry_after > 0:
+            # Leaving the transaction by an exception takes every hit back: refused, not counted.
+            raise Throttled(math.ceil(retry_after))
+        delay = backoff.wait(count.count)
+        blocked = None if delay is None else now + delay
         return Counted(personal, shared, blocked, count.blocked_until)
 
     def succeeded(self, counted: Counted) -> None:
         """Forget the personal failures after a success and take the shared attempt back."""
-        with self.store.write():
-            self.store.clear_counter(*counted.personal)
+
+        def forget(counters: Counters) -> None:
+            counters.clear(*counted.personal)
             for scope, key in counted.shared:
-                self.store.refund_counter(scope, key)
+                counters.refund(scope, key)
+
+        self.counters.transaction(forget)
 
     def refund(self, counted: Counted) -> None:
         """Take back an admitted attempt that was never checked (no hashing slot came free).
@@ -152,26 +164,33 @@ class Throttle:
         The wait it set goes too, but only if no later attempt has set another since: a flood
         of unchecked attempts must not erase the waits of checked ones.
         """
-        with self.store.write():
+
+        def give_back(counters: Counters) -> None:
             for scope, key in (counted.personal, *counted.shared):
-                self.store.refund_counter(scope, key)
+                counters.refund(scope, key)
             if counted.blocked is not None:
-                self.store.unblock_counter(
+                counters.unblock(
                     *counted.personal, set_at=counted.blocked, back_to=counted.blocked_before
                 )
+
+        self.counters.transaction(give_back)
 
     def admit_signup(self, address: str | None, now: datetime) -> None:
         """Count a sign-up attempt from ``address``, or raise Throttled without counting it."""
         limit = self.policy.signup
-        with self.store.write():
-            hit = self.store.hit_counter(SIGNUP, address_key(address), now, now - limit.window)
+
+        def count(counters: Counters) -> None:
+            hit = counters.hit(SIGNUP, address_key(address), now, now - limit.window)
             if hit.count > limit.count:
                 raise Throttled(math.ceil(_seconds(hit.window_start + limit.window - now)))
 
+        self.counters.transaction(count)
+
     def unlock(self, username_key: str) -> bool:
         """Clear an account's counter; return whether there was one."""
-        with self.store.write():
-            return self.store.clear_counter(ACCOUNT, account_key(username_key)) > 0
+        return self.counters.transaction(
+            lambda counters: counters.clear(ACCOUNT, account_key(username_key)) > 0
+        )
 
     def _personal_wait(self, state: Count, now: datetime) -> float:
         """Return how long the account (or device) must still wait, counting this attempt."""
