@@ -7,6 +7,7 @@ once with SQLITE_BUSY_SNAPSHOT when another process wrote in between, and no tim
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -14,9 +15,12 @@ from typing import Any
 from flask import Flask, current_app, g
 from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from .store import WRITE_OPTION
+
+log = logging.getLogger(__name__)
 
 #: Milliseconds a SQLite writer waits for another to finish before giving up.
 SQLITE_BUSY_TIMEOUT_MS = 10_000
@@ -140,5 +144,12 @@ def get_session() -> Session:
 
 def _close_session(_exc: BaseException | None) -> None:
     session: Session | None = g.pop("db_session", None)
-    if session is not None:
+    if session is None:
+        return
+    try:
         session.close()
+    except SQLAlchemyError as exc:
+        # The answer is already made; only the rollback on a connection that died meanwhile
+        # failed, and the pool has discarded that connection. Raising here would turn the
+        # answer into a bare 500.
+        log.warning("database session not closed cleanly: %s", " ".join(str(exc).split()))

@@ -92,5 +92,5 @@ def _secure(setting: str) -> bool:
         return True
     if setting == "never":
         return False
-    # "auto": gunicorn sets the scheme from X-Forwarded-Proto when the proxy is one it trusts.
+    # "auto": web/proxies.py sets the scheme from X-Forwarded-Proto when the proxy is trusted.
     return request.is_secure

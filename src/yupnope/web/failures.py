@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import logging
 
-from flask import Flask, render_template
+from flask import Flask, render_template, request
 from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from werkzeug.exceptions import HTTPException, InternalServerError
 
 from ..errors import Busy
@@ -26,6 +27,8 @@ def init_app(app: Flask) -> None:
     """Render HTTP errors, database outages and unexpected errors as the error page."""
     app.register_error_handler(HTTPException, _http_error)
     app.register_error_handler(OperationalError, _database_down)
+    # No connection came free in time: the database is too slow to keep up, an outage too.
+    app.register_error_handler(PoolTimeout, _database_down)
     app.register_error_handler(InternalServerError, _internal_error)
     app.register_error_handler(Busy, _busy)
 
@@ -47,8 +50,11 @@ def _http_error(error: HTTPException) -> tuple[str, int, list[tuple[str, str]]] 
     return page, status, headers
 
 
-def _database_down(error: OperationalError) -> tuple[str, int, dict[str, str]]:
-    log.error("database unavailable: %s", error.orig)
+def _database_down(error: OperationalError | PoolTimeout) -> tuple[str, int, dict[str, str]]:
+    # One line per refused request, whatever the driver's message spans: an outage answers
+    # every request, and a log read line by line must stay readable through it.
+    reason = " ".join(str(getattr(error, "orig", None) or error).split())
+    log.error("database unavailable (%s %r): %s", request.method, request.path, reason)
     page, status = _page(
         503, "The account database is not answering. Nothing was changed; try again in a minute."
     )
