@@ -166,9 +166,9 @@ def change_password() -> Page:
             keep_session=record.id,
         )
     except InvalidCredentials:
-        return _account_page("password", "The current password is not right.", 400)
+        return _account_page("current_password", "The current password is not right.", 400)
     except AccountError as exc:
-        return _account_page("password", str(exc), 400)
+        return _account_page("new_password", str(exc), 400)
     return redirect(url_for("pages.account", done="password"), 303)
 
 
@@ -191,7 +191,9 @@ def delete_account() -> Page:
         (password,) = _fields("password")
         services.accounts().delete_account(user, password, guards.client(), guards.now())
     except InvalidCredentials:
-        return _account_page("delete", "The password is not right; the account was kept.", 400)
+        return _account_page(
+            "delete_password", "The password is not right; the account was kept.", 400
+        )
     guards.forget_cookie()
     return redirect(url_for("pages.login_form", done="deleted"), 303)
 
@@ -205,8 +207,20 @@ def healthz() -> tuple[str, int, dict[str, str]]:
     return "database unavailable\n", 503, text
 
 
-def _account_page(section: str | None = None, error: str | None = None, status: int = 200) -> Page:
+#: The form each field of the account page belongs to, for templates that mark a whole form.
+_ACCOUNT_SECTIONS = {
+    "current_password": "password",
+    "new_password": "password",
+    "delete_password": "delete",
+}
+
+
+def _account_page(field: str | None = None, error: str | None = None, status: int = 200) -> Page:
+    """Render the account page, with ``error`` shown on (and focusing) the input ``field``."""
     _, user = guards.signed_in()
     done = request.args.get("done")
-    page = render_template("account.html", user=user, section=section, error=error, done=done)
+    section = _ACCOUNT_SECTIONS.get(field or "")
+    page = render_template(
+        "account.html", user=user, field=field, section=section, error=error, done=done
+    )
     return page, status
