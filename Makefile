@@ -36,3 +36,21 @@ test: lint typecheck
 
 clean:
 	rm -rf $(VENV) build dist src/*.egg-info
+
+# `make bench`: not part of `make test`. Measures yupnope against its baselines with wrk (installed
+# with apt-get when missing and we are root) and writes docs/benchmarks.md and its chart.
+.PHONY: bench
+
+$(VENV)/.installed-bench: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e '.[bench]'
+	touch $@ $(VENV)/.installed
+
+bench: $(VENV)/.installed-bench
+	@command -v wrk >/dev/null || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "make bench: installing wrk with apt-get"; \
+	    apt-get update -qq >/dev/null && apt-get install -y -qq wrk >/dev/null; \
+	  else \
+	    echo "make bench: wrk is missing; install it with: sudo apt-get install wrk" >&2; exit 1; \
+	  fi; }
+	$(BIN)/python bench/run.py $(BENCH_ARGS)

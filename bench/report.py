@@ -1,0 +1,244 @@
+"""Write the results as a Markdown table, a PNG chart and docs/benchmarks.md around them.
+
+The report is rewritten whole by every run except its findings block, which people write by hand
+(what the profiles show, what to do) and which is carried over from the previous report.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import os
+import platform
+import re
+import shutil
+import sqlite3
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from measurements import Load, Run
+from servers import program, run
+
+FINDINGS_START = "<!-- findings:start -->"
+FINDINGS_END = "<!-- findings:end -->"
+FINDINGS_PLACEHOLDER = (
+    "_No findings yet. `make bench` keeps this block as it is when it rewrites the rest of the"
+    " page: write here what the profiles below show and what to do about it._"
+)
+
+
+@dataclass
+class Result:
+    """Hold one workload's verdict: its runs, the ratio and whether it meets the target."""
+
+    id: str
+    workload: str
+    measured: str
+    ratio: float
+    target: str
+    met: bool
+    #: The range of ratios that meets the target (``high`` None: no upper bound), for the chart.
+    low: float
+    high: float | None
+    runs: list[Run] = field(default_factory=list)
+    #: The loads to profile when the target is missed.
+    loads: list[Load] = field(default_factory=list)
+    profile: str = ""
+
+
+def machine(root: Path, cpus: int) -> list[tuple[str, str]]:
+    """Describe the machine and the software the numbers were measured with."""
+    cpuinfo = Path("/proc/cpuinfo").read_text()
+    model = re.search(r"^model name\s*:\s*(.+)$", cpuinfo, re.MULTILINE)
+    memory = re.search(r"^MemTotal:\s*(\d+) kB", Path("/proc/meminfo").read_text(), re.MULTILINE)
+    release = Path("/etc/os-release")
+    text = release.read_text() if release.exists() else ""
+    system = re.search(r'^PRETTY_NAME="?([^"\n]+)', text, re.MULTILINE)
+    wrk = run([program("wrk"), "--version"], capture_output=True).stdout.split("\n")[0]
+    commit = "unknown"
+    git = shutil.which("git")
+    if git is not None:
+        head = run([git, "-C", str(root), "rev-parse", "--short", "HEAD"], capture_output=True)
+        dirty = run([git, "-C", str(root), "status", "--porcelain", "src"], capture_output=True)
+        commit = head.stdout.strip() or commit
+        if dirty.stdout.strip():
+            commit += ", src/ with uncommitted changes"
+
+    def version(name: str) -> str:
+        """Return the installed version of package ``name``."""
+        try:
+            return importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            return "?"
+
+    packages = ("flask", "gunicorn", "sqlalchemy", "argon2-cffi", "argon2-cffi-bindings")
+    return [
+        ("CPU", model.group(1).strip() if model else platform.processor() or "unknown"),
+        ("cores", f"{cpus} (usable by this process: {len(os.sched_getaffinity(0))})"),
+        ("memory", f"{int(memory.group(1)) / 2**20:.1f} GiB" if memory else "unknown"),
+        ("system", f"{system.group(1) if system else platform.system()}, {platform.release()}"),
+        ("Python", f"{platform.python_implementation()} {platform.python_version()}"),
+        ("SQLite", sqlite3.sqlite_version),
+        ("packages", ", ".join(f"{name} {version(name)}" for name in packages)),
+        ("load generator", wrk.strip()),
+        ("yupnope", f"{version('yupnope')} (commit {commit})"),
+        ("load average at start", " ".join(f"{x:.2f}" for x in os.getloadavg())),
+    ]
+
+
+def table(results: Sequence[Result]) -> str:
+    """Return the results as a Markdown table."""
+    rows = [
+        "| id | workload | measured | ratio | target | met? |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    for r in results:
+        met = "yes" if r.met else "**no**"
+        rows.append(
+            f"| {r.id} | {r.workload} | {r.measured} | {r.ratio:.3f} | {r.target} | {met} |"
+        )
+    return "\n".join(rows)
+
+
+#: Cores of other programs' load past which a run's numbers are not to be trusted.
+BUSY_CORES = 0.25
+
+
+def warning(results: Sequence[Result]) -> str:
+    """Return a warning when other programs competed for the cores, or nothing."""
+    runs = [one for r in results for one in r.runs]
+    busy = [one for one in runs if one.other_cores > BUSY_CORES]
+    if not busy:
+        return ""
+    worst = max(one.other_cores for one in busy)
+    return (
+        f"**Warning: the machine was busy.** In {len(busy)} of {len(runs)} runs other programs"
+        f" kept more than {BUSY_CORES} of a core busy (up to {worst:.2f} cores; see *other load*"
+        " under Every run). They take cores from the two sides unequally, so these ratios are"
+        " not reliable: run `make bench` again on a quiet machine."
+    )
+
+
+def _runs_table(results: Sequence[Result]) -> str:
+    """Return every measured run in order, with its errors and the machine's other load."""
+    rows = [
+        "| id | run | per second | median | p99 | unexpected (non-2xx/3xx) | socket errors"
+        " | CPU per answer | CPU by worker | other load | steal |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for r in results:
+        for one in r.runs:
+            median = "–" if one.p50_ms is None else f"{one.p50_ms:.2f} ms"
+            p99 = "–" if one.p99_ms is None else f"{one.p99_ms:.2f} ms"
+            label = one.label
+            if one.set_aside:
+                label += f" ({one.set_aside} start(s) on one worker put aside)"
+            rows.append(
+                f"| {r.id} | {label} | {one.rate:,.1f} | {median} | {p99}"
+                f" | {one.unexpected} ({one.non_2xx_3xx}) | {one.socket_errors}"
+                f" | {one.cpu_ms_each:.2f} ms | {one.split} | {one.other_cores:.2f} cores"
+                f" | {one.steal_cores:.2f} cores |"
+            )
+    return "\n".join(rows)
+
+
+def chart(results: Sequence[Result], path: Path) -> None:
+    """Draw each ratio as a bar against its target, and save the PNG at ``path``."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axes = plt.subplots(figsize=(7.5, 3.8), dpi=110)
+    xs = list(range(len(results)))
+    colours = ["#3a8d3a" if r.met else "#c0392b" for r in results]
+    bars = axes.bar(xs, [r.ratio for r in results], width=0.55, color=colours)
+    for x, r, bar in zip(xs, results, bars, strict=True):
+        left, right = x - 0.38, x + 0.38
+        if r.high is None:
+            axes.hlines(r.low, left, right, colors="black", linestyles="--", linewidth=1.5)
+            label, at = f"target ≥ {r.low:.2f}", r.low
+        else:
+            axes.hlines([r.low, r.high], left, right, colors="black", linestyles="--", lw=1.5)
+            label, at = f"target {r.low:.2f}–{r.high:.2f}", r.high
+        axes.annotate(label, (right, at), fontsize=8, va="bottom", ha="right")
+        middle = (bar.get_x() + bar.get_width() / 2, bar.get_height() / 2)
+        axes.annotate(f"{r.ratio:.2f}", middle, ha="center", color="white", fontweight="bold")
+    axes.set_xticks(xs, [f"{r.id}\n{r.target}" for r in results])
+    axes.set_ylabel("yupnope ÷ baseline")
+    axes.set_ylim(0, max(1.15, *(r.ratio * 1.1 for r in results)))
+    axes.set_title("yupnope against its baselines, measured side by side")
+    axes.spines[["top", "right"]].set_visible(False)
+    figure.tight_layout()
+    figure.savefig(path)
+    plt.close(figure)
+
+
+def _kept_findings(path: Path) -> str:
+    """Return the findings block of the existing report, or a placeholder."""
+    if path.exists():
+        text = path.read_text()
+        start, end = text.find(FINDINGS_START), text.find(FINDINGS_END)
+        if 0 <= start < end:
+            return text[start : end + len(FINDINGS_END)]
+    return f"{FINDINGS_START}\n{FINDINGS_PLACEHOLDER}\n{FINDINGS_END}"
+
+
+def markdown(
+    results: Sequence[Result],
+    described: Sequence[tuple[str, str]],
+    how: Sequence[str],
+    path: Path,
+) -> str:
+    """Return the whole report: table, chart, machine, findings, every run, method, profiles."""
+    sections = [
+        "# Benchmarks",
+        "",
+        "Written by `make bench` (`bench/run.py`); each run rewrites all of this page but the"
+        " findings. Each target is a ratio of yupnope to a baseline measured in the same run,"
+        " the two interleaved (A B B A), so a slow or busy machine moves both alike.",
+        "",
+        table(results),
+        "",
+        *([busy, ""] if (busy := warning(results)) else []),
+        f"![each ratio against its target]({path.with_suffix('.png').name})",
+        "",
+        "## Machine",
+        "",
+        "| | |",
+        "| --- | --- |",
+        *(f"| {name} | {value} |" for name, value in described),
+        "",
+        "## Findings",
+        "",
+        _kept_findings(path),
+        "",
+        "## Every run",
+        "",
+        "In the order they ran. *Unexpected* is any answer but the workload's success (a `303`"
+        " to `/yup` for a good login, to `/nope` for a bad one, a `200` for a page); wrk counts"
+        " any 3xx as success and does not follow it, so `bench/request.lua` checks `Location`."
+        " The hashing gate's `503` (queue full) shows under *non-2xx/3xx*. *CPU per answer* is"
+        " the CPU time of the server's processes (of the argon2 processes for the baseline)"
+        " divided by the expected answers. *CPU by worker* splits the server's CPU among its"
+        " worker processes: gunicorn keeps each connection with the worker that accepted it,"
+        " so a keep-alive run whose connections fell on one worker shows as 100 / 0. Such a run"
+        " is stopped after 2 s and started again (up to five times), and the label says so."
+        " Logins open"
+        " a connection per request (`Connection: close`), so their runs cannot fall that way."
+        " *Other load* is CPU time the machine spent on"
+        " programs that are not this benchmark: more than a few hundredths of a core means"
+        " something else competed for the cores during that run.",
+        "",
+        _runs_table(results),
+        "",
+        "## How it is measured",
+        "",
+        *how,
+    ]
+    missed = [r for r in results if not r.met]
+    if missed:
+        sections += ["", "## Profiles of the missed targets", ""]
+        for r in missed:
+            sections += [f"### {r.id}", "", r.profile.strip() or "Not profiled.", ""]
+    return "\n".join(sections).rstrip() + "\n"
