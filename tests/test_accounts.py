@@ -10,7 +10,7 @@ import argon2
 import pytest
 from flask import Flask
 
-from conftest import GOOD_PASSWORD
+from conftest import GOOD_PASSWORD, HashCounter
 from yupnope import services, usernames
 from yupnope.accounts import Accounts
 from yupnope.client import Client
@@ -29,23 +29,6 @@ BOTH_DATABASES = True
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 CLIENT = Client(address="192.0.2.7", user_agent="pytest")
-
-
-class HashCounter:
-    """Count argon2 computations by wrapping the library's own methods (the work still runs)."""
-
-    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
-        self.calls = 0
-        for name in ("hash", "verify"):
-            original = getattr(argon2.PasswordHasher, name)
-            monkeypatch.setattr(argon2.PasswordHasher, name, self._counting(original))
-
-    def _counting(self, original: Any) -> Any:
-        def wrapper(*args: Any, **kwargs: Any) -> Any:
-            self.calls += 1
-            return original(*args, **kwargs)
-
-        return wrapper
 
 
 @pytest.fixture

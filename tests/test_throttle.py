@@ -10,16 +10,14 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
-import argon2
 import pytest
 from click.testing import CliRunner
 from flask import Flask
 from itsdangerous import TimestampSigner, URLSafeTimedSerializer
 from sqlalchemy import select
 
-from conftest import GOOD_PASSWORD, RedisSpace, add_user, login, run_cli
+from conftest import GOOD_PASSWORD, HashCounter, RedisSpace, add_user, login, run_cli
 from yupnope import services
 from yupnope.client import Client
 from yupnope.errors import (
@@ -57,23 +55,6 @@ WRONG = "not the password at all"
 SAME_ORIGIN = {"Sec-Fetch-Site": "same-origin"}
 
 Outcome = str | int
-
-
-class HashCounter:
-    """Count argon2 computations by wrapping the library's own methods (the work still runs)."""
-
-    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
-        self.calls = 0
-        for name in ("hash", "verify"):
-            original = getattr(argon2.PasswordHasher, name)
-            monkeypatch.setattr(argon2.PasswordHasher, name, self._counting(original))
-
-    def _counting(self, original: Any) -> Any:
-        def wrapper(*args: Any, **kwargs: Any) -> Any:
-            self.calls += 1
-            return original(*args, **kwargs)
-
-        return wrapper
 
 
 @pytest.fixture
