@@ -156,12 +156,16 @@ def chart(results: Sequence[Result], path: Path) -> None:
     for x, r, bar in zip(xs, results, bars, strict=True):
         left, right = x - 0.38, x + 0.38
         if r.high is None:
-            axes.hlines(r.low, left, right, colors="black", linestyles="--", linewidth=1.5)
+            axes.hlines(r.low, left, right, colors="black", linestyles="--", lw=1.5, zorder=3)
             label, at = f"target ≥ {r.low:.2f}", r.low
         else:
-            axes.hlines([r.low, r.high], left, right, colors="black", linestyles="--", lw=1.5)
+            axes.hlines(
+                [r.low, r.high], left, right, colors="black", linestyles="--", lw=1.5, zorder=3
+            )
             label, at = f"target {r.low:.2f}–{r.high:.2f}", r.high
-        axes.annotate(label, (right, at), fontsize=8, va="bottom", ha="right")
+        axes.annotate(
+            label, (right, at), xytext=(0, 3), textcoords="offset points", fontsize=8, ha="right"
+        )
         middle = (bar.get_x() + bar.get_width() / 2, bar.get_height() / 2)
         axes.annotate(f"{r.ratio:.2f}", middle, ha="center", color="white", fontweight="bold")
     axes.set_xticks(xs, [f"{r.id}\n{r.target}" for r in results])
