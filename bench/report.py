@@ -200,7 +200,9 @@ def markdown(
         "",
         "Written by `make bench` (`bench/run.py`); each run rewrites all of this page but the"
         " findings. Each target is a ratio of yupnope to a baseline measured in the same run,"
-        " the two interleaved (A B B A), so a slow or busy machine moves both alike.",
+        " the two interleaved (A B B A), so a machine that slows down moves both alike; other"
+        " programs competing for the cores do not quite, hence the *other load* column and the"
+        " warning when it is high.",
         "",
         table(results),
         "",
