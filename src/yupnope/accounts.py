@@ -109,14 +109,7 @@ class Accounts:
         try:
             counted = self.throttle.admit_login(name.key, client.address, device, now)
         except Throttled:
-            with self.store.write():
-                self.store.record(
-                    EventKind.LOGIN_THROTTLED,
-                    now,
-                    client,
-                    user.id if user else None,
-                    user.username if user else None,
-                )
+            self._record_attempt(EventKind.LOGIN_THROTTLED, user, client, now)
             raise
         try:
             if user is None:
@@ -169,9 +162,7 @@ class Accounts:
         keep_session: int | None = None,
     ) -> None:
         """Replace the password after checking the current one; end the user's other sessions."""
-        secret = passwords.normalize(current) if current else None
-        if secret is None or not self.hasher.verify(user.password_hash, secret):
-            raise InvalidCredentials()
+        self._check_password(user, current)
         new_hash = self.hasher.hash(self._acceptable(new, user.username))
         with self.store.write():
             self.store.update_user(user, password_hash=new_hash, must_change_password=False)
@@ -180,9 +171,7 @@ class Accounts:
 
     def delete_account(self, user: User, password: str, client: Client, now: datetime) -> None:
         """Delete the account and every session of it, after checking its password."""
-        secret = passwords.normalize(password) if password else None
-        if secret is None or not self.hasher.verify(user.password_hash, secret):
-            raise InvalidCredentials()
+        self._check_password(user, password)
         with self.store.write():
             self.store.remove_user(user.id)
             self.store.record(EventKind.ACCOUNT_DELETED, now, client, user.id, user.username)
@@ -307,18 +296,26 @@ class Accounts:
             raise WeakPassword(failure.reason, failure.message)
         return secret
 
+    def _check_password(self, user: User, password: str) -> None:
+        """Raise InvalidCredentials unless ``password`` is ``user``'s (an owner's confirmation)."""
+        secret = passwords.normalize(password) if password else None
+        if secret is None or not self.hasher.verify(user.password_hash, secret):
+            raise InvalidCredentials()
+
     def _failed(self, user: User | None, client: Client, now: datetime) -> NoReturn:
-        """Record a failed login and raise the one answer every failure gets.
+        """Record a failed login and raise the one answer every failure gets."""
+        self._record_attempt(EventKind.LOGIN_FAILED, user, client, now)
+        raise InvalidCredentials()
+
+    def _record_attempt(
+        self, kind: EventKind, user: User | None, client: Client, now: datetime
+    ) -> None:
+        """Record a refused login attempt against ``user``, or against no account.
 
         The typed name is kept only when it names an account: a name that matches none is
         often a password typed into the wrong field, and the log must never hold one.
         """
         with self.store.write():
             self.store.record(
-                EventKind.LOGIN_FAILED,
-                now,
-                client,
-                user.id if user else None,
-                user.username if user else None,
+                kind, now, client, user.id if user else None, user.username if user else None
             )
-        raise InvalidCredentials()
