@@ -26,7 +26,7 @@ import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from .counters import Backoff, Counters, Keeper
+from .counters import Backoff, Counters, Keeper, waiting
 from .errors import Throttled
 from .store import Count
 
@@ -139,7 +139,7 @@ class Throttle:
             limit = limits[scope]
             hit = counters.hit(scope, key, now, now - limit.window)
             if hit.count > limit.count:
-                waits.append(_seconds(hit.window_start + limit.window - now))
+                waits.append(_window_left(hit, limit, now))
         retry_after = max(waits)
         if retry_after > 0:
             # Leaving the transaction by an exception takes every hit back: refused, not counted.
@@ -182,7 +182,7 @@ class Throttle:
         def count(counters: Counters) -> None:
             hit = counters.hit(SIGNUP, address_key(address), now, now - limit.window)
             if hit.count > limit.count:
-                raise Throttled(math.ceil(_seconds(hit.window_start + limit.window - now)))
+                raise Throttled(math.ceil(_window_left(hit, limit, now)))
 
         self.counters.transaction(count)
 
@@ -194,11 +194,16 @@ class Throttle:
 
     def _personal_wait(self, state: Count, now: datetime) -> float:
         """Return how long the account (or device) must still wait, counting this attempt."""
-        if state.blocked_until is not None and state.blocked_until > now:
+        if waiting(state, now) and state.blocked_until is not None:
             return _seconds(state.blocked_until - now)
         if state.count > self.policy.account.count:
-            return _seconds(state.window_start + self.policy.account.window - now)
+            return _window_left(state, self.policy.account, now)
         return 0.0
+
+
+def _window_left(state: Count, limit: Limit, now: datetime) -> float:
+    """Return the seconds until the window of a counter over ``limit`` ends."""
+    return _seconds(state.window_start + limit.window - now)
 
 
 def _seconds(span: timedelta) -> float:
