@@ -706,6 +706,20 @@ def test_audit_records_every_kind_of_event_once_and_no_secret(
         data={"current_password": GOOD_PASSWORD, "new_password": "alices new passphrase"},
     )
     assert changed.headers["Location"] == "/account?done=password"
+    # From her page's script (the same site, with her cookie): a token made and revoked, and
+    # another session of hers ended.
+    made = alice.post("/api/v1/me/tokens", headers=SAME_SITE, json={"name": "backup script"})
+    assert made.status_code == 201
+    secrets.add(made.json["secret"])
+    revoked = alice.delete(f"/api/v1/me/tokens/{made.json['id']}", headers=SAME_SITE)
+    assert revoked.status_code == 204
+    with app.app_context():
+        other = services.sessions().start(
+            services.accounts().find("alice"), Client.of("198.51.100.7", None), datetime.now(UTC)
+        )
+    secrets.add(other.token)
+    ended_one = alice.delete(f"/api/v1/me/sessions/{other.record.id}", headers=SAME_SITE)
+    assert ended_one.status_code == 204
     stranger = browser(app)
     # A password typed into the name field must not be kept.
     assert login(stranger, "tr0ub4dor3xyz", "a wrong guess for alice") == "/nope"
@@ -750,6 +764,9 @@ def test_audit_records_every_kind_of_event_once_and_no_secret(
         EventKind.LOGOUT_EVERYWHERE: ("carol", False, web),
         EventKind.ACCOUNT_DELETED: ("bob", True, web),
         EventKind.ADMIN_USER_UNLOCKED: ("alice", True, cli),
+        EventKind.TOKEN_CREATED: ("alice", True, web),
+        EventKind.TOKEN_REVOKED: ("alice", True, web),
+        EventKind.SESSION_ENDED: ("alice", False, web),
     }
     assert set(expected) == set(EventKind)
     with app.app_context():

@@ -588,7 +588,7 @@ def test_prune_deletes_what_ran_out_and_keeps_the_rest(app_factory: Callable[...
             for name, at in events.items():
                 store.record(EventKind.LOGIN, at, Client(address=HOME), alice.id, name)
 
-        assert services.prune(NOW) == Pruned(sessions=2, counters=2, events=1)
+        assert services.prune(NOW) == Pruned(sessions=2, tokens=0, counters=2, events=1)
 
     with app.app_context():
         session = services.store().session

@@ -14,7 +14,7 @@ from . import config, db, services, web
 def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     """Build the application from the settings in force (``test_config`` overrides them all)."""
     settings = config.load(overrides=test_config)
-    app = Flask(__name__, instance_path=settings["INSTANCE_PATH"])
+    app = web.new_app(settings["INSTANCE_PATH"])
     app.config.update(settings)
     if not app.config["SECRET_KEY"]:
         app.config["SECRET_KEY"] = config.ensure_secret_key(Path(app.instance_path))

@@ -161,12 +161,15 @@ class Accounts:
         now: datetime,
         keep_session: int | None = None,
     ) -> None:
-        """Replace the password after checking the current one; end the user's other sessions."""
+        """Replace the password after checking the current one.
+
+        Every other session and every personal token of the user ends with the old password.
+        """
         self._check_password(user, current)
         new_hash = self.hasher.hash(self._acceptable(new, user.username))
         with self.store.write():
             self.store.update_user(user, password_hash=new_hash, must_change_password=False)
-            self.store.delete_sessions_of(user.id, keep=keep_session)
+            self.store.delete_credentials_of(user.id, keep_session=keep_session)
             self.store.record(EventKind.PASSWORD_CHANGED, now, client, user.id, user.username)
 
     def delete_account(self, user: User, password: str, client: Client, now: datetime) -> None:
@@ -192,20 +195,20 @@ class Accounts:
             self.store.record(EventKind.ADMIN_USER_REMOVED, now, OPERATOR, user.id, user.username)
 
     def set_password(self, user: User, password: str, now: datetime) -> None:
-        """Give a user a new password chosen by the operator and end their sessions."""
+        """Give a user a new password chosen by the operator and end their sessions and tokens."""
         new_hash = self.hasher.hash(self._acceptable(password, user.username))
         with self.store.write():
             self.store.update_user(user, password_hash=new_hash, must_change_password=False)
-            self.store.delete_sessions_of(user.id)
+            self.store.delete_credentials_of(user.id)
             self.store.record(EventKind.ADMIN_PASSWORD_SET, now, OPERATOR, user.id, user.username)
 
     def set_disabled(self, user: User, disabled: bool, now: datetime) -> None:
-        """Disable a user (ending their sessions) or enable them again."""
+        """Disable a user (ending their sessions and tokens) or enable them again."""
         kind = EventKind.ADMIN_USER_DISABLED if disabled else EventKind.ADMIN_USER_ENABLED
         with self.store.write():
             self.store.update_user(user, disabled=disabled)
             if disabled:
-                self.store.delete_sessions_of(user.id)
+                self.store.delete_credentials_of(user.id)
             self.store.record(kind, now, OPERATOR, user.id, user.username)
 
     def import_users(

@@ -15,6 +15,7 @@ import tomllib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 PREFIX = "YUPNOPE_"
 
@@ -120,6 +121,10 @@ HASH_WAIT_SECONDS = 0.5
 #: Days login events are kept before they are pruned.
 AUDIT_RETENTION_DAYS = 365
 
+#: Other sites' origins (``https://app.example.com``, comma-separated) whose pages may call the
+#: JSON API with bearer tokens; empty sends no CORS headers at all.
+CORS_ORIGINS = ""
+
 _TYPES: dict[str, type] = {
     "INSTANCE_PATH": str,
     "DATABASE_URL": str,
@@ -155,6 +160,7 @@ _TYPES: dict[str, type] = {
     "HASH_CONCURRENCY": int,
     "HASH_WAIT_SECONDS": float,
     "AUDIT_RETENTION_DAYS": int,
+    "CORS_ORIGINS": str,
 }
 
 COOKIE_SECURE_CHOICES = ("auto", "always", "never")
@@ -236,6 +242,31 @@ def trusted_networks(setting: str) -> list[Network]:
                 f"{PREFIX}TRUSTED_PROXIES must be a count or CIDRs, and {part.strip()!r} is neither"
             ) from None
     return networks
+
+
+def cors_origins(setting: str) -> frozenset[str]:
+    """Return the origins in a comma-separated CORS_ORIGINS, or raise ConfigError naming one.
+
+    An origin is a scheme, a host and an optional port, as a browser sends it in ``Origin``.
+    """
+    origins = set()
+    for part in setting.split(","):
+        origin = part.strip()
+        if not origin:
+            continue
+        try:
+            parts = urlsplit(origin)
+            valid = parts.scheme in ("http", "https") and bool(parts.hostname)
+            parts.port  # noqa: B018 (reading it raises ValueError for a bad port)
+        except ValueError:
+            valid = False
+        if not valid or parts.path or parts.query or parts.fragment or "@" in parts.netloc:
+            raise ConfigError(
+                f"{PREFIX}CORS_ORIGINS must list origins like https://app.example.com, "
+                f"and {origin!r} is not one"
+            )
+        origins.add(f"{parts.scheme}://{parts.netloc.lower()}")
+    return frozenset(origins)
 
 
 def _read_instance_file(path: Path) -> dict[str, Any]:
@@ -330,6 +361,7 @@ def _validate(values: dict[str, Any]) -> None:
     proxies = values["TRUSTED_PROXIES"].strip()
     if proxies and not proxies.isdigit():
         trusted_networks(proxies)
+    cors_origins(values["CORS_ORIGINS"])
     if not values["HASH_WAIT_SECONDS"] > 0:
         raise ConfigError(f"{PREFIX}HASH_WAIT_SECONDS must be more than 0")
     if values["ARGON2_MEMORY_KIB"] < 8 * values["ARGON2_PARALLELISM"]:

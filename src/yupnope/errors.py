@@ -53,6 +53,29 @@ class SignupClosed(AccountError):
         super().__init__("Sign-up is closed here. Ask the operator for an account.")
 
 
+class PasswordChangeRequired(AccountError):
+    """Refuse an action until the user replaces a password that fails today's policy."""
+
+    def __init__(self) -> None:
+        super().__init__("Choose a new password first: the current one is too weak.")
+
+
+class TooManyTokens(AccountError):
+    """Refuse a new personal token because the user already holds as many as they may."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"You hold {limit} tokens, the most allowed. Revoke one first.")
+        self.limit = limit
+
+
+class InvalidTokenRequest(AccountError):
+    """Refuse a personal token's name or lifetime; ``field`` says which."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
 class Throttled(AccountError):
     """Refuse an attempt because too many failed before it; ``retry_after`` is in seconds.
 

@@ -1,4 +1,4 @@
-"""Delete what has run out: expired sessions, stale throttle counters, events past retention.
+"""Delete what has run out: expired sessions and tokens, stale counters, events past retention.
 
 Only the database's counters need it: counters kept in Redis expire there by themselves, and
 the database's still fill up whenever that Redis was unreachable.
@@ -17,6 +17,7 @@ class Pruned:
     """Say how many rows of each kind were deleted."""
 
     sessions: int
+    tokens: int
     counters: int
     events: int
 
@@ -28,10 +29,11 @@ def prune(
     longest_window: timedelta,
     retention: timedelta,
 ) -> Pruned:
-    """Delete expired sessions, counters older than every window, and events past retention."""
+    """Delete expired sessions and tokens, counters older than every window, old events."""
     with store.write():
         return Pruned(
             sessions=store.delete_expired_sessions(now - idle, now),
+            tokens=store.delete_expired_tokens(now),
             counters=store.delete_stale_counters(now - longest_window, now),
             events=store.delete_events_before(now - retention),
         )

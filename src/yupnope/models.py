@@ -51,6 +51,13 @@ class User(Base):
     last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
 
 
+class SessionKind(StrEnum):
+    """Name how a session's token travels: in a browser's cookie, or as an API bearer token."""
+
+    BROWSER = "browser"
+    API = "api"
+
+
 class Session(Base):
     """Record one logged-in browser or client; only the sha256 of its token is kept."""
 
@@ -65,6 +72,23 @@ class Session(Base):
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
     client_address: Mapped[str | None] = mapped_column(String(64), default=None)
     user_agent: Mapped[str | None] = mapped_column(String(256), default=None)
+    #: A SessionKind: a token is only accepted the way it was handed out.
+    kind: Mapped[str] = mapped_column(String(16), default=SessionKind.BROWSER.value)
+
+
+class PersonalToken(Base):
+    """Record one named, long-lived API token a user made for a script; only its sha256 is kept."""
+
+    __tablename__ = "personal_tokens"
+    __table_args__ = (Index("ix_personal_tokens_user_id", "user_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    token_digest: Mapped[str] = mapped_column(String(64), unique=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
 
 
 class EventKind(StrEnum):
@@ -86,6 +110,9 @@ class EventKind(StrEnum):
     ADMIN_USER_UNLOCKED = "admin_user_unlocked"
     LOGIN_THROTTLED = "login_throttled"
     SIGNUP_THROTTLED = "signup_throttled"
+    TOKEN_CREATED = "token_created"  # noqa: S105 (an event name, not a token)
+    TOKEN_REVOKED = "token_revoked"  # noqa: S105 (an event name, not a token)
+    SESSION_ENDED = "session_ended"
 
 
 class LoginEvent(Base):

@@ -14,6 +14,7 @@ from .accounts import Accounts
 from .admission import Gate, GatedHasher
 from .counters import DatabaseCounters, Keeper
 from .outage import FallbackCounters, Outage
+from .personal_tokens import PersonalTokens
 from .redis_counters import RedisCounters
 from .security.passwords import Argon2Parameters
 from .security.tokens import DeviceCookies
@@ -111,6 +112,11 @@ def sessions() -> Sessions:
     """Return the session keeper over this app context's database session."""
     lifetimes: Lifetimes = current_app.extensions["yupnope.lifetimes"]
     return Sessions(store(), lifetimes)
+
+
+def personal_tokens() -> PersonalTokens:
+    """Return the personal token keeper over this app context's database session."""
+    return PersonalTokens(store())
 
 
 def hash_slots() -> int:

@@ -1,17 +1,20 @@
 """Keep logged-in sessions on the server: a random token for the client, its sha256 at rest.
 
 A session ends when it is unused for the idle lifetime, when its absolute lifetime is over, at
-logout, and whenever its user is removed, disabled or logs out everywhere.
+logout, when its owner ends it from the list of their sessions, and whenever its user is removed,
+disabled or logs out everywhere. A browser's session travels in a cookie and an API client's as
+a bearer token; each token is accepted only the way it was handed out.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from .client import Client
 from .errors import InvalidCredentials
-from .models import EventKind, Session, User
+from .models import EventKind, Session, SessionKind, User
 from .security import tokens
 from .store import Store
 
@@ -41,7 +44,12 @@ class Sessions:
         self.lifetimes = lifetimes
 
     def start(
-        self, user: User, client: Client, now: datetime, replacing: int | None = None
+        self,
+        user: User,
+        client: Client,
+        now: datetime,
+        replacing: int | None = None,
+        kind: SessionKind = SessionKind.BROWSER,
     ) -> Started:
         """Open a session for ``user`` under a new token, deleting the ``replacing`` row.
 
@@ -59,6 +67,7 @@ class Sessions:
             expires_at=now + self.lifetimes.absolute,
             client_address=client.address,
             user_agent=client.user_agent,
+            kind=kind.value,
         )
         with self.store.write():
             if not self.store.user_is_unchanged(user):
@@ -68,13 +77,15 @@ class Sessions:
             self.store.add_session(record)
         return Started(token=token, record=record)
 
-    def find(self, token: str, now: datetime) -> tuple[Session, User] | None:
-        """Return the live session for ``token`` with its user, or None.
+    def find(
+        self, token: str, now: datetime, kind: SessionKind = SessionKind.BROWSER
+    ) -> tuple[Session, User] | None:
+        """Return the live session of ``kind`` for ``token`` with its user, or None.
 
         An expired session is deleted on sight; its last-seen time is written at most once per
         touch interval, so a busy user does not cost a write per page.
         """
-        found = self.store.session_by_digest(tokens.digest(token))
+        found = self.store.session_by_digest(tokens.digest(token), kind.value)
         if found is None:
             return None
         record, user = found
@@ -95,9 +106,26 @@ class Sessions:
             self.store.delete_session(record.id)
             self.store.record(EventKind.LOGOUT, now, client, user_id=record.user_id)
 
-    def end_all(self, user_id: int, client: Client, now: datetime) -> int:
-        """End every session of a user (log out everywhere); return how many ended."""
+    def of_user(self, user_id: int) -> Sequence[Session]:
+        """Return a user's sessions, browsers' and API clients' alike, newest first."""
+        found = self.store.sessions_of(user_id)
+        self.store.end_read()
+        return found
+
+    def end_one(self, user_id: int, session_id: int, client: Client, now: datetime) -> bool:
+        """End one of the user's own sessions; return False when they have none by that id."""
         with self.store.write():
-            ended = self.store.delete_sessions_of(user_id)
+            ended = self.store.delete_session(session_id, user_id=user_id) == 1
+            if ended:
+                self.store.record(EventKind.SESSION_ENDED, now, client, user_id=user_id)
+        return ended
+
+    def end_all(self, user_id: int, client: Client, now: datetime) -> int:
+        """End every session and personal token of a user (log out everywhere).
+
+        Returns how many sessions ended.
+        """
+        with self.store.write():
+            ended = self.store.delete_credentials_of(user_id)
             self.store.record(EventKind.LOGOUT_EVERYWHERE, now, client, user_id=user_id)
         return ended

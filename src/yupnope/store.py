@@ -14,7 +14,15 @@ from sqlalchemy.orm import Session as OrmSession
 from sqlalchemy.orm.attributes import set_committed_value
 
 from .client import Client
-from .models import EventKind, LoginEvent, Session, ThrottleCounter, User, UTCDateTime
+from .models import (
+    EventKind,
+    LoginEvent,
+    PersonalToken,
+    Session,
+    ThrottleCounter,
+    User,
+    UTCDateTime,
+)
 
 #: Execution option that makes a transaction a write one: BEGIN IMMEDIATE on SQLite (see db.py).
 WRITE_OPTION = "yupnope_write"
@@ -104,8 +112,8 @@ class Store:
         self.session.flush()
 
     def remove_user(self, user_id: int) -> None:
-        """Delete a user; the database deletes their sessions with them."""
-        self.session.execute(delete(Session).where(Session.user_id == user_id))
+        """Delete a user with their sessions and personal tokens."""
+        self.delete_credentials_of(user_id)
         self.session.execute(delete(User).where(User.id == user_id))
 
     def update_user(self, user: User, **values: object) -> None:
@@ -158,25 +166,42 @@ class Store:
         self.session.flush()
         return record
 
-    def session_by_digest(self, token_digest: str) -> tuple[Session, User] | None:
-        """Return the session whose token hashes to ``token_digest``, with its user."""
+    def session_by_digest(self, token_digest: str, kind: str) -> tuple[Session, User] | None:
+        """Return the session of ``kind`` whose token hashes to ``token_digest``, with its user."""
         row = self.session.execute(
             select(Session, User)
             .join(User, User.id == Session.user_id)
-            .where(Session.token_digest == token_digest)
+            .where(Session.token_digest == token_digest, Session.kind == kind)
         ).first()
         return None if row is None else (row[0], row[1])
 
-    def delete_session(self, session_id: int) -> None:
-        """Delete one session row."""
-        self.session.execute(delete(Session).where(Session.id == session_id))
+    def sessions_of(self, user_id: int) -> Sequence[Session]:
+        """Return a user's sessions, newest first."""
+        query = (
+            select(Session)
+            .where(Session.user_id == user_id)
+            .order_by(Session.created_at.desc(), Session.id.desc())
+        )
+        return self.session.scalars(query).all()
 
-    def delete_sessions_of(self, user_id: int, keep: int | None = None) -> int:
-        """Delete every session of a user but ``keep``; return how many ended."""
-        query = delete(Session).where(Session.user_id == user_id)
-        if keep is not None:
-            query = query.where(Session.id != keep)
+    def delete_session(self, session_id: int, user_id: int | None = None) -> int:
+        """Delete one session row, only if it is ``user_id``'s when given; return 0 or 1."""
+        query = delete(Session).where(Session.id == session_id)
+        if user_id is not None:
+            query = query.where(Session.user_id == user_id)
         return self.session.execute(query).rowcount  # type: ignore[attr-defined, no-any-return]
+
+    def delete_credentials_of(self, user_id: int, keep_session: int | None = None) -> int:
+        """Delete every session (but ``keep_session``) and personal token of a user.
+
+        Returns how many sessions ended.
+        """
+        query = delete(Session).where(Session.user_id == user_id)
+        if keep_session is not None:
+            query = query.where(Session.id != keep_session)
+        ended: int = self.session.execute(query).rowcount  # type: ignore[attr-defined]
+        self.session.execute(delete(PersonalToken).where(PersonalToken.user_id == user_id))
+        return ended
 
     def touch_session(self, record: Session, now: datetime) -> None:
         """Record that a session was used at ``now``, in the row and the loaded object."""
@@ -198,6 +223,58 @@ class Store:
         """Return how many sessions a user has."""
         query = select(func.count()).select_from(Session).where(Session.user_id == user_id)
         return self.session.scalar(query) or 0
+
+    # Personal tokens
+
+    def add_token(self, record: PersonalToken) -> PersonalToken:
+        """Insert a personal token row and return it with its id."""
+        self.session.add(record)
+        self.session.flush()
+        return record
+
+    def token_by_digest(self, token_digest: str) -> tuple[PersonalToken, User] | None:
+        """Return the personal token whose secret hashes to ``token_digest``, with its user."""
+        row = self.session.execute(
+            select(PersonalToken, User)
+            .join(User, User.id == PersonalToken.user_id)
+            .where(PersonalToken.token_digest == token_digest)
+        ).first()
+        return None if row is None else (row[0], row[1])
+
+    def tokens_of(self, user_id: int) -> Sequence[PersonalToken]:
+        """Return a user's personal tokens, newest first."""
+        query = (
+            select(PersonalToken)
+            .where(PersonalToken.user_id == user_id)
+            .order_by(PersonalToken.created_at.desc(), PersonalToken.id.desc())
+        )
+        return self.session.scalars(query).all()
+
+    def count_tokens_of(self, user_id: int) -> int:
+        """Return how many personal tokens a user has."""
+        query = select(func.count()).select_from(PersonalToken)
+        return self.session.scalar(query.where(PersonalToken.user_id == user_id)) or 0
+
+    def delete_token(self, token_id: int, user_id: int) -> int:
+        """Delete one of ``user_id``'s personal tokens; return 0 or 1."""
+        result = self.session.execute(
+            delete(PersonalToken).where(
+                PersonalToken.id == token_id, PersonalToken.user_id == user_id
+            )
+        )
+        return result.rowcount  # type: ignore[attr-defined, no-any-return]
+
+    def touch_token(self, record: PersonalToken, now: datetime) -> None:
+        """Record that a personal token was used at ``now``, in the row and the loaded object."""
+        self.session.execute(
+            update(PersonalToken).where(PersonalToken.id == record.id).values(last_used_at=now)
+        )
+        set_committed_value(record, "last_used_at", now)
+
+    def delete_expired_tokens(self, now: datetime) -> int:
+        """Delete personal tokens past their end."""
+        result = self.session.execute(delete(PersonalToken).where(PersonalToken.expires_at <= now))
+        return result.rowcount  # type: ignore[attr-defined, no-any-return]
 
     # Events
 

@@ -9,17 +9,23 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from flask import Flask, current_app
+from flask import Response, current_app, jsonify
+from flask_openapi3.openapi import OpenAPI
 from jinja2 import ChoiceLoader, FileSystemLoader
 
 from .. import services
-from . import cookies, failures, guards, headers, pages, proxies
+from . import api, cookies, cors, failures, guards, headers, pages, proxies
 
 #: Seconds between two prunings of expired rows by one process.
 PRUNE_INTERVAL = 3600
 
 
-def init_app(app: Flask) -> None:
+def new_app(instance_path: str) -> OpenAPI:
+    """Return a bare application: Flask, with flask-openapi3's description of the JSON API."""
+    return api.new_app(instance_path)
+
+
+def init_app(app: OpenAPI) -> None:
     """Install the session cookie, guards, headers, error pages, routes and template overrides."""
     overrides = FileSystemLoader(str(Path(app.instance_path) / "templates"))
     if app.jinja_loader is not None:
@@ -28,10 +34,18 @@ def init_app(app: Flask) -> None:
     proxies.init_app(app)
     guards.init_app(app)
     headers.init_app(app)
+    cors.init_app(app)
     failures.init_app(app)
     app.register_blueprint(pages.bp)
+    app.register_api(api.bp)
+    app.add_url_rule("/api/openapi.json", "openapi", _specification)
     app.extensions["yupnope.next_prune"] = 0.0
     app.before_request(_prune_when_due)
+
+
+def _specification() -> Response:
+    """Serve the OpenAPI description of the JSON API."""
+    return jsonify(api.specification())
 
 
 def _prune_when_due() -> None:

@@ -12,10 +12,10 @@ from datetime import UTC, datetime
 from typing import ParamSpec, TypeVar
 from urllib.parse import urlsplit
 
-from flask import Flask, abort, g, redirect, request, session, url_for
+from flask import Flask, abort, current_app, g, redirect, request, session, url_for
 from werkzeug.wrappers.response import Response
 
-from .. import services
+from .. import config, services
 from ..client import Client
 from ..models import Session, User
 from .cookies import DEVICE_COOKIE, ServerSession
@@ -25,9 +25,13 @@ R = TypeVar("R")
 
 _UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
+#: Start of every JSON API path, the specification's included.
+API_PREFIX = "/api/"
+
 
 def init_app(app: Flask) -> None:
     """Refuse cross-origin unsafe requests before any view runs."""
+    app.extensions["yupnope.cors_origins"] = config.cors_origins(app.config["CORS_ORIGINS"])
     app.before_request(refuse_cross_origin)
 
 
@@ -144,22 +148,43 @@ def safe_next_url(target: str | None, default: str) -> str:
 
 
 def refuse_cross_origin() -> None:
-    """Refuse an unsafe request that a browser says came from another site (403)."""
+    """Refuse an unsafe request that a browser says came from another site (403).
+
+    Two kinds of API request pass: those with an Authorization header, since a browser sends
+    one cross-origin only after a CORS preflight this server answered, and those from an origin
+    the operator listed in CORS_ORIGINS. The API never reads the cookie of either.
+    """
     if request.method not in _UNSAFE_METHODS:
         return
+    if request.path.startswith(API_PREFIX) and (
+        "Authorization" in request.headers or request.headers.get("Origin") in cors_origins()
+    ):
+        return
+    if from_other_site():
+        abort(403, "This form was sent from another site, so it was refused.")
+
+
+def from_other_site() -> bool:
+    """Return whether a browser says this request was made by a page of another origin.
+
+    Sec-Fetch-Site is believed first; without it, Origin is compared with the host; with
+    neither, the client is not a browser, or one too old to send them, and SameSite=Lax holds.
+    """
     fetch_site = request.headers.get("Sec-Fetch-Site")
     if fetch_site is not None:
-        if fetch_site in ("same-origin", "none"):
-            return
-        abort(403, "This form was sent from another site, so it was refused.")
+        return fetch_site not in ("same-origin", "none")
     origin = request.headers.get("Origin")
     if origin is None:
-        # Neither header: not a browser, or one too old to send them; SameSite=Lax still holds.
-        return
+        return False
     try:
         origin_host = urlsplit(origin).netloc
     except ValueError:
         # An Origin no browser would send ("http://[::1") names no host, so not this one.
         origin_host = ""
-    if origin_host != request.host:
-        abort(403, "This form was sent from another site, so it was refused.")
+    return origin_host != request.host
+
+
+def cors_origins() -> frozenset[str]:
+    """Return the other sites' origins whose pages may call the API."""
+    origins: frozenset[str] = current_app.extensions["yupnope.cors_origins"]
+    return origins

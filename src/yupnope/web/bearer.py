@@ -1,0 +1,70 @@
+"""Find whom an API request speaks for: its bearer token, or a same-site browser's cookie.
+
+A bearer token is an API session's token or a personal token's secret (RFC 6750). Without an
+Authorization header, the browser's session cookie counts, but only on a request the browser
+says came from this site: a page of another origin never acts with the user's cookie.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from flask import g, request
+
+from .. import personal_tokens, services
+from ..models import PersonalToken, Session, SessionKind, User
+from . import guards
+from .problems import ApiError
+
+#: The challenge a 401 carries (RFC 6750 3).
+CHALLENGE = 'Bearer realm="yupnope"'
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Carry the user an API request acts for and the credential it came with.
+
+    Exactly one of ``session`` (a bearer token or a browser cookie) and ``token`` (a personal
+    token) is set.
+    """
+
+    user: User
+    session: Session | None = None
+    token: PersonalToken | None = None
+
+
+def caller() -> Caller:
+    """Return whom this request speaks for, or raise the 401 problem."""
+    if "yupnope_caller" not in g:
+        g.yupnope_caller = _find()
+    found: Caller | None = g.yupnope_caller
+    if found is None:
+        given = "Authorization" in request.headers
+        raise ApiError(
+            401,
+            "not_authenticated",
+            "The token is not valid, or has expired or been revoked."
+            if given
+            else "Log in first: send Authorization: Bearer <token>.",
+            headers={"WWW-Authenticate": CHALLENGE + (', error="invalid_token"' if given else "")},
+        )
+    return found
+
+
+def _find() -> Caller | None:
+    header = request.headers.get("Authorization")
+    if header is None:
+        if guards.from_other_site():
+            return None
+        current = guards.current()
+        return None if current is None else Caller(user=current[1], session=current[0])
+    scheme, _, value = header.partition(" ")
+    value = value.strip()
+    if scheme.lower() != "bearer" or not value:
+        return None
+    now = guards.now()
+    if personal_tokens.is_personal(value):
+        token = services.personal_tokens().find(value, now)
+        return None if token is None else Caller(user=token[1], token=token[0])
+    session = services.sessions().find(value, now, SessionKind.API)
+    return None if session is None else Caller(user=session[1], session=session[0])
