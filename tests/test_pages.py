@@ -682,6 +682,31 @@ def test_change_password_ends_the_other_sessions_only(app: Flask, alice: str) ->
     assert location(login(app.test_client(), "alice", NEW_PASSWORD)) == "/yup"
 
 
+@pytest.mark.parametrize(
+    ("path", "field"),
+    [("/account/password", "current_password"), ("/account/delete", "password")],
+)
+def test_password_checks_on_the_account_page_are_throttled(
+    app_factory: Callable[..., Flask], path: str, field: str
+) -> None:
+    """Guess the password from a logged-in session: after the free failures, the account waits."""
+    app = app_factory(THROTTLE_FREE_FAILURES=1)
+    add_user(app, "alice")
+    client = logged_in_client(app)
+    form = {"current_password": "", "new_password": NEW_PASSWORD, "password": ""}
+
+    def attempt(password: str) -> Any:
+        return client.post(path, data={**form, field: password}, headers=SAME_ORIGIN)
+
+    assert attempt("first wrong guess").status_code == 400
+    refused = attempt(GOOD_PASSWORD)
+    assert refused.status_code == 429
+    assert int(refused.headers["Retry-After"]) >= 1
+    assert "Too many attempts" in refused.get_data(as_text=True)
+    assert user_count(app) == 1
+    assert logged_in_as(client) == "alice"
+
+
 def test_delete_account_with_a_wrong_password_keeps_it(app: Flask, alice: str) -> None:
     client = logged_in_client(app)
     response = client.post(

@@ -72,7 +72,6 @@ _UNSAFE = documented(403, 422)
 # the operation names its own; here it is named as what it would be, a problem.
 _NONE = documented(422)
 _THROTTLED = documented(429, 503, headers=_RETRY)
-_BUSY = documented(503, headers=_RETRY)
 
 
 @bp.before_request
@@ -245,7 +244,7 @@ def create_user(body: NewUser) -> Response:
     tags=[_ACCOUNT],
     operation_id="changePassword",
     security=_BEARER,
-    responses={204: None, **_AUTH, **_BUSY, **_BODY},
+    responses={204: None, **_AUTH, **_THROTTLED, **_BODY},
 )
 def change_password(body: PasswordChange) -> Response:
     """Change the password, given the current one.

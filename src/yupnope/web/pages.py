@@ -167,6 +167,8 @@ def change_password() -> Page:
         )
     except InvalidCredentials:
         return _account_page("current_password", "The current password is not right.", 400)
+    except Throttled as exc:
+        return _throttled_account_page("current_password", exc)
     except AccountError as exc:
         return _account_page("new_password", str(exc), 400)
     return redirect(url_for("pages.account", done="password"), 303)
@@ -194,6 +196,8 @@ def delete_account() -> Page:
         return _account_page(
             "delete_password", "The password is not right; the account was kept.", 400
         )
+    except Throttled as exc:
+        return _throttled_account_page("delete_password", exc)
     guards.forget_cookie()
     return redirect(url_for("pages.login_form", done="deleted"), 303)
 
@@ -215,7 +219,17 @@ _ACCOUNT_SECTIONS = {
 }
 
 
-def _account_page(field: str | None = None, error: str | None = None, status: int = 200) -> Page:
+def _throttled_account_page(field: str, exc: Throttled) -> Page:
+    """Render the account page refusing a password check after too many wrong ones (429)."""
+    return _account_page(field, str(exc), 429, {"Retry-After": str(exc.retry_after)})
+
+
+def _account_page(
+    field: str | None = None,
+    error: str | None = None,
+    status: int = 200,
+    headers: dict[str, str] | None = None,
+) -> Page:
     """Render the account page, with ``error`` shown on (and focusing) the input ``field``."""
     _, user = guards.signed_in()
     done = request.args.get("done")
@@ -223,4 +237,4 @@ def _account_page(field: str | None = None, error: str | None = None, status: in
     page = render_template(
         "account.html", user=user, field=field, section=section, error=error, done=done
     )
-    return page, status
+    return page, status, headers or {}

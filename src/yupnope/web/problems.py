@@ -45,6 +45,9 @@ class Problem(BaseModel):
     errors: list[FieldError] | None = Field(
         default=None, description="For code validation: each member that was refused, and why."
     )
+    reason: str | None = Field(
+        default=None, description="For code weak_password: which rule the password broke."
+    )
     retry_after: int | None = Field(
         default=None, description="For codes throttled and busy: seconds to wait, as Retry-After."
     )

@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 from .. import personal_tokens, usernames
 from ..models import PersonalToken, Session, User
@@ -22,8 +22,20 @@ _PASSWORD_CAP = 4 * passwords.MAX_LENGTH
 #: Largest id a path may name: ids are 32-bit on PostgreSQL.
 _MAX_ID = 2**31 - 1
 
+def _whole_number(value: object) -> object:
+    """Let a JSON number with no fraction (``3600.0``) stand for an integer, as JSON Schema does.
+
+    Anything else goes on unchanged to the strict integer check, which refuses "3600" and true.
+    """
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
 Name = Annotated[str, Field(min_length=1, max_length=_NAME_CAP)]
 Password = Annotated[str, Field(min_length=1, max_length=_PASSWORD_CAP)]
+#: A password to be chosen: the policy's shortest length is part of the shape.
+NewPassword = Annotated[str, Field(min_length=passwords.MIN_LENGTH, max_length=_PASSWORD_CAP)]
 
 
 class _Request(BaseModel):
@@ -43,21 +55,21 @@ class NewUser(_Request):
     """Carry the name and password of an account to create."""
 
     username: Name
-    password: Password
+    password: NewPassword
 
 
 class PasswordChange(_Request):
     """Carry the current password and the new one."""
 
     current_password: Password
-    new_password: Password
+    new_password: NewPassword
 
 
 class NewToken(_Request):
     """Carry a personal token's name and how many seconds it lives."""
 
     name: str = Field(min_length=1, max_length=personal_tokens.MAX_NAME_LENGTH)
-    expires_in: int = Field(
+    expires_in: Annotated[int, BeforeValidator(_whole_number)] = Field(
         default=int(personal_tokens.DEFAULT_LIFETIME.total_seconds()),
         ge=int(personal_tokens.MIN_LIFETIME.total_seconds()),
         le=int(personal_tokens.MAX_LIFETIME.total_seconds()),
