@@ -165,7 +165,7 @@ class Accounts:
 
         Every other session and every personal token of the user ends with the old password.
         """
-        self._check_password(user, current, client, now)
+        self._check_password(user, current, now)
         new_hash = self.hasher.hash(self._acceptable(new, user.username))
         with self.store.write():
             self.store.update_user(user, password_hash=new_hash, must_change_password=False)
@@ -174,7 +174,7 @@ class Accounts:
 
     def delete_account(self, user: User, password: str, client: Client, now: datetime) -> None:
         """Delete the account and every session of it, after checking its password."""
-        self._check_password(user, password, client, now)
+        self._check_password(user, password, now)
         with self.store.write():
             self.store.remove_user(user.id)
             self.store.record(EventKind.ACCOUNT_DELETED, now, client, user.id, user.username)
@@ -299,13 +299,13 @@ class Accounts:
             raise WeakPassword(failure.reason, failure.message)
         return secret
 
-    def _check_password(self, user: User, password: str, client: Client, now: datetime) -> None:
+    def _check_password(self, user: User, password: str, now: datetime) -> None:
         """Raise InvalidCredentials unless ``password`` is ``user``'s (an owner's confirmation).
 
         The check counts against the account's throttle like a login, so a stolen session
         cannot guess the password faster than a stranger at the login form could (Throttled).
         """
-        counted = self.throttle.admit_login(user.username_key, client.address, None, now)
+        counted = self.throttle.admit_confirmation(user.username_key, now)
         secret = passwords.normalize(password) if password else None
         try:
             matches = secret is not None and self.hasher.verify(user.password_hash, secret)

@@ -265,7 +265,11 @@ def cors_origins(setting: str) -> frozenset[str]:
                 f"{PREFIX}CORS_ORIGINS must list origins like https://app.example.com, "
                 f"and {origin!r} is not one"
             )
-        origins.add(f"{parts.scheme}://{parts.netloc.lower()}")
+        # Browsers leave the scheme's default port out of Origin (RFC 6454 6.1).
+        default = {"http": 80, "https": 443}[parts.scheme]
+        port = "" if parts.port in (None, default) else f":{parts.port}"
+        host = f"[{parts.hostname}]" if ":" in (parts.hostname or "") else parts.hostname
+        origins.add(f"{parts.scheme}://{host}{port}")
     return frozenset(origins)
 
 

@@ -32,7 +32,8 @@ class Backoff:
 
     def wait(self, failures: int) -> timedelta | None:
         """Return the wait after ``failures`` failures, or None while they are still free."""
-        beyond = failures - self.free
+        # A wait comes after a failure, so none can come before the first: 0 free is 1 free.
+        beyond = failures - max(self.free, 1)
         if beyond < 0:
             return None
         return min(self.base * (1 << min(beyond, MOST_DOUBLINGS)), self.longest)

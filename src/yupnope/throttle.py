@@ -122,6 +122,18 @@ class Throttle:
             lambda counters: self._count_login(counters, personal, shared, now)
         )
 
+    def admit_confirmation(self, username_key: str, now: datetime) -> Counted:
+        """Count an owner's password confirmation against the account alone, or raise Throttled.
+
+        A request from a live session is no anonymous client: the address and global budgets,
+        meant for guessing from many places, stay out of it, so a flood of strangers cannot
+        stop an owner from changing their password, and the owner's typos cannot spend them.
+        """
+        personal = (ACCOUNT, account_key(username_key))
+        return self.counters.transaction(
+            lambda counters: self._count_login(counters, personal, (), now)
+        )
+
     def _count_login(
         self,
         counters: Counters,

@@ -39,7 +39,9 @@ def caller() -> Caller:
         g.yupnope_caller = _find()
     found: Caller | None = g.yupnope_caller
     if found is None:
-        given = "Authorization" in request.headers
+        # RFC 6750 3.1: an error code only for a bearer token that did not work.
+        scheme = request.headers.get("Authorization", "").partition(" ")[0]
+        given = scheme.lower() == "bearer"
         raise ApiError(
             401,
             "not_authenticated",
@@ -65,6 +67,8 @@ def _find() -> Caller | None:
     now = guards.now()
     if personal_tokens.is_personal(value):
         token = services.personal_tokens().find(value, now)
-        return None if token is None else Caller(user=token[1], token=token[0])
+        if token is not None:
+            return Caller(user=token[1], token=token[0])
+        # A session's random token starts with the prefix too, once in 16.8 million.
     session = services.sessions().find(value, now, SessionKind.API)
     return None if session is None else Caller(user=session[1], session=session[0])

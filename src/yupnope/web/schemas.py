@@ -22,6 +22,7 @@ _PASSWORD_CAP = 4 * passwords.MAX_LENGTH
 #: Largest id a path may name: ids are 32-bit on PostgreSQL.
 _MAX_ID = 2**31 - 1
 
+
 def _whole_number(value: object) -> object:
     """Let a JSON number with no fraction (``3600.0``) stand for an integer, as JSON Schema does.
 
