@@ -186,7 +186,7 @@ def create_session(body: Credentials) -> Response:
     except Throttled as exc:
         raise _throttled(exc) from None
     created = SessionCreated(
-        token=started.token, expires_at=started.record.expires_at, user=UserOut.of(user)
+        token=started.token, expires_at=started.record.expires_at, user=UserOut.model_validate(user)
     )
     return _json(created, 201)
 
@@ -220,7 +220,7 @@ def end_current_session() -> Response:
 )
 def get_me() -> Response:
     """Describe the logged-in account."""
-    return _json(UserOut.of(caller().user))
+    return _json(UserOut.model_validate(caller().user))
 
 
 @bp.post(
@@ -242,7 +242,7 @@ def create_user(body: NewUser) -> Response:
         )
     except AccountError as exc:
         _refused(exc)
-    return _json(CreatedUser(**UserOut.of(user).model_dump()), 201)
+    return _json(CreatedUser.model_validate(user), 201)
 
 
 @bp.post(
@@ -344,7 +344,7 @@ def create_token(body: NewToken) -> Response:
         )
     except AccountError as exc:
         _refused(exc)
-    described = TokenOut.of(issued.record).model_dump()
+    described = TokenOut.model_validate(issued.record).model_dump()
     return _json(TokenCreated(**described, secret=issued.secret), 201)
 
 
@@ -362,7 +362,7 @@ def create_token(body: NewToken) -> Response:
 def list_tokens() -> Response:
     """List the account's personal tokens."""
     records = services.personal_tokens().of_user(caller().user.id)
-    return _json(TokenList(tokens=[TokenOut.of(record) for record in records]))
+    return _json(TokenList(tokens=[TokenOut.model_validate(record) for record in records]))
 
 
 @bp.delete(

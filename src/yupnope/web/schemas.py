@@ -12,7 +12,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 from .. import personal_tokens, usernames
-from ..models import PersonalToken, Session, User
+from ..models import Session
 from ..security import passwords
 
 #: Longest name or password the API reads at all: a cap on the shape, four bytes a character.
@@ -93,6 +93,8 @@ class TokenPath(BaseModel):
 class UserOut(BaseModel):
     """Describe an account to its owner."""
 
+    model_config = ConfigDict(from_attributes=True)
+
     id: int
     username: str
     created_at: datetime
@@ -100,17 +102,6 @@ class UserOut(BaseModel):
     must_change_password: bool = Field(
         description="The password fails today's policy: change it before anything else."
     )
-
-    @classmethod
-    def of(cls, user: User) -> UserOut:
-        """Return the description of ``user``."""
-        return cls(
-            id=user.id,
-            username=user.username,
-            created_at=user.created_at,
-            last_login_at=user.last_login_at,
-            must_change_password=user.must_change_password,
-        )
 
 
 def _links(**links: dict[str, Any]) -> ConfigDict:
@@ -189,22 +180,13 @@ class SessionList(BaseModel):
 class TokenOut(BaseModel):
     """Describe one personal token, without its secret."""
 
+    model_config = ConfigDict(from_attributes=True)
+
     id: int
     name: str
     created_at: datetime
     expires_at: datetime
     last_used_at: datetime | None
-
-    @classmethod
-    def of(cls, record: PersonalToken) -> TokenOut:
-        """Return the description of ``record``."""
-        return cls(
-            id=record.id,
-            name=record.name,
-            created_at=record.created_at,
-            expires_at=record.expires_at,
-            last_used_at=record.last_used_at,
-        )
 
 
 class TokenCreated(TokenOut):
