@@ -9,6 +9,7 @@ from typing import Any
 import argon2
 import pytest
 from flask import Flask
+from sqlalchemy import event
 
 from conftest import GOOD_PASSWORD, HashCounter
 from yupnope import services, usernames
@@ -23,6 +24,7 @@ from yupnope.errors import (
     WeakPassword,
 )
 from yupnope.models import EventKind
+from yupnope.store import WRITE_OPTION
 
 #: Run every app test here on SQLite and on PostgreSQL (see conftest.database_url).
 BOTH_DATABASES = True
@@ -231,3 +233,30 @@ def test_the_event_log_never_holds_a_password(accounts: Accounts) -> None:
     text = repr([vars(e) for e in events])
     for secret in ("hunter2-secret", "wrong-secret-guess", GOOD_PASSWORD):
         assert secret not in text
+
+
+def test_a_good_login_and_its_session_take_two_write_transactions(app: Flask) -> None:
+    """Count the commits of a login: the throttle's count before the hash, then one for the rest.
+
+    The throttle's success, the user's last login, the event and the new session are written
+    together after the hash, so a login costs two commits however many rows it changes.
+    """
+    with app.app_context():
+        accounts = services.accounts()
+        accounts.add_user("alice", GOOD_PASSWORD, NOW)
+        sessions = services.sessions()
+        engine = app.extensions["yupnope.engine"]
+        writes: list[bool] = []
+
+        def began(connection: Any) -> None:
+            writes.append(bool(connection.get_execution_options().get(WRITE_OPTION)))
+
+        event.listen(engine, "begin", began)
+        try:
+            user = accounts.authenticate(
+                "alice", GOOD_PASSWORD, CLIENT, NOW, then=lambda u: sessions.start(u, CLIENT, NOW)
+            )
+        finally:
+            event.remove(engine, "begin", began)
+        assert writes.count(True) == 2
+        assert services.store().count_sessions_of(user.id) == 1

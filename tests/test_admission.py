@@ -6,6 +6,7 @@ the only sleeps are the short polls of ``wait_until``, never an assertion by the
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -21,6 +22,7 @@ from yupnope import services
 from yupnope.admission import Gate
 from yupnope.errors import Busy
 from yupnope.models import ThrottleCounter
+from yupnope.server import hashing_slots
 
 #: Seconds a test thread may take for anything; reaching it means the test failed.
 PATIENCE = 10
@@ -231,7 +233,14 @@ def test_a_sign_up_with_no_free_slot_gets_503(app_factory: Callable[..., Flask])
     assert busy.headers["Retry-After"] == "1"
 
 
-def test_the_app_queues_four_logins_per_hashing_slot(app_factory: Callable[..., Flask]) -> None:
+def test_the_app_queues_four_logins_per_cpu(app_factory: Callable[..., Flask]) -> None:
     app = app_factory(HASH_CONCURRENCY=3)
     gate = app.extensions["yupnope.hasher"].gate
-    assert (gate.slots, gate.queue) == (3, 12)
+    assert (gate.slots, gate.queue) == (3, 4 * (os.cpu_count() or 1))
+
+
+@pytest.mark.parametrize(
+    ("cpus", "workers", "slots"), [(2, 2, 1), (2, 1, 2), (8, 3, 3), (4, 4, 1), (2, 5, 1)]
+)
+def test_serve_shares_the_cpus_out_among_its_workers(cpus: int, workers: int, slots: int) -> None:
+    assert hashing_slots(cpus, workers) == slots

@@ -87,8 +87,12 @@ class Accounts:
         client: Client,
         now: datetime,
         device_cookie: str | None = None,
+        then: Callable[[User], object] | None = None,
     ) -> User:
         """Return the user whose name and password these are, or raise why not.
+
+        ``then(user)`` runs inside the login's last write transaction, once the account is
+        known to be unchanged since its check: the caller's session start goes there.
 
         Raises InvalidCredentials, Throttled (too many failures: checked before any hashing, and
         the same whether the name exists or the password is right) or Busy (no hashing slot).
@@ -122,7 +126,6 @@ class Accounts:
             raise
         if not matches or user.disabled:
             self._failed(user, client, now)
-        self.throttle.succeeded(counted)
         changes: dict[str, object] = {"last_login_at": now}
         if self.hasher.needs_rehash(user.password_hash):
             try:
@@ -132,10 +135,17 @@ class Accounts:
                 pass
         if passwords.policy_failure(secret, user.username) is not None:
             changes["must_change_password"] = True
+        # One write transaction after the hash, for everything a good login changes: the
+        # throttle's counters (when they are in this database), the user, the event, and what
+        # ``then`` adds (the new session), so a login costs one commit besides its counting.
+        # Counters kept in Redis are one round trip inside it, at most Redis's short timeout.
         with self.store.write():
+            self.throttle.succeeded(counted)
             unchanged = self.store.update_user_if_unchanged(user, **changes)
             if unchanged:
                 self.store.record(EventKind.LOGIN, now, client, user.id, user.username)
+                if then is not None:
+                    then(user)
         if not unchanged:
             # An operator removed, disabled or re-passworded the account during the check.
             self._failed(user, client, now)

@@ -97,17 +97,21 @@ def serve(host: str, port: int, workers: int | None, threads: int | None, debug:
     if debug:
         app.run(host=host, port=port, debug=True)
         return
-    from .server import Server
+    from .server import Server, hashing_slots
 
     bind = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
     cpus = os.cpu_count() or 1
-    # Six per CPU: one hashing slot and four waiting per CPU (services.QUEUE_PER_SLOT), and one
-    # more that a flood of logins never holds, for the pages of users who are logged in.
+    workers = workers or cpus
+    # Six per CPU: more than a worker's hashing slots and their queue (services.QUEUE_PER_CPU
+    # per CPU) can hold, so a flood of logins always leaves threads for the pages.
     threads = threads or 6 * cpus
-    # Workers build their app after the fork from the environment: one connection per thread.
+    # Workers build their app after the fork from the environment: one connection per thread,
+    # and the machine's cores shared out among the workers as hashing slots.
     if not app.config["DATABASE_POOL_SIZE"]:
         os.environ[f"{config.PREFIX}DATABASE_POOL_SIZE"] = str(threads)
-    Server(bind=bind, workers=workers or cpus, threads=threads).run()
+    if not app.config["HASH_CONCURRENCY"]:
+        os.environ[f"{config.PREFIX}HASH_CONCURRENCY"] = str(hashing_slots(cpus, workers))
+    Server(bind=bind, workers=workers, threads=threads).run()
 
 
 @cli.group()

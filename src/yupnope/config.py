@@ -112,7 +112,8 @@ DEVICE_COOKIE_DAYS = 180
 #: Proxies whose X-Forwarded-For is believed: empty for none, a count, or comma-separated CIDRs.
 TRUSTED_PROXIES = ""
 
-#: argon2 computations one process runs at once; 0 means one per CPU.
+#: argon2 computations one process runs at once; 0 means the CPUs shared out among ``serve``'s
+#: workers (2 CPUs, 2 workers: 1 each), and one per CPU for any other process.
 HASH_CONCURRENCY = 0
 
 #: Seconds a login waits for a free hashing slot before it gets 503.

@@ -10,6 +10,15 @@ from gunicorn.app.base import BaseApplication
 from . import create_app
 
 
+def hashing_slots(cpus: int, workers: int) -> int:
+    """Return each worker's share of the machine's CPUs as hashing slots, at least one.
+
+    argon2 is bound by memory bandwidth: more hashes at once than cores makes each slower and
+    holds more memory, so the workers of one machine share its cores out among them.
+    """
+    return max(1, -(-cpus // workers))
+
+
 class Server(BaseApplication):  # type: ignore[misc]
     """Run gunicorn from inside ``yupnope serve``, without a config file or a command line.
 

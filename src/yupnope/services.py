@@ -22,8 +22,8 @@ from .sessions import Lifetimes, Sessions
 from .store import Store
 from .throttle import Limit, Policy, Throttle
 
-#: Logins that may wait for a hashing slot, per slot.
-QUEUE_PER_SLOT = 4
+#: Logins that may wait for a hashing slot in one process, per CPU of the machine.
+QUEUE_PER_CPU = 4
 
 
 def init_app(app: Flask) -> None:
@@ -32,16 +32,18 @@ def init_app(app: Flask) -> None:
     The Redis client connects at its first command, in the worker process that sends it.
     """
     config = app.config
-    slots = config["HASH_CONCURRENCY"] or os.cpu_count() or 1
+    cpus = os.cpu_count() or 1
+    slots = config["HASH_CONCURRENCY"] or cpus
     app.extensions["yupnope.hasher"] = GatedHasher(
         Argon2Parameters(
             memory_kib=config["ARGON2_MEMORY_KIB"],
             time_cost=config["ARGON2_TIME_COST"],
             parallelism=config["ARGON2_PARALLELISM"],
         ),
-        # Four hashes' worth of queue (about 80 ms at OWASP's costs) absorbs an ordinary burst
-        # of logins; past that, waiting would only hold request threads a flood needs freed.
-        Gate(slots, config["HASH_WAIT_SECONDS"], queue=QUEUE_PER_SLOT * slots),
+        # Four logins per CPU may wait (with a slot per CPU, about 80 ms of hashing at OWASP's
+        # costs): enough for an ordinary burst however it falls on the workers; past that,
+        # waiting would only hold request threads a flood needs freed. Waiting holds no memory.
+        Gate(slots, config["HASH_WAIT_SECONDS"], queue=QUEUE_PER_CPU * cpus),
     )
     app.extensions["yupnope.lifetimes"] = Lifetimes(
         idle=timedelta(seconds=config["SESSION_IDLE_SECONDS"]),

@@ -27,6 +27,9 @@ from .models import (
 #: Execution option that makes a transaction a write one: BEGIN IMMEDIATE on SQLite (see db.py).
 WRITE_OPTION = "yupnope_write"
 
+#: Key in the ORM session's ``info`` that marks a write transaction in progress.
+_WRITING = "yupnope_writing"
+
 
 class DuplicateKey(Exception):
     """Report that a write broke a unique constraint (a name taken by a concurrent sign-up)."""
@@ -51,14 +54,19 @@ class Store:
     def write(self) -> Iterator[None]:
         """Run the block as one write transaction, committed at its end, rolled back on any error.
 
-        A unique-constraint failure comes out as DuplicateKey.
+        A unique-constraint failure comes out as DuplicateKey. A write inside another write
+        (on the same database session) joins it: the outer one commits or rolls back both.
         """
         session = self.session
+        if session.info.get(_WRITING):
+            yield
+            return
         # End any read transaction first: the write starts from a fresh snapshot and, on
         # SQLite, holds the write lock from its first statement.
         if session.in_transaction():
             session.commit()
         session.connection(execution_options={WRITE_OPTION: True})
+        session.info[_WRITING] = True
         try:
             yield
             session.commit()
@@ -67,6 +75,8 @@ class Store:
             if isinstance(exc, IntegrityError) and _is_unique_violation(exc):
                 raise DuplicateKey(str(exc.orig)) from exc
             raise
+        finally:
+            session.info[_WRITING] = False
 
     def end_read(self) -> None:
         """End the current read transaction, so no snapshot is held through slow work.

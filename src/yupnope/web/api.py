@@ -38,7 +38,8 @@ from ..errors import (
     UsernameTaken,
     WeakPassword,
 )
-from ..models import SessionKind
+from ..models import SessionKind, User
+from ..sessions import Started
 from . import guards
 from .bearer import CHALLENGE, caller
 from .problems import ApiError, Problem, documented, from_validation_error
@@ -176,9 +177,16 @@ def create_session(body: Credentials) -> Response:
     Every failure (unknown name, wrong password, disabled account) is the same 401.
     """
     client, now = guards.client(), guards.now()
+    sessions = services.sessions()
+    opened: list[Started] = []
+
+    def open_session(user: User) -> None:
+        opened.append(sessions.start(user, client, now, kind=SessionKind.API))
+
     try:
-        user = services.accounts().authenticate(body.username, body.password, client, now)
-        started = services.sessions().start(user, client, now, kind=SessionKind.API)
+        user = services.accounts().authenticate(
+            body.username, body.password, client, now, then=open_session
+        )
     except InvalidCredentials as exc:
         raise ApiError(
             401, "bad_credentials", str(exc), headers={"WWW-Authenticate": CHALLENGE}
@@ -186,7 +194,9 @@ def create_session(body: Credentials) -> Response:
     except Throttled as exc:
         raise _throttled(exc) from None
     created = SessionCreated(
-        token=started.token, expires_at=started.record.expires_at, user=UserOut.model_validate(user)
+        token=opened[0].token,
+        expires_at=opened[0].record.expires_at,
+        user=UserOut.model_validate(user),
     )
     return _json(created, 201)
 

@@ -75,9 +75,13 @@ def login() -> Response:
     accounts = services.accounts()
     try:
         user = accounts.authenticate(
-            username, password, guards.client(), guards.now(), guards.device_cookie()
+            username,
+            password,
+            guards.client(),
+            guards.now(),
+            guards.device_cookie(),
+            then=guards.sign_in,
         )
-        guards.sign_in(user)
     except InvalidCredentials:
         return redirect(url_for("pages.nope"), 303)
     except Throttled as exc:
