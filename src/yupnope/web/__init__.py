@@ -9,12 +9,12 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from flask import Response, current_app, jsonify
+from flask import current_app
 from flask_openapi3.openapi import OpenAPI
 from jinja2 import ChoiceLoader, FileSystemLoader
 
 from .. import services
-from . import api, cookies, cors, failures, guards, headers, pages, proxies
+from . import cookies, cors, failures, guards, headers, openapi, pages, proxies
 
 #: Seconds between two prunings of expired rows by one process.
 PRUNE_INTERVAL = 3600
@@ -22,7 +22,7 @@ PRUNE_INTERVAL = 3600
 
 def new_app(instance_path: str) -> OpenAPI:
     """Return a bare application: Flask, with flask-openapi3's description of the JSON API."""
-    return api.new_app(instance_path)
+    return openapi.new_app(instance_path)
 
 
 def init_app(app: OpenAPI) -> None:
@@ -37,15 +37,9 @@ def init_app(app: OpenAPI) -> None:
     cors.init_app(app)
     failures.init_app(app)
     app.register_blueprint(pages.bp)
-    app.register_api(api.bp)
-    app.add_url_rule("/api/openapi.json", "openapi", _specification)
+    openapi.init_app(app)
     app.extensions["yupnope.next_prune"] = 0.0
     app.before_request(_prune_when_due)
-
-
-def _specification() -> Response:
-    """Serve the OpenAPI description of the JSON API."""
-    return jsonify(api.specification())
 
 
 def _prune_when_due() -> None:

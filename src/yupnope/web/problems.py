@@ -14,6 +14,18 @@ from flask import Response, current_app
 from flask_openapi3.types import ResponseDict
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from ..errors import (
+    AccountError,
+    InvalidTokenRequest,
+    InvalidUsername,
+    PasswordChangeRequired,
+    SignupClosed,
+    Throttled,
+    TooManyTokens,
+    UsernameTaken,
+    WeakPassword,
+)
+
 MEDIA_TYPE = "application/problem+json"
 
 #: Start of every problem's ``type``: a URN, since the codes are names, not pages to fetch.
@@ -87,6 +99,40 @@ def response(error: ApiError) -> Response:
     )
     answer.headers.update(error.headers)
     return answer
+
+
+def throttled(exc: Throttled) -> ApiError:
+    """Return the 429 problem for an attempt the throttle refused, with its wait."""
+    return ApiError(
+        429,
+        "throttled",
+        str(exc),
+        headers={"Retry-After": str(exc.retry_after)},
+        retry_after=exc.retry_after,
+    )
+
+
+#: The status and code of each refusal by the account rules that needs no more than its words.
+_REFUSALS: dict[type[AccountError], tuple[int, str]] = {
+    UsernameTaken: (409, "name_taken"),
+    InvalidUsername: (422, "invalid_username"),
+    SignupClosed: (403, "signup_closed"),
+    PasswordChangeRequired: (403, "password_change_required"),
+    TooManyTokens: (409, "too_many_tokens"),
+}
+
+
+def refusal(exc: AccountError) -> ApiError:
+    """Return the problem that answers a refusal by the account rules."""
+    if isinstance(exc, Throttled):
+        return throttled(exc)
+    if isinstance(exc, WeakPassword):
+        return ApiError(422, "weak_password", str(exc), reason=exc.reason)
+    if isinstance(exc, InvalidTokenRequest):
+        errors = [{"field": exc.field, "message": str(exc)}]
+        return ApiError(422, "validation", str(exc), errors=errors)
+    status, code = _REFUSALS.get(type(exc), (400, "refused"))
+    return ApiError(status, code, str(exc))
 
 
 def from_validation_error(error: ValidationError) -> Response:
