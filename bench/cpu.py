@@ -34,7 +34,7 @@ class Snapshot:
 class Usage:
     """Hold the CPU used between two snapshots."""
 
-    #: CPU seconds of each server's process tree.
+    #: CPU seconds of each server's process tree, and of its helpers (PostgreSQL's backends).
     servers: dict[str, float]
     #: Cores kept busy on average by processes that are not this benchmark's.
     other_cores: float
@@ -79,11 +79,18 @@ def _tree(table: dict[int, tuple[int, float]], root: int) -> float:
 
 
 def snapshot(servers: Sequence[Server]) -> Snapshot:
-    """Take a Snapshot; ours is this process, its reaped children (wrk, argon2) and the servers."""
+    """Take a Snapshot; ours is this process, its reaped children (wrk, argon2) and the servers.
+
+    A server's helpers count as its own, so PostgreSQL working for it is not other load.
+    """
     with open("/proc/stat") as stat:
         user, nice, system, _, _, irq, softirq, steal = map(int, stat.readline().split()[1:9])
     table = _processes()
-    trees = {server.name: _tree(table, server.process.pid) for server in servers}
+    trees = {
+        server.name: _tree(table, server.process.pid)
+        + sum(table.get(pid, (0, 0.0))[1] for pid in server.helpers())
+        for server in servers
+    }
     children = _children(table)
     workers = {
         server.name: {pid: _tree(table, pid) for pid in children.get(server.process.pid, [])}

@@ -1,4 +1,4 @@
-"""Measure one run: wrk against a server, or raw argon2 verifies in parallel processes.
+"""Measure one run: wrk against a server, or raw argon2 in parallel processes; sum runs up.
 
 wrk counts every 2xx and 3xx as success and never follows a redirect, so ``request.lua`` checks
 each answer itself (a 303 to /yup is a login, a 303 to /nope a refusal) and reports the counts.
@@ -14,14 +14,15 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import argon2
 import cpu
-from servers import Server, program
+from servers import Server, login_form, program
 
 from yupnope import config
 
@@ -31,6 +32,14 @@ BENCH = Path(__file__).resolve().parent
 MEMORY_KIB = config.ARGON2_MEMORY_KIB
 TIME_COST = config.ARGON2_TIME_COST
 PARALLELISM = config.ARGON2_PARALLELISM
+
+
+#: How a workload is run: A B pairs, seconds per measured run, seconds of warm-up before each.
+Timing = tuple[int, int, int]
+
+#: Seconds wrk waits for an answer before it gives the request up (and leaves it out of its
+#: latency histogram, counting a timeout instead).
+WRK_TIMEOUT_SECONDS = 5
 
 
 @dataclass(frozen=True)
@@ -71,11 +80,32 @@ class Load:
             "--threads=1",
             f"--connections={self.connections}",
             f"--duration={seconds}s",
-            "--timeout=5s",
+            f"--timeout={WRK_TIMEOUT_SECONDS}s",
             *extra,
             f"--script={BENCH / 'request.lua'}",
             server.url(self.path),
         ]
+
+
+def login(
+    label: str,
+    server: str,
+    credentials: tuple[str, str],
+    location: str,
+    connections: int,
+) -> Load:
+    """Return the load of posting the login form, answered by a 303 to ``location``."""
+    return Load(
+        label,
+        server,
+        "/login",
+        connections,
+        method="POST",
+        body=login_form(*credentials),
+        status=303,
+        location=location,
+        keep_alive=False,
+    )
 
 
 @dataclass(frozen=True)
@@ -115,7 +145,7 @@ class Run:
         return 1000 * self.cpu_seconds / self.expected if self.expected else math.nan
 
 
-def _start_wrk(load: Load, server: Server, seconds: int) -> subprocess.Popen[str]:
+def start_wrk(load: Load, server: Server, seconds: int) -> subprocess.Popen[str]:
     """Start wrk sending ``load`` to ``server`` for ``seconds``."""
     return subprocess.Popen(  # noqa: S603 (wrk's absolute path, arguments of ours)
         load.wrk(server, seconds, "--latency"),
@@ -126,7 +156,7 @@ def _start_wrk(load: Load, server: Server, seconds: int) -> subprocess.Popen[str
     )
 
 
-def _finish_wrk(process: subprocess.Popen[str], seconds: int) -> dict[str, int]:
+def finish_wrk(process: subprocess.Popen[str], seconds: int) -> dict[str, int]:
     """Wait for wrk and return the numbers request.lua's done() printed."""
     out, err = process.communicate(timeout=seconds + 60)
     line = next((x for x in out.splitlines() if x.startswith("BENCH ")), None)
@@ -159,10 +189,10 @@ def measure(load: Load, servers: dict[str, Server], seconds: int, warmup: int) -
     server = servers[load.server]
     everything = list(servers.values())
     if warmup:
-        _finish_wrk(_start_wrk(load, server, warmup), warmup)
+        finish_wrk(start_wrk(load, server, warmup), warmup)
     for attempt in range(TRIES):
         before = cpu.snapshot(everything)
-        process = _start_wrk(load, server, seconds)
+        process = start_wrk(load, server, seconds)
         try:
             if load.keep_alive and attempt < TRIES - 1:
                 time.sleep(1.0)
@@ -175,20 +205,49 @@ def measure(load: Load, servers: dict[str, Server], seconds: int, warmup: int) -
                         flush=True,
                     )
                     continue
-            numbers = _finish_wrk(process, seconds)
+            numbers = finish_wrk(process, seconds)
         finally:
             if process.poll() is None:
                 process.kill()
                 process.wait()
         break
     used = cpu.between(before, cpu.snapshot(everything))
-    if numbers["expected"] == 0:
+    result = wrk_run(
+        load,
+        server,
+        numbers,
+        used,
+        cpu_seconds=used.servers[server.name],
+        workers=tuple(used.workers[server.name]),
+        set_aside=attempt,
+    )
+    say(result)
+    return result
+
+
+def wrk_run(
+    load: Load,
+    server: Server,
+    numbers: dict[str, int],
+    used: cpu.Usage,
+    cpu_seconds: float,
+    workers: tuple[float, ...] = (),
+    set_aside: int = 0,
+    required: bool = True,
+) -> Run:
+    """Return the Run of what wrk counted, or exit with the server's log when none succeeded.
+
+    Not ``required``, a run may have no answer at all (pages during a flood): its latencies
+    are then None rather than wrk's zeros.
+    """
+    answered = numbers["expected"] + numbers["unexpected"] > 0
+    if numbers["expected"] == 0 and required:
         sys.exit(
             f"bench: {load.label} got no expected answer; {server.name}'s log ends:\n"
             f"{server.log_tail()}"
         )
     elapsed = numbers["duration_us"] / 1e6
-    result = Run(
+    return Run(
         label=load.label,
         seconds=elapsed,
         expected=numbers["expected"],
@@ -196,21 +255,28 @@ def measure(load: Load, servers: dict[str, Server], seconds: int, warmup: int) -
         unexpected=numbers["unexpected"],
         non_2xx_3xx=numbers["non_2xx_3xx"],
         socket_errors=sum(numbers[key] for key in ("connect", "read", "write", "timeout")),
-        p50_ms=numbers["p50_us"] / 1000,
-        p99_ms=numbers["p99_us"] / 1000,
-        cpu_seconds=used.servers[load.server],
+        p50_ms=numbers["p50_us"] / 1000 if answered else None,
+        p99_ms=numbers["p99_us"] / 1000 if answered else None,
+        cpu_seconds=cpu_seconds,
         other_cores=used.other_cores,
         steal_cores=used.steal_cores,
-        workers=tuple(used.workers[load.server]),
-        set_aside=attempt,
+        workers=workers,
+        set_aside=set_aside,
     )
+
+
+def say(result: Run) -> None:
+    """Print one line about a measured wrk run, as it ends."""
+    if result.p50_ms is None or result.p99_ms is None:
+        latency = "no answer"
+    else:
+        latency = f"median {result.p50_ms:.2f} ms, p99 {result.p99_ms:.2f} ms"
     print(
-        f"  {load.label}: {result.rate:,.1f}/s, median {result.p50_ms:.2f} ms,"
-        f" {result.unexpected} unexpected ({result.non_2xx_3xx} non-2xx/3xx),"
+        f"  {result.label}: {result.rate:,.1f}/s, {latency}, {result.unexpected} unexpected"
+        f" ({result.non_2xx_3xx} non-2xx/3xx, {result.socket_errors} socket errors),"
         f" workers {result.split}, other load {result.other_cores:.2f} cores",
         flush=True,
     )
-    return result
 
 
 def hasher() -> argon2.PasswordHasher:
@@ -225,30 +291,45 @@ def hasher() -> argon2.PasswordHasher:
     )
 
 
-def _verify_for(encoded: str, password: str, seconds: float, start: Any, results: Any) -> None:
-    """Verify ``password`` against ``encoded`` for ``seconds``; put (count, elapsed, CPU)."""
+def _argon2_for(
+    encoded: str, password: str, hashing: bool, seconds: float, start: Any, results: Any
+) -> None:
+    """Verify ``password`` against ``encoded`` (or hash it anew) for ``seconds``; put the tally.
+
+    The tally is (count, elapsed, CPU seconds).
+    """
     # The parent handles Ctrl-C and ends this process; a traceback from each would be noise.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     checker = hasher()
-    checker.verify(encoded, password)
+    work = (
+        partial(checker.hash, password) if hashing else partial(checker.verify, encoded, password)
+    )
+    work()
     start.wait()
     count, began, cpu_began = 0, time.perf_counter(), time.process_time()
     deadline = began + seconds
     while (now := time.perf_counter()) < deadline:
-        checker.verify(encoded, password)
+        work()
         count += 1
     results.put((count, now - began, time.process_time() - cpu_began))
 
 
 def raw_argon2(
-    encoded: str, password: str, seconds: int, servers: dict[str, Server], processes: int
+    encoded: str,
+    password: str,
+    seconds: int,
+    servers: dict[str, Server],
+    processes: int,
+    hashing: bool = False,
 ) -> Run:
-    """Measure argon2 verifies per second in ``processes`` processes started together, summed."""
+    """Measure argon2 verifies (or hashes) per second in ``processes`` processes, summed."""
     context = multiprocessing.get_context("spawn")
     start = context.Barrier(processes)
     results = context.Queue()
     workers = [
-        context.Process(target=_verify_for, args=(encoded, password, seconds, start, results))
+        context.Process(
+            target=_argon2_for, args=(encoded, password, hashing, seconds, start, results)
+        )
         for _ in range(processes)
     ]
     before = cpu.snapshot(list(servers.values()))
@@ -265,7 +346,7 @@ def raw_argon2(
                 worker.join()
     used = cpu.between(before, cpu.snapshot(list(servers.values())))
     result = Run(
-        label=f"argon2-cffi verify × {processes} processes",
+        label=f"argon2-cffi {'hash' if hashing else 'verify'} × {processes} processes",
         seconds=sum(elapsed for _, elapsed, _ in counts) / processes,
         expected=sum(count for count, _, _ in counts),
         rate=sum(count / elapsed for count, elapsed, _ in counts),
@@ -278,3 +359,49 @@ def raw_argon2(
         flush=True,
     )
     return result
+
+
+def interleave(
+    rounds: int, first: Callable[[], Run], second: Callable[[], Run]
+) -> tuple[list[Run], list[Run], list[Run]]:
+    """Run both sides ``rounds`` times as A B B A A B …; return each side's runs and all in order.
+
+    Reversing every other pair cancels a drift that is linear in time (the machine getting
+    busier, a database growing), which A B A B would hand to the side that always runs second.
+    """
+    firsts: list[Run] = []
+    seconds: list[Run] = []
+    ran: list[Run] = []
+    for round_ in range(rounds):
+        pair = [(first, firsts), (second, seconds)]
+        for side, runs in pair if round_ % 2 == 0 else reversed(pair):
+            runs.append(side())
+            ran.append(runs[-1])
+    return firsts, seconds, ran
+
+
+def rate(runs: Sequence[Run]) -> float:
+    """Return the expected answers per second over all ``runs`` together."""
+    return sum(one.expected for one in runs) / sum(one.seconds for one in runs)
+
+
+def median(runs: Sequence[Run]) -> float:
+    """Return the mean of the medians of the runs that had any answer (equally long runs)."""
+    known = [one.p50_ms for one in runs if one.p50_ms is not None]
+    return sum(known) / len(known) if known else math.nan
+
+
+def p99(runs: Sequence[Run]) -> float:
+    """Return the mean of the runs' 99th percentiles (the runs are equally long)."""
+    return sum(one.p99_ms or 0.0 for one in runs) / len(runs)
+
+
+def cpu_ms(runs: Sequence[Run]) -> float:
+    """Return the CPU milliseconds per expected answer over all ``runs`` together."""
+    return 1000 * sum(one.cpu_seconds for one in runs) / sum(one.expected for one in runs)
+
+
+def refused(runs: Sequence[Run]) -> str:
+    """Return a note of the non-2xx/3xx answers in ``runs``, or nothing when there were none."""
+    count = sum(one.non_2xx_3xx for one in runs)
+    return f"; {count} non-2xx/3xx" if count else ""

@@ -16,7 +16,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -62,6 +62,8 @@ class Server:
     process: subprocess.Popen[bytes]
     port: int
     log: Path
+    #: Other processes whose CPU time is the server's: PostgreSQL's backends serving it.
+    helpers: Callable[[], Sequence[int]] = tuple
 
     def url(self, path: str) -> str:
         """Return the URL of ``path`` on this server."""
@@ -72,10 +74,15 @@ class Server:
         return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
 
     def interrupt(self) -> None:
-        """Tell the server and its workers to quit at once (gunicorn's quick shutdown on INT)."""
+        """Tell the server to quit at once (gunicorn's quick shutdown on INT); it tells its workers.
+
+        Not the whole group: a worker that gets INT from us and again from the arbiter can hang
+        for good (gunicorn's gthread ``handle_quit`` re-enters ``ThreadPoolExecutor.shutdown``
+        and waits on the lock it holds), which leaves it to the kill in ``wait``.
+        """
         if self.process.poll() is None:
             with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.process.pid, signal.SIGINT)
+                os.kill(self.process.pid, signal.SIGINT)
 
     def wait(self, deadline: float) -> None:
         """Wait for the server to end until ``deadline`` (monotonic), then kill its group."""
@@ -105,7 +112,12 @@ def free_port() -> int:
 
 
 def start(
-    started: list[Server], name: str, argv: list[str], env: dict[str, str], folder: Path
+    started: list[Server],
+    name: str,
+    argv: list[str],
+    env: dict[str, str],
+    folder: Path,
+    helpers: Callable[[], Sequence[int]] = tuple,
 ) -> Server:
     """Start a server (``{port}`` in ``argv`` becomes a free port) and add it to ``started``."""
     port = free_port()
@@ -120,7 +132,7 @@ def start(
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
-    server = Server(name, process, port, log)
+    server = Server(name, process, port, log, helpers)
     started.append(server)
     return server
 
