@@ -362,6 +362,18 @@ def test_import_the_tutorial_file(
     assert b"Baldy1" not in instance_bytes(instance)
 
 
+def test_import_hashes_on_no_more_threads_than_slots(
+    runner: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Import with fewer slots than cores and a gate that waits a millisecond: none is busy."""
+    monkeypatch.setenv("YUPNOPE_HASH_CONCURRENCY", "1")
+    monkeypatch.setenv("YUPNOPE_HASH_WAIT_SECONDS", "0.001")
+    users = {f"user{i:03}": {"password": f"passphrase number {i}"} for i in range(200)}
+    result = run_cli(runner, "users", "import", str(write_json(tmp_path / "u.json", users)))
+    assert result.exit_code == 0, result.output
+    assert "Added 200 user(s)." in result.stdout
+
+
 def test_import_accepts_a_byte_order_mark(runner: CliRunner, tmp_path: Path) -> None:
     file = tmp_path / "users.json"
     file.write_bytes(b"\xef\xbb\xbf" + json.dumps(TUTORIAL_USERS).encode())

@@ -269,8 +269,9 @@ def _when(moment: datetime) -> str:
 def users_import(file: Path) -> None:
     """Import users from JSON shaped like {"david": {"password": "Baldy1"}, ...}.
 
-    Passwords are hashed on every core. The file is imported whole or not at all; names that
-    exist already are skipped and reported.
+    Passwords are hashed on as many threads as the process has hashing slots (one per core
+    unless YUPNOPE_HASH_CONCURRENCY says fewer). The file is imported whole or not at all;
+    names that exist already are skipped and reported.
     """
     entries = parse_import_file(file)
     with _app():
@@ -279,7 +280,9 @@ def users_import(file: Path) -> None:
             length=len(entries), label="Hashing passwords", file=sys.stderr
         ) as bar:
             report = accounts.import_users(
-                entries, _now(), workers=os.cpu_count() or 1, progress=bar.update
+                # No more threads than slots: an extra one would only wait for a slot, and be
+                # refused as busy once the gate's short wait for logins ran out.
+                entries, _now(), workers=services.hash_slots(), progress=bar.update
             )
     click.echo(f"Added {len(report.added)} user(s).")
     if report.must_change:
