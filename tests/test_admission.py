@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 from flask import Flask
-from sqlalchemy import select
+from sqlalchemy import event, select
 
 from conftest import GOOD_PASSWORD, add_user, login
 from yupnope import services
@@ -23,6 +23,7 @@ from yupnope.admission import Gate
 from yupnope.errors import Busy
 from yupnope.models import ThrottleCounter
 from yupnope.server import hashing_slots
+from yupnope.store import WRITE_OPTION
 
 #: Seconds a test thread may take for anything; reaching it means the test failed.
 PATIENCE = 10
@@ -206,6 +207,49 @@ def test_a_login_with_no_free_slot_gets_503_and_is_not_counted(
     assert counts(app) == before
 
     assert login(browser, "alice", GOOD_PASSWORD).headers["Location"] == "/yup"
+
+
+def test_a_gate_with_every_slot_and_queue_place_taken_is_saturated(
+    holders: Callable[[Gate], Holders],
+) -> None:
+    gate = Gate(slots=1, wait=PATIENCE, queue=1)
+    assert not gate.saturated()
+    group = holders(gate)
+    group.start(2)
+    wait_until(gate.saturated, "the holder and the waiter")
+    group.join()
+    assert not gate.saturated()
+    assert group.entered == 2
+
+
+def test_a_login_against_a_saturated_gate_costs_no_database_write(
+    app_factory: Callable[..., Flask],
+) -> None:
+    """Refuse a login at once when no slot or queue place is left, before any counting.
+
+    Under a flood, a refusal that wrote throttle counters (and took them back) would cost two
+    write transactions each and starve the pages; it costs none.
+    """
+    app = app_factory(HASH_CONCURRENCY=1)
+    add_user(app, "alice")
+    app.extensions["yupnope.hasher"].gate.queue = 0
+    # The first request of a process prunes expired rows (a write of its own): get it done.
+    assert app.test_client().get("/healthz").status_code == 200
+    engine = app.extensions["yupnope.engine"]
+    writes: list[bool] = []
+
+    def began(connection: Any) -> None:
+        writes.append(bool(connection.get_execution_options().get(WRITE_OPTION)))
+
+    with slot_held_elsewhere(app):
+        event.listen(engine, "begin", began)
+        try:
+            busy: Any = login(app.test_client(), "alice")
+        finally:
+            event.remove(engine, "begin", began)
+    assert busy.status_code == 503
+    assert writes.count(True) == 0
+    assert counts(app) == {}
 
 
 def signup_while_busy(app: Flask) -> Any:

@@ -100,6 +100,10 @@ class Accounts:
         user's hash, or against a dummy hash for an unknown name, and also for a disabled
         account, so neither the answer nor its timing tells which part failed.
         """
+        if self.hasher.saturated():
+            # Refused before anything is counted or read: under a flood of logins a refusal
+            # must cost next to nothing, or refusing alone would starve the pages.
+            raise Busy()
         try:
             name: Username | None = usernames.parse(username)
         except InvalidUsername:

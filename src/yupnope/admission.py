@@ -61,6 +61,14 @@ class Gate:
         finally:
             self._free.release()
 
+    def saturated(self) -> bool:
+        """Return whether every slot is taken and the queue is full, so slot() would refuse.
+
+        A glance without the lock: it may be a moment out of date, which only moves where in a
+        burst the refusals begin; slot() still decides.
+        """
+        return self._waiting >= self.queue
+
     def run(self, work: Callable[[], T]) -> T:
         """Return ``work()``, run on one of the gate's own threads inside a slot, or raise Busy."""
         with self.slot():
@@ -80,3 +88,6 @@ class GatedHasher(Hasher):
 
     def verify(self, encoded: str, password: str) -> bool:
         return self.gate.run(partial(Hasher.verify, self, encoded, password))
+
+    def saturated(self) -> bool:
+        return self.gate.saturated()

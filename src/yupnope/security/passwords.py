@@ -94,6 +94,10 @@ class Hasher:
         """
         self.verify(self._dummy, password)
 
+    def saturated(self) -> bool:
+        """Return whether a computation asked for now would be refused at once (never here)."""
+        return False
+
     def needs_rehash(self, encoded: str) -> bool:
         """Return whether ``encoded`` was made with other parameters than this hasher's."""
         try:
