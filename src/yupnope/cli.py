@@ -279,9 +279,9 @@ def users_import(file: Path) -> None:
         with click.progressbar(
             length=len(entries), label="Hashing passwords", file=sys.stderr
         ) as bar:
+            # No more threads than slots: an extra one would only wait for a slot, and be
+            # refused as busy once the gate's short wait for logins ran out.
             report = accounts.import_users(
-                # No more threads than slots: an extra one would only wait for a slot, and be
-                # refused as busy once the gate's short wait for logins ran out.
                 entries, _now(), workers=services.hash_slots(), progress=bar.update
             )
     click.echo(f"Added {len(report.added)} user(s).")
