@@ -212,6 +212,8 @@ def test_a_login_with_no_free_slot_gets_503_and_is_not_counted(
 def test_a_gate_with_every_slot_and_queue_place_taken_is_saturated(
     holders: Callable[[Gate], Holders],
 ) -> None:
+    # With no queue at all, a free slot still admits.
+    assert not Gate(slots=1, wait=PATIENCE, queue=0).saturated()
     gate = Gate(slots=1, wait=PATIENCE, queue=1)
     assert not gate.saturated()
     group = holders(gate)

@@ -393,8 +393,8 @@ def test_password_change_refusals_end_nothing(client: FlaskClient, token: str) -
     api_login(client, "alice")
 
 
-def test_password_checks_are_throttled_like_logins(
-    app_factory: Callable[..., Flask], monkeypatch: pytest.MonkeyPatch
+def test_password_checks_are_throttled_like_logins_on_their_own_counter(
+    app_factory: Callable[..., Flask], runner: CliRunner, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     app = app_factory(THROTTLE_FREE_FAILURES=1, THROTTLE_BASE_DELAY_SECONDS=60)
     add_user(app, "alice")
@@ -406,7 +406,25 @@ def test_password_checks_are_throttled_like_logins(
     body = problem(response, 429, "throttled")
     assert body["retry_after"] == int(response.headers["Retry-After"]) > 0
     assert hashes.calls == 0
+    # The login form's counter is another: the owner (or anyone) still logs in.
+    assert call(client, "POST", "/sessions", json=credentials("alice")).status_code == 201
+    # users unlock clears this counter too.
+    result = run_cli(runner, "users", "unlock", "alice")
+    assert result.exit_code == 0, result.output
+    assert change(client, token, GOOD_PASSWORD, NEW_PASSWORD).status_code == 204
+
+
+def test_strangers_failing_to_log_in_cannot_stop_a_password_change(
+    app_factory: Callable[..., Flask],
+) -> None:
+    app = app_factory(THROTTLE_FREE_FAILURES=1, THROTTLE_BASE_DELAY_SECONDS=60)
+    add_user(app, "alice")
+    client = app.test_client()
+    token = api_login(client, "alice")
+    stranger = call(client, "POST", "/sessions", json=credentials("alice", "a wrong guess"))
+    problem(stranger, 401, "bad_credentials")
     problem(call(client, "POST", "/sessions", json=credentials("alice")), 429, "throttled")
+    assert change(client, token, GOOD_PASSWORD, NEW_PASSWORD).status_code == 204
 
 
 # GET /me/sessions and DELETE /me/sessions/{id}

@@ -174,6 +174,18 @@ def test_failures_past_the_free_ones_wait_twice_as_long_each_time(
             assert hashes.calls == hashed + 1
 
 
+@pytest.mark.parametrize("free", [0, 1])
+def test_the_first_wait_is_the_base_delay_however_few_failures_are_free(
+    app_factory: Callable[..., Flask], free: int
+) -> None:
+    """Wait the base delay after the first failure with 0 or 1 free, wherever the counters are."""
+    app = app_factory(THROTTLE_FREE_FAILURES=free, THROTTLE_BASE_DELAY_SECONDS=60)
+    add_user(app, "alice")
+    with app.app_context():
+        assert attempt("alice", WRONG) == "nope"
+        assert attempt("alice", WRONG, at=NOW + timedelta(seconds=1)) == 59
+
+
 def test_the_right_password_waits_too_and_then_clears_the_account(
     app_factory: Callable[..., Flask], hashes: HashCounter
 ) -> None:

@@ -144,9 +144,9 @@ class Accounts:
         # ``then`` adds (the new session), so a login costs one commit besides its counting.
         # Counters kept in Redis are one round trip inside it, at most Redis's short timeout.
         with self.store.write():
-            self.throttle.succeeded(counted)
             unchanged = self.store.update_user_if_unchanged(user, **changes)
             if unchanged:
+                self.throttle.succeeded(counted)
                 self.store.record(EventKind.LOGIN, now, client, user.id, user.username)
                 if then is not None:
                     then(user)
@@ -187,7 +187,7 @@ class Accounts:
             self.store.record(EventKind.PASSWORD_CHANGED, now, client, user.id, user.username)
 
     def delete_account(self, user: User, password: str, client: Client, now: datetime) -> None:
-        """Delete the account and every session of it, after checking its password."""
+        """Delete the account with its sessions and tokens, after checking its password."""
         self._check_password(user, password, now)
         with self.store.write():
             self.store.remove_user(user.id)

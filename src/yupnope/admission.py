@@ -38,6 +38,7 @@ class Gate:
         self._free = threading.BoundedSemaphore(slots)
         self._lock = threading.Lock()
         self._waiting = 0
+        self._held = 0
         # Threads start on first use, so none exists yet when gunicorn forks the app's process.
         self._threads = ThreadPoolExecutor(max_workers=slots, thread_name_prefix="yupnope-hash")
 
@@ -56,9 +57,13 @@ class Gate:
                     self._waiting -= 1
             if not acquired:
                 raise Busy()
+        with self._lock:
+            self._held += 1
         try:
             yield
         finally:
+            with self._lock:
+                self._held -= 1
             self._free.release()
 
     def saturated(self) -> bool:
@@ -67,7 +72,7 @@ class Gate:
         A glance without the lock: it may be a moment out of date, which only moves where in a
         burst the refusals begin; slot() still decides.
         """
-        return self._waiting >= self.queue
+        return self._held >= self.slots and self._waiting >= self.queue
 
     def run(self, work: Callable[[], T]) -> T:
         """Return ``work()``, run on one of the gate's own threads inside a slot, or raise Busy."""

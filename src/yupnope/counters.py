@@ -32,8 +32,7 @@ class Backoff:
 
     def wait(self, failures: int) -> timedelta | None:
         """Return the wait after ``failures`` failures, or None while they are still free."""
-        # A wait comes after a failure, so none can come before the first: 0 free is 1 free.
-        beyond = failures - max(self.free, 1)
+        beyond = failures - self.free
         if beyond < 0:
             return None
         return min(self.base * (1 << min(beyond, MOST_DOUBLINGS)), self.longest)
@@ -124,6 +123,6 @@ class DatabaseCounters:
         return self.store.clear_counter(scope, key)
 
     def transaction(self, work: Callable[[Counters], T]) -> T:
-        # The rollback on an exception takes every hit back.
+        # The rollback on an exception takes every hit back (inside another write, its rollback).
         with self.store.write():
             return work(self)

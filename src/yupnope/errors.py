@@ -60,6 +60,13 @@ class PasswordChangeRequired(AccountError):
         super().__init__("Choose a new password first: the current one is too weak.")
 
 
+class SessionRequired(AccountError):
+    """Refuse a new personal token asked for with a personal token: only a login may make one."""
+
+    def __init__(self) -> None:
+        super().__init__("Log in with a password to make tokens, not with a token.")
+
+
 class TooManyTokens(AccountError):
     """Refuse a new personal token because the user already holds as many as they may."""
 

@@ -12,7 +12,13 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from .client import Client
-from .errors import InvalidTokenRequest, PasswordChangeRequired, TooManyTokens
+from .errors import (
+    InvalidCredentials,
+    InvalidTokenRequest,
+    PasswordChangeRequired,
+    SessionRequired,
+    TooManyTokens,
+)
 from .models import EventKind, PersonalToken, User
 from .security import tokens
 from .store import Store
@@ -55,14 +61,25 @@ class PersonalTokens:
         self.store = store
 
     def issue(
-        self, user: User, name: str, lifetime: timedelta, client: Client, now: datetime
+        self,
+        user: User,
+        name: str,
+        lifetime: timedelta,
+        client: Client,
+        now: datetime,
+        by_token: bool = False,
     ) -> Issued:
         """Make a token named ``name`` for ``user`` that lives ``lifetime``.
 
-        Raises InvalidTokenRequest for a blank, unprintable or too long name or a lifetime out
-        of bounds, TooManyTokens when the user holds the most they may, and
-        PasswordChangeRequired while the user's password must be changed first.
+        Raises SessionRequired when asked with a personal token (``by_token``), so a leaked
+        token cannot mint longer-lived ones; InvalidTokenRequest for a blank, unprintable or
+        too long name or a lifetime out of bounds; PasswordChangeRequired while the user's
+        password must be changed first; TooManyTokens when the user holds the most they may;
+        and InvalidCredentials when the user was removed, disabled or given another password
+        since the request began: a token must not outlive the credentials it was made with.
         """
+        if by_token:
+            raise SessionRequired()
         name = name.strip()
         if not name or len(name) > MAX_NAME_LENGTH or not name.isprintable():
             raise InvalidTokenRequest(
@@ -85,6 +102,9 @@ class PersonalTokens:
             expires_at=now + lifetime,
         )
         with self.store.write():
+            # Locks the user's row, so concurrent requests also count the tokens one by one.
+            if not self.store.user_is_unchanged(user):
+                raise InvalidCredentials()
             if self.store.count_tokens_of(user.id) >= MAX_PER_USER:
                 raise TooManyTokens(MAX_PER_USER)
             self.store.add_token(record)

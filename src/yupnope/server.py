@@ -11,10 +11,12 @@ from . import create_app
 
 
 def hashing_slots(cpus: int, workers: int) -> int:
-    """Return each worker's share of the machine's CPUs as hashing slots, at least one.
+    """Return each worker's share of the machine's CPUs as hashing slots, rounded up.
 
     argon2 is bound by memory bandwidth: more hashes at once than cores makes each slower and
-    holds more memory, so the workers of one machine share its cores out among them.
+    holds more memory, so the workers of one machine share its cores out among them. Rounding
+    up leaves no core idle when the CPUs do not divide evenly (4 CPUs, 3 workers: 2 each, at
+    most 6 at once), at the cost of that much oversubscription.
     """
     return max(1, -(-cpus // workers))
 

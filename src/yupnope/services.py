@@ -40,9 +40,11 @@ def init_app(app: Flask) -> None:
             time_cost=config["ARGON2_TIME_COST"],
             parallelism=config["ARGON2_PARALLELISM"],
         ),
-        # Four logins per CPU may wait (with a slot per CPU, about 80 ms of hashing at OWASP's
-        # costs): enough for an ordinary burst however it falls on the workers; past that,
-        # waiting would only hold request threads a flood needs freed. Waiting holds no memory.
+        # Four logins per CPU of the machine may wait, whatever this worker's share of slots:
+        # enough for an ordinary burst however it falls on the workers (with one slot, eight
+        # waiting on 2 CPUs is about 160 ms of hashing at OWASP's costs, inside the wait);
+        # past that, waiting would only hold request threads a flood needs freed. Waiting
+        # holds no memory.
         Gate(slots, config["HASH_WAIT_SECONDS"], queue=QUEUE_PER_CPU * cpus),
     )
     app.extensions["yupnope.lifetimes"] = Lifetimes(

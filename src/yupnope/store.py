@@ -55,7 +55,8 @@ class Store:
         """Run the block as one write transaction, committed at its end, rolled back on any error.
 
         A unique-constraint failure comes out as DuplicateKey. A write inside another write
-        (on the same database session) joins it: the outer one commits or rolls back both.
+        (on the same database session) joins it: the outer one commits or rolls back both, so
+        an error the caller catches inside the outer block is not rolled back by itself.
         """
         session = self.session
         if session.info.get(_WRITING):

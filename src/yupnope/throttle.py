@@ -35,6 +35,7 @@ DEVICE = "device"
 ADDRESS = "address"
 GLOBAL = "global"
 SIGNUP = "signup"
+CONFIRMATION = "confirmation"
 
 
 @dataclass(frozen=True)
@@ -60,7 +61,8 @@ class Policy:
     @property
     def backoff(self) -> Backoff:
         """Return the progressive delay of an account's (or a device's) failures."""
-        return Backoff(self.free_failures, self.base_delay, self.max_delay)
+        # A wait comes after a failure, so none can come before the first: 0 free is 1 free.
+        return Backoff(max(self.free_failures, 1), self.base_delay, self.max_delay)
 
 
 @dataclass(frozen=True)
@@ -123,13 +125,15 @@ class Throttle:
         )
 
     def admit_confirmation(self, username_key: str, now: datetime) -> Counted:
-        """Count an owner's password confirmation against the account alone, or raise Throttled.
+        """Count an owner's password confirmation on a counter of its own, or raise Throttled.
 
-        A request from a live session is no anonymous client: the address and global budgets,
-        meant for guessing from many places, stay out of it, so a flood of strangers cannot
-        stop an owner from changing their password, and the owner's typos cannot spend them.
+        The confirmations of one account (change password, delete account) wait and are
+        limited like its logins, but apart from them: strangers failing at the login form
+        cannot stop the owner from changing their password, and a stolen session guessing
+        the current one gets no more tries than a stranger would. The address and global
+        budgets, meant for guessing from many places, stay out of it.
         """
-        personal = (ACCOUNT, account_key(username_key))
+        personal = (CONFIRMATION, account_key(username_key))
         return self.counters.transaction(
             lambda counters: self._count_login(counters, personal, (), now)
         )
@@ -199,9 +203,10 @@ class Throttle:
         self.counters.transaction(count)
 
     def unlock(self, username_key: str) -> bool:
-        """Clear an account's counter; return whether there was one."""
+        """Clear an account's login and confirmation counters; return whether there was one."""
+        key = account_key(username_key)
         return self.counters.transaction(
-            lambda counters: counters.clear(ACCOUNT, account_key(username_key)) > 0
+            lambda counters: (counters.clear(ACCOUNT, key) + counters.clear(CONFIRMATION, key)) > 0
         )
 
     def _personal_wait(self, state: Count, now: datetime) -> float:

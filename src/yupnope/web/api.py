@@ -20,7 +20,7 @@ from ..errors import AccountError, InvalidCredentials, Throttled
 from ..models import SessionKind, User
 from ..sessions import Started
 from . import bodies, guards, problems
-from .bearer import CHALLENGE, caller
+from .bearer import CHALLENGE, caller, not_authenticated
 from .problems import ApiError, documented
 from .schemas import (
     CreatedUser,
@@ -179,7 +179,7 @@ def change_password(body: PasswordChange) -> Response:
     """Change the password, given the current one.
 
     Every other session and every personal token of the account ends; the session this
-    request was made with stays.
+    request was made with stays (a personal token it was made with ends too).
     """
     found = caller()
     try:
@@ -253,10 +253,6 @@ def create_token(body: NewToken) -> Response:
     mint longer-lived ones.
     """
     found = caller()
-    if found.token is not None:
-        raise ApiError(
-            403, "session_required", "Log in with a password to make tokens, not with a token."
-        )
     try:
         issued = services.personal_tokens().issue(
             found.user,
@@ -264,7 +260,10 @@ def create_token(body: NewToken) -> Response:
             timedelta(seconds=body.expires_in),
             guards.client(),
             guards.now(),
+            by_token=found.token is not None,
         )
+    except InvalidCredentials:
+        raise not_authenticated() from None
     except AccountError as exc:
         raise problems.refusal(exc) from None
     described = TokenOut.model_validate(issued.record).model_dump()

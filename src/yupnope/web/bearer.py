@@ -39,18 +39,23 @@ def caller() -> Caller:
         g.yupnope_caller = _find()
     found: Caller | None = g.yupnope_caller
     if found is None:
-        # RFC 6750 3.1: an error code only for a bearer token that did not work.
-        scheme = request.headers.get("Authorization", "").partition(" ")[0]
-        given = scheme.lower() == "bearer"
-        raise ApiError(
-            401,
-            "not_authenticated",
-            "The token is not valid, or has expired or been revoked."
-            if given
-            else "Log in first: send Authorization: Bearer <token>.",
-            headers={"WWW-Authenticate": CHALLENGE + (', error="invalid_token"' if given else "")},
-        )
+        raise not_authenticated()
     return found
+
+
+def not_authenticated() -> ApiError:
+    """Return the 401 problem for a request whose credentials open nothing."""
+    # RFC 6750 3.1: an error code only for a bearer token that did not work.
+    scheme = request.headers.get("Authorization", "").partition(" ")[0]
+    given = scheme.lower() == "bearer"
+    return ApiError(
+        401,
+        "not_authenticated",
+        "The token is not valid, or has expired or been revoked."
+        if given
+        else "Log in first: send Authorization: Bearer <token>.",
+        headers={"WWW-Authenticate": CHALLENGE + (', error="invalid_token"' if given else "")},
+    )
 
 
 def _find() -> Caller | None:

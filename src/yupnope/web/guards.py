@@ -18,6 +18,7 @@ from werkzeug.wrappers.response import Response
 from .. import config, services
 from ..client import Client
 from ..models import Session, User
+from ..sessions import Started
 from .cookies import DEVICE_COOKIE, ServerSession
 
 P = ParamSpec("P")
@@ -93,12 +94,21 @@ def login_required(view: Callable[P, R]) -> Callable[P, R | Response]:
     return wrapped
 
 
-def sign_in(user: User) -> None:
+def start_session(user: User) -> Started:
     """Start a new session for ``user`` under a new token, ending the one the browser had."""
     previous = current()
-    started = services.sessions().start(
+    return services.sessions().start(
         user, client(), now(), replacing=previous[0].id if previous else None
     )
+
+
+def sign_in(user: User, started: Started | None = None) -> None:
+    """Give the browser the cookie of a new session for ``user``, started here unless given.
+
+    A login starts its session inside its own transaction and hands it in once that is
+    committed, so no cookie names a session that was rolled back.
+    """
+    started = started or start_session(user)
     _server_session().issue(started.token, started.record.expires_at)
     g.yupnope_current = (started.record, user)
 

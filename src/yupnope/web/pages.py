@@ -16,6 +16,7 @@ from ..errors import (
     Throttled,
     UsernameTaken,
 )
+from ..sessions import Started
 from . import guards
 
 bp = Blueprint("pages", __name__)
@@ -73,6 +74,7 @@ def login() -> Response:
     if not username or not password:
         return redirect(url_for("pages.nope"), 303)
     accounts = services.accounts()
+    opened: list[Started] = []
     try:
         user = accounts.authenticate(
             username,
@@ -80,7 +82,7 @@ def login() -> Response:
             guards.client(),
             guards.now(),
             guards.device_cookie(),
-            then=guards.sign_in,
+            then=lambda found: opened.append(guards.start_session(found)),
         )
     except InvalidCredentials:
         return redirect(url_for("pages.nope"), 303)
@@ -88,6 +90,7 @@ def login() -> Response:
         response = redirect(url_for("pages.nope", wait=exc.retry_after), 303)
         response.headers["Retry-After"] = str(exc.retry_after)
         return response
+    guards.sign_in(user, opened[0])
     guards.remember_device(accounts.device_cookie(user))
     target = guards.safe_next_url(wanted, url_for("pages.yup"))
     if user.must_change_password:

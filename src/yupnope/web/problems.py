@@ -19,6 +19,7 @@ from ..errors import (
     InvalidTokenRequest,
     InvalidUsername,
     PasswordChangeRequired,
+    SessionRequired,
     SignupClosed,
     Throttled,
     TooManyTokens,
@@ -118,6 +119,7 @@ _REFUSALS: dict[type[AccountError], tuple[int, str]] = {
     InvalidUsername: (422, "invalid_username"),
     SignupClosed: (403, "signup_closed"),
     PasswordChangeRequired: (403, "password_change_required"),
+    SessionRequired: (403, "session_required"),
     TooManyTokens: (409, "too_many_tokens"),
 }
 

@@ -1,0 +1,70 @@
+"""Test the rules of personal API tokens that the API alone cannot reach: races and refusals."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from flask import Flask
+
+from conftest import GOOD_PASSWORD
+from yupnope import services
+from yupnope.client import Client
+from yupnope.errors import InvalidCredentials, SessionRequired
+from yupnope.models import User
+
+#: Run every app test here on SQLite and on PostgreSQL (see conftest.database_url).
+BOTH_DATABASES = True
+
+NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
+CLIENT = Client(address="192.0.2.7", user_agent="pytest")
+A_YEAR = timedelta(days=365)
+
+
+@pytest.fixture
+def alice(app: Flask) -> Iterator[User]:
+    """Yield alice as a request would have loaded her, inside the app's context."""
+    with app.app_context():
+        yield services.accounts().add_user("alice", GOOD_PASSWORD, NOW)
+
+
+def changed_elsewhere(app: Flask, action: str) -> None:
+    """Change alice the way an operator would, from another context (another request)."""
+    with app.app_context():
+        accounts = services.accounts()
+        user = accounts.find("alice")
+        if action == "set-password":
+            accounts.set_password(user, "another long passphrase", NOW)
+        elif action == "disable":
+            accounts.set_disabled(user, True, NOW)
+        else:
+            accounts.remove_user(user, NOW)
+
+
+@pytest.mark.parametrize("action", ["set-password", "disable", "remove"])
+def test_no_token_is_made_for_a_user_changed_since_the_request_began(
+    app: Flask, alice: User, action: str
+) -> None:
+    """Refuse a token to a request that loaded the user before an operator changed them."""
+    alice_id = alice.id
+    changed_elsewhere(app, action)
+    tokens = services.personal_tokens()
+    with pytest.raises(InvalidCredentials):
+        tokens.issue(alice, "backup", A_YEAR, CLIENT, NOW)
+    assert services.store().count_tokens_of(alice_id) == 0
+
+
+def test_a_personal_token_cannot_make_another(alice: User) -> None:
+    with pytest.raises(SessionRequired):
+        services.personal_tokens().issue(alice, "backup", A_YEAR, CLIENT, NOW, by_token=True)
+    assert services.store().count_tokens_of(alice.id) == 0
+
+
+def test_a_token_made_for_an_unchanged_user_opens_the_api(alice: User) -> None:
+    tokens = services.personal_tokens()
+    issued = tokens.issue(alice, "backup", A_YEAR, CLIENT, NOW)
+    found = tokens.find(issued.secret, NOW + timedelta(days=1))
+    assert found is not None
+    assert found[1].id == alice.id
+    assert tokens.find(issued.secret, NOW + A_YEAR) is None
