@@ -157,6 +157,27 @@ def add_user(app: Flask, username: str, password: str = GOOD_PASSWORD) -> None:
         services.accounts().add_user(username, password, datetime.now(UTC))
 
 
+#: What an operator can do to an account that must end its credentials at once.
+OPERATOR_CHANGES = ["set-password", "disable", "remove"]
+
+
+def change_as_operator(username: str, change: str) -> None:
+    """Set a new password on, disable or remove ``username``, in the current app context."""
+    from datetime import UTC, datetime
+
+    from yupnope import services
+
+    accounts = services.accounts()
+    user = accounts.find(username)
+    now = datetime.now(UTC)
+    if change == "set-password":
+        accounts.set_password(user, "an operator's new passphrase", now)
+    elif change == "disable":
+        accounts.set_disabled(user, True, now)
+    else:
+        accounts.remove_user(user, now)
+
+
 def login(client: FlaskClient, username: str, password: str = GOOD_PASSWORD) -> Any:
     """Post the login form like a same-site browser would."""
     return client.post(

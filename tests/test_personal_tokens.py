@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from flask import Flask
 
-from conftest import GOOD_PASSWORD
+from conftest import GOOD_PASSWORD, OPERATOR_CHANGES, change_as_operator
 from yupnope import services
 from yupnope.client import Client
 from yupnope.errors import InvalidCredentials, SessionRequired
@@ -29,26 +29,15 @@ def alice(app: Flask) -> Iterator[User]:
         yield services.accounts().add_user("alice", GOOD_PASSWORD, NOW)
 
 
-def changed_elsewhere(app: Flask, action: str) -> None:
-    """Change alice the way an operator would, from another context (another request)."""
-    with app.app_context():
-        accounts = services.accounts()
-        user = accounts.find("alice")
-        if action == "set-password":
-            accounts.set_password(user, "another long passphrase", NOW)
-        elif action == "disable":
-            accounts.set_disabled(user, True, NOW)
-        else:
-            accounts.remove_user(user, NOW)
-
-
-@pytest.mark.parametrize("action", ["set-password", "disable", "remove"])
+@pytest.mark.parametrize("action", OPERATOR_CHANGES)
 def test_no_token_is_made_for_a_user_changed_since_the_request_began(
     app: Flask, alice: User, action: str
 ) -> None:
     """Refuse a token to a request that loaded the user before an operator changed them."""
     alice_id = alice.id
-    changed_elsewhere(app, action)
+    # From another app context: another request's ORM session, as an operator's command has.
+    with app.app_context():
+        change_as_operator("alice", action)
     tokens = services.personal_tokens()
     with pytest.raises(InvalidCredentials):
         tokens.issue(alice, "backup", A_YEAR, CLIENT, NOW)

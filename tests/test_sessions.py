@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from flask import Flask
 
-from conftest import GOOD_PASSWORD
+from conftest import GOOD_PASSWORD, OPERATOR_CHANGES, change_as_operator
 from yupnope import services
 from yupnope.client import Client
 from yupnope.errors import InvalidCredentials
@@ -130,7 +130,7 @@ def test_prune_deletes_expired_sessions(app: Flask, ctx: tuple[Sessions, User]) 
     assert sessions.find(live.token, NOW + timedelta(days=1)) is not None
 
 
-@pytest.mark.parametrize("change", ["set-password", "disable", "remove"])
+@pytest.mark.parametrize("change", OPERATOR_CHANGES)
 def test_a_login_that_checked_before_an_operator_change_gets_no_session(
     ctx: tuple[Sessions, User], change: str
 ) -> None:
@@ -138,14 +138,7 @@ def test_a_login_that_checked_before_an_operator_change_gets_no_session(
     sessions, checked = ctx
     # The login's copy belongs to another request: detach it from this ORM session.
     sessions.store.session.expunge(checked)
-    accounts = services.accounts()
-    current = accounts.find("alice")
-    if change == "set-password":
-        accounts.set_password(current, "an operator's new passphrase", NOW)
-    elif change == "disable":
-        accounts.set_disabled(current, True, NOW)
-    else:
-        accounts.remove_user(current, NOW)
+    change_as_operator("alice", change)
     with pytest.raises(InvalidCredentials):
         sessions.start(checked, CLIENT, NOW)
     assert sessions.store.count_sessions_of(checked.id) == 0
