@@ -253,10 +253,11 @@ def test_a_good_login_and_its_session_take_two_write_transactions(app: Flask) ->
 
         event.listen(engine, "begin", began)
         try:
-            user = accounts.authenticate(
-                "alice", GOOD_PASSWORD, CLIENT, NOW, then=lambda u: sessions.start(u, CLIENT, NOW)
+            user, started = accounts.log_in(
+                "alice", GOOD_PASSWORD, CLIENT, NOW, lambda u: sessions.start(u, CLIENT, NOW)
             )
         finally:
             event.remove(engine, "begin", began)
         assert writes.count(True) == 2
         assert services.store().count_sessions_of(user.id) == 1
+        assert started.record.user_id == user.id

@@ -10,7 +10,7 @@ from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import NoReturn
+from typing import NoReturn, TypeVar
 
 from . import usernames
 from .client import OPERATOR, Client
@@ -32,6 +32,8 @@ from .security.tokens import DeviceCookies
 from .store import DuplicateKey, Store
 from .throttle import Throttle
 from .usernames import Username
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -154,6 +156,31 @@ class Accounts:
             # An operator removed, disabled or re-passworded the account during the check.
             self._failed(user, client, now)
         return user
+
+    def log_in(
+        self,
+        username: str,
+        password: str,
+        client: Client,
+        now: datetime,
+        start: Callable[[User], T],
+        device_cookie: str | None = None,
+    ) -> tuple[User, T]:
+        """Authenticate as ``authenticate`` does and return the user with ``start(user)``.
+
+        ``start`` (a new session) runs in the login's last write transaction, so the session
+        exists exactly when the login succeeded.
+        """
+        started: list[T] = []
+        user = self.authenticate(
+            username,
+            password,
+            client,
+            now,
+            device_cookie,
+            then=lambda found: started.append(start(found)),
+        )
+        return user, started[0]
 
     def device_cookie(self, user: User) -> str:
         """Return a new device cookie value for a browser that just logged in as ``user``."""

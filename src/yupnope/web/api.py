@@ -17,8 +17,7 @@ from pydantic import BaseModel
 
 from .. import services
 from ..errors import AccountError, InvalidCredentials, Throttled
-from ..models import SessionKind, User
-from ..sessions import Started
+from ..models import SessionKind
 from . import bodies, guards, problems
 from .bearer import CHALLENGE, caller, not_authenticated
 from .problems import ApiError, documented
@@ -91,14 +90,13 @@ def create_session(body: Credentials) -> Response:
     """
     client, now = guards.client(), guards.now()
     sessions = services.sessions()
-    opened: list[Started] = []
-
-    def open_session(user: User) -> None:
-        opened.append(sessions.start(user, client, now, kind=SessionKind.API))
-
     try:
-        user = services.accounts().authenticate(
-            body.username, body.password, client, now, then=open_session
+        user, started = services.accounts().log_in(
+            body.username,
+            body.password,
+            client,
+            now,
+            lambda found: sessions.start(found, client, now, kind=SessionKind.API),
         )
     except InvalidCredentials as exc:
         raise ApiError(
@@ -107,8 +105,8 @@ def create_session(body: Credentials) -> Response:
     except Throttled as exc:
         raise problems.throttled(exc) from None
     created = SessionCreated(
-        token=opened[0].token,
-        expires_at=opened[0].record.expires_at,
+        token=started.token,
+        expires_at=started.record.expires_at,
         user=UserOut.model_validate(user),
     )
     return _json(created, 201)

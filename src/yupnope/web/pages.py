@@ -16,7 +16,6 @@ from ..errors import (
     Throttled,
     UsernameTaken,
 )
-from ..sessions import Started
 from . import guards
 
 bp = Blueprint("pages", __name__)
@@ -74,15 +73,14 @@ def login() -> Response:
     if not username or not password:
         return redirect(url_for("pages.nope"), 303)
     accounts = services.accounts()
-    opened: list[Started] = []
     try:
-        user = accounts.authenticate(
+        user, started = accounts.log_in(
             username,
             password,
             guards.client(),
             guards.now(),
+            guards.start_session,
             guards.device_cookie(),
-            then=lambda found: opened.append(guards.start_session(found)),
         )
     except InvalidCredentials:
         return redirect(url_for("pages.nope"), 303)
@@ -90,7 +88,7 @@ def login() -> Response:
         response = redirect(url_for("pages.nope", wait=exc.retry_after), 303)
         response.headers["Retry-After"] = str(exc.retry_after)
         return response
-    guards.sign_in(user, opened[0])
+    guards.sign_in(user, started)
     guards.remember_device(accounts.device_cookie(user))
     target = guards.safe_next_url(wanted, url_for("pages.yup"))
     if user.must_change_password:
