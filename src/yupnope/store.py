@@ -7,12 +7,12 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import case, delete, func, literal, select, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import delete, func, inspect, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session as OrmSession
 from sqlalchemy.orm.attributes import set_committed_value
 
+from . import statements
 from .client import Client
 from .models import (
     EventKind,
@@ -21,7 +21,6 @@ from .models import (
     Session,
     ThrottleCounter,
     User,
-    UTCDateTime,
 )
 
 #: Execution option that makes a transaction a write one: BEGIN IMMEDIATE on SQLite (see db.py).
@@ -91,7 +90,7 @@ class Store:
 
     def user_by_key(self, username_key: str) -> User | None:
         """Return the user whose folded name is ``username_key``."""
-        return self.session.scalars(select(User).where(User.username_key == username_key)).first()
+        return self.session.scalars(statements.USER_BY_KEY, {"key_": username_key}).first()
 
     def user_by_id(self, user_id: int) -> User | None:
         """Return the user with this id."""
@@ -140,13 +139,8 @@ class Store:
         the user since it was loaded (a login racing that change must lose).
         """
         result = self.session.execute(
-            update(User)
-            .where(
-                User.id == user.id,
-                User.password_hash == user.password_hash,
-                User.disabled.is_(False),
-            )
-            .values(**values)
+            statements.UPDATE_USER_IF_UNCHANGED,
+            {"id_": user.id, "old_hash_": user.password_hash, **values},
         )
         if result.rowcount != 1:  # type: ignore[attr-defined]
             return False
@@ -160,9 +154,7 @@ class Store:
         The row is locked until the transaction ends (FOR UPDATE; SQLite's write transaction
         already excludes other writers), so the answer holds for the rest of the transaction.
         """
-        found = self.session.execute(
-            select(User.password_hash, User.disabled).where(User.id == user.id).with_for_update()
-        ).first()
+        found = self.session.execute(statements.USER_STATE, {"id_": user.id}).first()
         return found is not None and found[0] == user.password_hash and not found[1]
 
     def count_users(self) -> int:
@@ -172,17 +164,18 @@ class Store:
     # Sessions
 
     def add_session(self, record: Session) -> Session:
-        """Insert a session row and return it with its id."""
-        self.session.add(record)
-        self.session.flush()
+        """Insert a session row and return it with its id and the defaults it was given."""
+        given = inspect(record).dict
+        columns = {key: given[key] for key in statements.sessions.c.keys() if key in given}
+        row = self.session.execute(statements.INSERT_SESSION, columns).one()
+        for key, value in row._mapping.items():
+            set_committed_value(record, key, value)
         return record
 
     def session_by_digest(self, token_digest: str, kind: str) -> tuple[Session, User] | None:
         """Return the session of ``kind`` whose token hashes to ``token_digest``, with its user."""
         row = self.session.execute(
-            select(Session, User)
-            .join(User, User.id == Session.user_id)
-            .where(Session.token_digest == token_digest, Session.kind == kind)
+            statements.SESSION_BY_DIGEST, {"digest_": token_digest, "kind_": kind}
         ).first()
         return None if row is None else (row[0], row[1])
 
@@ -197,10 +190,13 @@ class Store:
 
     def delete_session(self, session_id: int, user_id: int | None = None) -> int:
         """Delete one session row, only if it is ``user_id``'s when given; return 0 or 1."""
-        query = delete(Session).where(Session.id == session_id)
-        if user_id is not None:
-            query = query.where(Session.user_id == user_id)
-        return self.session.execute(query).rowcount  # type: ignore[attr-defined, no-any-return]
+        if user_id is None:
+            result = self.session.execute(statements.DELETE_SESSION, {"id_": session_id})
+        else:
+            result = self.session.execute(
+                delete(Session).where(Session.id == session_id, Session.user_id == user_id)
+            )
+        return result.rowcount  # type: ignore[attr-defined, no-any-return]
 
     def delete_credentials_of(self, user_id: int, keep_session: int | None = None) -> int:
         """Delete every session (but ``keep_session``) and personal token of a user.
@@ -216,9 +212,7 @@ class Store:
 
     def touch_session(self, record: Session, now: datetime) -> None:
         """Record that a session was used at ``now``, in the row and the loaded object."""
-        self.session.execute(
-            update(Session).where(Session.id == record.id).values(last_seen_at=now)
-        )
+        self.session.execute(statements.TOUCH_SESSION, {"id_": record.id, "now_": now})
         set_committed_value(record, "last_seen_at", now)
 
     def delete_expired_sessions(self, idle_before: datetime, now: datetime) -> int:
@@ -298,15 +292,16 @@ class Store:
         username: str | None = None,
     ) -> None:
         """Append one event to the log."""
-        self.session.add(
-            LoginEvent(
-                at=now,
-                kind=kind.value,
-                user_id=user_id,
-                username=username,
-                client_address=client.address,
-                user_agent=client.user_agent,
-            )
+        self.session.execute(
+            statements.INSERT_EVENT,
+            {
+                "at": now,
+                "kind": kind.value,
+                "user_id": user_id,
+                "username": username,
+                "client_address": client.address,
+                "user_agent": client.user_agent,
+            },
         )
 
     def events_since(
@@ -333,69 +328,30 @@ class Store:
         A counter whose window began at or before ``fresh_after`` starts a new window at ``now``
         with a count of one. The upsert locks the row, so concurrent hits never lose an update.
         """
-        counter = ThrottleCounter
-        insert = (
-            postgresql.insert(counter)
-            if self.session.get_bind().dialect.name == "postgresql"
-            else sqlite.insert(counter)
-        )
-        stale = counter.window_start <= fresh_after
-        start = literal(now, UTCDateTime())
-        statement = (
-            insert.values(scope=scope, key=key, count=1, window_start=now, blocked_until=None)
-            .on_conflict_do_update(
-                index_elements=["scope", "key"],
-                set_={
-                    "count": case((stale, 1), else_=counter.count + 1),
-                    "window_start": case((stale, start), else_=counter.window_start),
-                },
-            )
-            .returning(counter.count, counter.window_start, counter.blocked_until)
-        )
-        count, window_start, blocked_until = self.session.execute(statement).one()
+        statement = statements.HIT_COUNTER[self.session.get_bind().dialect.name]
+        params = {"scope_": scope, "key_": key, "now_": now, "fresh_after_": fresh_after}
+        count, window_start, blocked_until = self.session.execute(statement, params).one()
         return Count(count, window_start, blocked_until)
 
     def block_counter(self, scope: str, key: str, until: datetime) -> None:
         """Refuse further attempts on a counter until ``until``."""
-        self.session.execute(
-            update(ThrottleCounter)
-            .where(ThrottleCounter.scope == scope, ThrottleCounter.key == key)
-            .values(blocked_until=until)
-        )
+        params = {"scope_": scope, "key_": key, "until_": until}
+        self.session.execute(statements.BLOCK_COUNTER, params)
 
     def unblock_counter(
         self, scope: str, key: str, set_at: datetime, back_to: datetime | None
     ) -> None:
         """Put a counter's wait back to ``back_to``, if it is still the ``set_at`` one set."""
-        self.session.execute(
-            update(ThrottleCounter)
-            .where(
-                ThrottleCounter.scope == scope,
-                ThrottleCounter.key == key,
-                ThrottleCounter.blocked_until == set_at,
-            )
-            .values(blocked_until=back_to)
-        )
+        params = {"scope_": scope, "key_": key, "set_at_": set_at, "back_to_": back_to}
+        self.session.execute(statements.UNBLOCK_COUNTER, params)
 
     def refund_counter(self, scope: str, key: str) -> None:
         """Take one back from a counter (an attempt that turned out to succeed)."""
-        self.session.execute(
-            update(ThrottleCounter)
-            .where(
-                ThrottleCounter.scope == scope,
-                ThrottleCounter.key == key,
-                ThrottleCounter.count > 0,
-            )
-            .values(count=ThrottleCounter.count - 1)
-        )
+        self.session.execute(statements.REFUND_COUNTER, {"scope_": scope, "key_": key})
 
     def clear_counter(self, scope: str, key: str) -> int:
         """Delete a counter; return how many rows went (0 or 1)."""
-        result = self.session.execute(
-            delete(ThrottleCounter).where(
-                ThrottleCounter.scope == scope, ThrottleCounter.key == key
-            )
-        )
+        result = self.session.execute(statements.CLEAR_COUNTER, {"scope_": scope, "key_": key})
         return result.rowcount  # type: ignore[attr-defined, no-any-return]
 
     def counter(self, scope: str, key: str) -> ThrottleCounter | None:
