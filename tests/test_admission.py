@@ -98,7 +98,7 @@ def test_at_most_slots_hold_and_at_most_slots_wait(holders: Callable[[Gate], Hol
     wait_until(lambda: first.inside == 2, "two threads hold a slot")
     waiters = holders(gate)
     waiters.start(2)
-    wait_until(lambda: gate._waiting == 2, "two threads wait")
+    wait_until(lambda: gate.waiting == 2, "two threads wait")
 
     # A fifth is turned away at once: it does not queue behind the waiters.
     started = time.monotonic()
@@ -114,7 +114,7 @@ def test_at_most_slots_hold_and_at_most_slots_wait(holders: Callable[[Gate], Hol
     assert first.most_inside == 2
     assert waiters.most_inside <= 2
     assert first.busy == waiters.busy == 0
-    assert gate._waiting == 0
+    assert gate.waiting == 0
 
 
 def test_many_at_once_never_hold_more_than_the_slots(holders: Callable[[Gate], Holders]) -> None:
@@ -140,10 +140,57 @@ def test_a_waiter_that_gets_no_slot_in_time_is_busy(holders: Callable[[Gate], Ho
             pass
         waited = time.monotonic() - started
         assert 0.15 <= waited < PATIENCE / 2
-        assert gate._waiting == 0
+        assert gate.waiting == 0
     holder.join()
     with gate.slot():
         pass
+
+
+def test_a_slot_given_back_goes_to_the_longest_waiter_not_a_newcomer() -> None:
+    gate = Gate(slots=1, wait=PATIENCE, queue=2)
+    order: list[str] = []
+    waiter = threading.Thread(target=lambda: _enter(gate, order, "waiter"), daemon=True)
+    with gate.slot():
+        waiter.start()
+        wait_until(lambda: gate.waiting == 1, "the waiter is in line")
+    # Asking again straight after giving the slot back: the waiter was first.
+    _enter(gate, order, "newcomer")
+    waiter.join(PATIENCE)
+    assert order == ["waiter", "newcomer"]
+    assert gate.waiting == 0
+
+
+def _enter(gate: Gate, order: list[str], name: str) -> None:
+    with gate.slot():
+        order.append(name)
+
+
+@pytest.mark.parametrize("handed_over", [False, True], ids=["in line", "as the slot came"])
+def test_a_waiter_interrupted_leaves_the_line_and_holds_nothing(
+    handed_over: bool, holders: Callable[[Gate], Holders], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    gate = Gate(slots=1, wait=PATIENCE, queue=1)
+    holder = holders(gate)
+    holder.start(1)
+    wait_until(lambda: holder.inside == 1, "the slot is held")
+
+    class Interrupted(threading.Event):
+        """Raise KeyboardInterrupt from the wait, as a signal arriving there would."""
+
+        def wait(self, timeout: float | None = None) -> bool:
+            if handed_over:
+                holder.release.set()
+                wait_until(self.is_set, "the slot is handed over")
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(threading, "Event", Interrupted)
+    with pytest.raises(KeyboardInterrupt), gate.slot():
+        pytest.fail("an interrupted waiter entered")
+    monkeypatch.undo()
+    assert gate.waiting == 0
+    holder.join()
+    # Nothing is held: no slot leaked to the interrupted waiter.
+    assert gate._held == 0
 
 
 def test_a_slot_is_given_back_when_the_block_raises() -> None:

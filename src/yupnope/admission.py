@@ -16,6 +16,7 @@ hold its 19 MiB for good, and a worker would grow to ``threads`` times that, not
 from __future__ import annotations
 
 import threading
+from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -29,42 +30,75 @@ T = TypeVar("T")
 
 
 class Gate:
-    """Admit at most ``slots`` holders at once; at most ``queue`` more wait up to ``wait`` s."""
+    """Admit at most ``slots`` holders at once; at most ``queue`` more wait up to ``wait`` s.
+
+    First come, first served: a slot given back goes straight to the longest waiter. With a
+    plain semaphore a newcomer can take it first, and under steady load one waiter may lose
+    it over and over until its wait runs out, refused while later logins pass.
+    """
 
     def __init__(self, slots: int, wait: float, queue: int) -> None:
         self.slots = slots
         self.wait = wait
         self.queue = queue
-        self._free = threading.BoundedSemaphore(slots)
         self._lock = threading.Lock()
-        self._waiting = 0
         self._held = 0
+        self._waiters: deque[threading.Event] = deque()
         # Threads start on first use, so none exists yet when gunicorn forks the app's process.
         self._threads = ThreadPoolExecutor(max_workers=slots, thread_name_prefix="yupnope-hash")
+
+    @property
+    def waiting(self) -> int:
+        """Return how many wait for a slot."""
+        return len(self._waiters)
 
     @contextmanager
     def slot(self) -> Iterator[None]:
         """Hold a slot for the block, or raise Busy when none comes free in time."""
-        if not self._free.acquire(blocking=False):
-            with self._lock:
-                if self._waiting >= self.queue:
-                    raise Busy()
-                self._waiting += 1
-            try:
-                acquired = self._free.acquire(timeout=self.wait)
-            finally:
-                with self._lock:
-                    self._waiting -= 1
-            if not acquired:
-                raise Busy()
-        with self._lock:
-            self._held += 1
+        self._take()
         try:
             yield
         finally:
-            with self._lock:
+            self._give_back()
+
+    def _take(self) -> None:
+        """Take a free slot, or wait in line for one, or raise Busy."""
+        with self._lock:
+            if self._held < self.slots and not self._waiters:
+                self._held += 1
+                return
+            if len(self._waiters) >= self.queue:
+                raise Busy()
+            turn = threading.Event()
+            self._waiters.append(turn)
+        try:
+            handed = turn.wait(self.wait)
+        except BaseException:
+            # Interrupted (KeyboardInterrupt, say) while in line: a slot handed over goes on.
+            if self._leave(turn):
+                self._give_back()
+            raise
+        if not handed and not self._leave(turn):
+            raise Busy()
+
+    def _leave(self, turn: threading.Event) -> bool:
+        """Step out of line; return True when the slot was handed over all the same.
+
+        A slot can be handed over between the end of the wait and this step: it is then kept.
+        """
+        with self._lock:
+            if turn.is_set():
+                return True
+            self._waiters.remove(turn)
+            return False
+
+    def _give_back(self) -> None:
+        """Hand the slot to the longest waiter, or free it when nobody waits."""
+        with self._lock:
+            if self._waiters:
+                self._waiters.popleft().set()
+            else:
                 self._held -= 1
-            self._free.release()
 
     def saturated(self) -> bool:
         """Return whether every slot is taken and the queue is full, so slot() would refuse.
@@ -72,7 +106,7 @@ class Gate:
         A glance without the lock: it may be a moment out of date, which only moves where in a
         burst the refusals begin; slot() still decides.
         """
-        return self._held >= self.slots and self._waiting >= self.queue
+        return self._held >= self.slots and len(self._waiters) >= self.queue
 
     def run(self, work: Callable[[], T]) -> T:
         """Return ``work()``, run on one of the gate's own threads inside a slot, or raise Busy."""
