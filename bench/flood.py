@@ -10,7 +10,6 @@
 from __future__ import annotations
 
 import math
-import time
 from dataclasses import dataclass, replace
 
 import cpu
@@ -27,6 +26,7 @@ from measurements import (
     p99,
     rate,
     say,
+    settle,
     start_wrk,
     wrk_run,
 )
@@ -43,9 +43,6 @@ PAGE_CONNECTIONS = 2
 #: Memory one argon2 computation may add to a worker: its 19 MiB (m=19456 KiB) and a little more.
 HASH_MIB = 20
 
-#: Server CPU seconds per half second below which it is quiet: its queue of logins drained.
-QUIET_CPU_SECONDS = 0.05
-
 
 @dataclass(frozen=True)
 class Side:
@@ -54,23 +51,6 @@ class Side:
     page: Run
     flood: Run | None
     peak: Peak
-
-
-def _quiet(server: Server, limit: float = 30.0) -> None:
-    """Wait until ``server`` is idle, at most ``limit`` s: it may still answer queued logins.
-
-    wrk stops sending at its deadline, but gunicorn has accepted connections whose requests wait
-    for a thread; each is still read and answered (to a client that has gone), and the next run
-    must not start under that tail.
-    """
-    deadline = time.monotonic() + limit
-    before = cpu.snapshot([server])
-    while time.monotonic() < deadline:
-        time.sleep(0.5)
-        after = cpu.snapshot([server])
-        if after.servers[server.name] - before.servers[server.name] < QUIET_CPU_SECONDS:
-            return
-        before = after
 
 
 def side(
@@ -103,7 +83,7 @@ def side(
                 flooding.wait()
         # After every wrk is reaped: until then, their CPU would count as other programs'.
         used = cpu.between(before, cpu.snapshot(everything))
-        _quiet(server)
+        settle(server)
     peak = sampler.peak
     spent = used.servers[server.name], tuple(used.workers[server.name])
     if flood is None:
@@ -187,11 +167,11 @@ def bench_flood(
     # The second is the base: every request thread has run and the workers hold what a burst
     # of requests leaves behind, so the budget's K × 20 MiB is left for the hashing alone.
     finish_wrk(start_wrk(page, server, max(warmup, 1)), max(warmup, 1))
-    _quiet(server)
+    settle(server)
     light = memory.idle(server.process.pid)
     burst = replace(page, connections=FLOOD_CONNECTIONS, keep_alive=False)
     finish_wrk(start_wrk(burst, server, max(warmup, 1)), max(warmup, 1))
-    _quiet(server)
+    settle(server)
     idle = memory.idle(server.process.pid)
     base = sum(idle.values()) / workers
     budget = workers * (base + slots * HASH_MIB * MIB)

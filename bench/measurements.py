@@ -178,6 +178,27 @@ def _balanced(workers: Sequence[float]) -> bool:
     return len(workers) < 2 or total <= 0 or max(workers) / total <= UNBALANCED
 
 
+#: Share of a core below which a server counts as idle: its queue of requests drained.
+IDLE_CORES = 0.1
+
+
+def settle(server: Server, limit: float = 30.0, interval: float = 0.25) -> None:
+    """Wait until ``server`` is idle, at most ``limit`` s: it may still answer queued requests.
+
+    wrk stops sending at its deadline, but the server has accepted requests that wait for a
+    thread or a hashing slot; each is still answered (to a client that has gone). The next run
+    must not start under that tail: its first logins would find the hashing queue full.
+    """
+    deadline = time.monotonic() + limit
+    before = cpu.snapshot([server])
+    while time.monotonic() < deadline:
+        time.sleep(interval)
+        after = cpu.snapshot([server])
+        if after.servers[server.name] - before.servers[server.name] < IDLE_CORES * interval:
+            return
+        before = after
+
+
 def measure(load: Load, servers: dict[str, Server], seconds: int, warmup: int) -> Run:
     """Warm up, then measure one workload and the CPU used meanwhile.
 
@@ -190,6 +211,7 @@ def measure(load: Load, servers: dict[str, Server], seconds: int, warmup: int) -
     everything = list(servers.values())
     if warmup:
         finish_wrk(start_wrk(load, server, warmup), warmup)
+        settle(server)
     for attempt in range(TRIES):
         before = cpu.snapshot(everything)
         process = start_wrk(load, server, seconds)

@@ -222,8 +222,10 @@ def _method(options: argparse.Namespace, elapsed: float) -> list[str]:
     """Return the report's description of how the numbers were measured."""
     return [
         f"- When: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC; {options.rounds} rounds per workload,"
-        f" each side {options.seconds} s after {options.warmup} s of warm-up; the whole"
-        f" benchmark took {elapsed:.0f} s.",
+        f" each side {options.seconds} s after {options.warmup} s of warm-up and a wait until"
+        " the server has answered what the warm-up left queued (otherwise the measured run's"
+        " first logins find the hashing queue full and get `503`); the whole benchmark took"
+        f" {elapsed:.0f} s.",
         f"- Servers: `yupnope serve --workers {WORKERS} --threads {THREADS}` (the defaults here),"
         " each on a fresh temporary instance of its own (SQLite unless said) at OWASP's argon2id"
         " parameters, with `YUPNOPE_THROTTLE_FREE_FAILURES`, `_ACCOUNT_LIMIT`, `_ADDRESS_LIMIT`"
