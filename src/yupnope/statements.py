@@ -26,8 +26,8 @@ from sqlalchemy import (
     delete,
     insert,
     select,
+    update,
 )
-from sqlalchemy import update as sql_update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from .models import LoginEvent, Session, ThrottleCounter, User
@@ -60,9 +60,7 @@ INSERT_SESSION: Insert = insert(sessions).returning(*sessions.c)
 DELETE_SESSION: Delete = delete(sessions).where(sessions.c.id == bindparam("id_"))
 
 TOUCH_SESSION: Update = (
-    sql_update(sessions)
-    .where(sessions.c.id == bindparam("id_"))
-    .values(last_seen_at=bindparam("now_"))
+    update(sessions).where(sessions.c.id == bindparam("id_")).values(last_seen_at=bindparam("now_"))
 )
 
 INSERT_EVENT: Insert = insert(events)
@@ -70,17 +68,17 @@ INSERT_EVENT: Insert = insert(events)
 _counter_is = (counters.c.scope == bindparam("scope_")) & (counters.c.key == bindparam("key_"))
 
 BLOCK_COUNTER: Update = (
-    sql_update(counters).where(_counter_is).values(blocked_until=bindparam("until_"))
+    update(counters).where(_counter_is).values(blocked_until=bindparam("until_"))
 )
 
 UNBLOCK_COUNTER: Update = (
-    sql_update(counters)
+    update(counters)
     .where(_counter_is, counters.c.blocked_until == bindparam("set_at_"))
     .values(blocked_until=bindparam("back_to_"))
 )
 
 REFUND_COUNTER: Update = (
-    sql_update(counters).where(_counter_is, counters.c.count > 0).values(count=counters.c.count - 1)
+    update(counters).where(_counter_is, counters.c.count > 0).values(count=counters.c.count - 1)
 )
 
 CLEAR_COUNTER: Delete = delete(counters).where(_counter_is)
@@ -113,7 +111,7 @@ HIT_COUNTER: dict[str, Insert] = {
 
 #: Updates the columns named by its parameters (SQLAlchemy makes the SET clause of their names)
 #: of a user still enabled with the hash given.
-UPDATE_USER_IF_UNCHANGED: Update = sql_update(users).where(
+UPDATE_USER_IF_UNCHANGED: Update = update(users).where(
     users.c.id == bindparam("id_"),
     users.c.password_hash == bindparam("old_hash_"),
     users.c.disabled.is_(False),
