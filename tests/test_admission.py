@@ -165,25 +165,41 @@ def _enter(gate: Gate, order: list[str], name: str) -> None:
         order.append(name)
 
 
-@pytest.mark.parametrize("handed_over", [False, True], ids=["in line", "as the slot came"])
-def test_a_waiter_interrupted_leaves_the_line_and_holds_nothing(
-    handed_over: bool, holders: Callable[[Gate], Holders], monkeypatch: pytest.MonkeyPatch
-) -> None:
+def _one_slot_held(holders: Callable[[Gate], Holders]) -> tuple[Gate, Holders]:
+    """Return a gate of one slot and one queue place, and the holder of its slot."""
     gate = Gate(slots=1, wait=PATIENCE, queue=1)
     holder = holders(gate)
     holder.start(1)
     wait_until(lambda: holder.inside == 1, "the slot is held")
+    return gate, holder
 
-    class Interrupted(threading.Event):
-        """Raise KeyboardInterrupt from the wait, as a signal arriving there would."""
 
+def _script_the_wait(
+    monkeypatch: pytest.MonkeyPatch, holder: Holders, hand_over: bool, end: Callable[[], bool]
+) -> None:
+    """Make a wait in line first let ``holder`` hand its slot over, if asked, then ``end()``."""
+
+    class Scripted(threading.Event):
         def wait(self, timeout: float | None = None) -> bool:
-            if handed_over:
+            if hand_over:
                 holder.release.set()
                 wait_until(self.is_set, "the slot is handed over")
-            raise KeyboardInterrupt
+            return end()
 
-    monkeypatch.setattr(threading, "Event", Interrupted)
+    monkeypatch.setattr(threading, "Event", Scripted)
+
+
+def _interrupt() -> bool:
+    """Raise what a signal arriving during a wait would raise."""
+    raise KeyboardInterrupt
+
+
+@pytest.mark.parametrize("handed_over", [False, True], ids=["in line", "as the slot came"])
+def test_a_waiter_interrupted_leaves_the_line_and_holds_nothing(
+    handed_over: bool, holders: Callable[[Gate], Holders], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    gate, holder = _one_slot_held(holders)
+    _script_the_wait(monkeypatch, holder, handed_over, _interrupt)
     with pytest.raises(KeyboardInterrupt), gate.slot():
         pytest.fail("an interrupted waiter entered")
     monkeypatch.undo()
@@ -191,6 +207,21 @@ def test_a_waiter_interrupted_leaves_the_line_and_holds_nothing(
     holder.join()
     # Nothing is held: no slot leaked to the interrupted waiter.
     assert gate._held == 0
+
+
+def test_a_slot_handed_over_as_the_wait_runs_out_is_kept(
+    holders: Callable[[Gate], Holders], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    gate, holder = _one_slot_held(holders)
+    _script_the_wait(monkeypatch, holder, True, lambda: False)
+    entered = False
+    with gate.slot():
+        entered = True
+    monkeypatch.undo()
+    assert entered
+    holder.join()
+    assert gate._held == 0
+    assert gate.waiting == 0
 
 
 def test_a_slot_is_given_back_when_the_block_raises() -> None:

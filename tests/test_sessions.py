@@ -154,3 +154,18 @@ def test_a_stale_login_cannot_overwrite_an_operators_new_password(
     assert not sessions.store.update_user_if_unchanged(checked, password_hash="rehashed")
     fresh = accounts.find("alice")
     assert accounts.hasher.verify(fresh.password_hash, "an operator's new passphrase")
+
+
+@pytest.mark.parametrize(
+    "values",
+    [{}, {"no_such_column": 1}, {"last_login_at": NOW, "id_": 0}],
+    ids=["nothing", "not a column", "a condition's name"],
+)
+def test_a_conditional_user_update_takes_columns_only(
+    ctx: tuple[Sessions, User], values: dict[str, object]
+) -> None:
+    sessions, user = ctx
+    with pytest.raises(ValueError, match="not a set of user columns"):
+        sessions.store.update_user_if_unchanged(user, **values)
+    assert sessions.store.update_user_if_unchanged(user, last_login_at=NOW)
+    assert user.last_login_at == NOW

@@ -138,9 +138,12 @@ class Store:
         Returns False, changing nothing, when an operator removed, disabled or re-passworded
         the user since it was loaded (a login racing that change must lose).
         """
+        # The statement sets the columns its parameters name, so anything else must not pass.
+        if not values or values.keys() - statements.users.c.keys():
+            raise ValueError(f"not a set of user columns: {sorted(values)}")
         result = self.session.execute(
             statements.UPDATE_USER_IF_UNCHANGED,
-            {"id_": user.id, "old_hash_": user.password_hash, **values},
+            {**values, "id_": user.id, "old_hash_": user.password_hash},
         )
         if result.rowcount != 1:  # type: ignore[attr-defined]
             return False
@@ -165,6 +168,7 @@ class Store:
 
     def add_session(self, record: Session) -> Session:
         """Insert a session row and return it with its id and the defaults it was given."""
+        # The loaded values, by attribute; models.py names every attribute as its column.
         given = inspect(record).dict
         columns = {key: given[key] for key in statements.sessions.c.keys() if key in given}
         row = self.session.execute(statements.INSERT_SESSION, columns).one()
