@@ -1,4 +1,8 @@
-"""Hold every query the project makes, and nothing else: no hashing, no policy, no Flask."""
+"""Hold every query the project makes, and nothing else: no hashing, no policy, no Flask.
+
+The statements every login and page runs are built once, in statements.py; this module runs
+them and builds the rest per call.
+"""
 
 from __future__ import annotations
 
