@@ -24,8 +24,8 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 import requests
 
-from conftest import GOOD_PASSWORD, LiveServer, run_yupnope
-from yupnope import throttle
+from helpers import GOOD_PASSWORD, LiveServer, run_yupnope
+from yupnope.throttle import policy
 
 pytestmark = pytest.mark.live
 
@@ -37,9 +37,9 @@ THREADS = 4
 
 #: As many hashing slots as a worker has threads, so the gate never answers Busy: the tests
 #: that count checked passwords exactly then do not depend on the CPU count of the machine.
-NO_BUSY = {"HASH_CONCURRENCY": THREADS}
+NO_BUSY = {"hash_concurrency": THREADS}
 
-ALICE_KEY = throttle.account_key("alice")
+ALICE_KEY = policy.account_key("alice")
 
 
 @dataclass(frozen=True)
@@ -159,10 +159,10 @@ def test_concurrent_failures_on_one_account_lose_no_count(
     # refusal must be given back to every counter.
     server = live_server_factory(
         workers=2,
-        THROTTLE_FREE_FAILURES=1000,
-        THROTTLE_ADDRESS_LIMIT=1000,
-        THROTTLE_ACCOUNT_LIMIT=1000,
-        HASH_CONCURRENCY=slots,
+        throttle_free_failures=1000,
+        throttle_address_limit=1000,
+        throttle_account_limit=1000,
+        hash_concurrency=slots,
     )
     add_users(server.instance, "alice")
 
@@ -179,9 +179,9 @@ def test_concurrent_failures_on_one_account_lose_no_count(
     if slots == 1:
         assert busy > 0, "the gate refused nothing: the refunds went untested"
     # Each admitted attempt was counted once, and each one the gate refused was given back.
-    assert counter(server.instance, throttle.ACCOUNT, ALICE_KEY) == checked
-    assert counter(server.instance, throttle.ADDRESS, "127.0.0.1") == checked
-    assert counter(server.instance, throttle.GLOBAL, "*") == checked
+    assert counter(server.instance, policy.ACCOUNT, ALICE_KEY) == checked
+    assert counter(server.instance, policy.ADDRESS, "127.0.0.1") == checked
+    assert counter(server.instance, policy.GLOBAL, "*") == checked
     assert events(server.instance, "login_failed", "attacker") == checked
     assert time.monotonic() - started < 30
 
@@ -193,7 +193,7 @@ def test_guessing_one_account_checks_only_the_free_failures(
     started = time.monotonic()
     # The default five free failures; the first wait is a minute instead of a second, so the
     # whole attack lands inside it even on a slow machine ("fired quickly").
-    settings = {"THROTTLE_BASE_DELAY_SECONDS": 60, **NO_BUSY}
+    settings = {"throttle_base_delay_seconds": 60, **NO_BUSY}
     servers = [live_server_factory(workers=2, **settings) for _ in range(instances)]
     add_users(instance, "alice")
 
@@ -231,7 +231,7 @@ def test_guessing_one_account_checks_only_the_free_failures(
     assert events(instance, "login_throttled", "attacker") == 25
     assert events(instance, "login_throttled", "stranger") == 1
     assert events(instance, "login", "owner") == 2
-    assert counter(instance, throttle.ACCOUNT, ALICE_KEY) == 5
+    assert counter(instance, policy.ACCOUNT, ALICE_KEY) == 5
     assert time.monotonic() - started < 30
 
 
@@ -240,7 +240,7 @@ def test_credential_stuffing_from_one_address_is_throttled(
 ) -> None:
     started = time.monotonic()
     limit = 20
-    server = live_server_factory(workers=2, THROTTLE_ADDRESS_LIMIT=limit, **NO_BUSY)
+    server = live_server_factory(workers=2, throttle_address_limit=limit, **NO_BUSY)
     names = [f"user{index:03}" for index in range(200)]
     # Mostly names of no account, a few that exist, and bob, who is not attacked.
     add_users(instance, "bob", names[0], names[99], names[199])
@@ -258,7 +258,7 @@ def test_credential_stuffing_from_one_address_is_throttled(
     assert sum(answer.throttled for answer in answers) == len(names) - limit
     assert events(instance, "login_failed", "attacker") == limit
     assert events(instance, "login_throttled", "attacker") == len(names) - limit
-    assert counter(instance, throttle.ADDRESS, "127.0.0.1") == limit
+    assert counter(instance, policy.ADDRESS, "127.0.0.1") == limit
 
     # The address's budget is shared by every account, by design: an owner behind the same
     # address (a shared NAT, an office) is throttled too. That is the price of stopping the
@@ -275,7 +275,7 @@ def test_spoofed_forwarded_headers_move_no_throttle(
 ) -> None:
     limit = 5
     # No TRUSTED_PROXIES: the server faces clients directly, whatever they claim.
-    server = live_server_factory(workers=2, THROTTLE_ADDRESS_LIMIT=limit, **NO_BUSY)
+    server = live_server_factory(workers=2, throttle_address_limit=limit, **NO_BUSY)
     spoofed = random.Random(20)
 
     def fake_address() -> str:
@@ -330,7 +330,7 @@ def test_a_login_flood_keeps_memory_bounded_and_pages_answering(
     # Budgets above the flood, so every attempt reaches the hashing gate: the flood is what a
     # botnet of many addresses would send, and the gate alone has to hold the memory.
     server = live_server_factory(
-        workers=workers, THROTTLE_ADDRESS_LIMIT=100_000, THROTTLE_GLOBAL_LIMIT=100_000
+        workers=workers, throttle_address_limit=100_000, throttle_global_limit=100_000
     )
     assert server.process is not None
     add_users(instance, "alice")

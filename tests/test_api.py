@@ -15,8 +15,17 @@ from flask import Flask
 from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
-from conftest import GOOD_PASSWORD, HashCounter, add_user, login, run_cli
-from yupnope import personal_tokens, services
+from helpers import (
+    COOKIE,
+    GOOD_PASSWORD,
+    NEW_PASSWORD,
+    SAME_ORIGIN,
+    HashCounter,
+    add_user,
+    login,
+    run_cli,
+)
+from yupnope import personal_tokens, wiring
 from yupnope.config import ConfigError
 from yupnope.web import guards
 
@@ -25,11 +34,8 @@ BOTH_DATABASES = True
 
 API = "/api/v1"
 PROBLEM = "application/problem+json"
-COOKIE = "yupnope_session"
 CHALLENGE = 'Bearer realm="yupnope"'
-SAME_ORIGIN = {"Sec-Fetch-Site": "same-origin"}
 CROSS_SITE = {"Sec-Fetch-Site": "cross-site"}
-NEW_PASSWORD = "a brand new pass phrase"
 APP_ORIGIN = "https://app.example"
 JSON = "application/json"
 FORM = "application/x-www-form-urlencoded"
@@ -120,7 +126,7 @@ def listed(client: FlaskClient, kind: str, token: str | None, **headers: str) ->
     """Return the caller's ``kind`` (sessions or tokens) from GET /me/<kind>; no secrets."""
     response = call(client, "GET", f"/me/{kind}", token=token, headers=headers)
     assert response.status_code == 200
-    assert personal_tokens.PREFIX.encode() not in response.data
+    assert personal_tokens.TOKEN_PREFIX.encode() not in response.data
     found: list[Any] = response.get_json()[kind]
     return found
 
@@ -167,8 +173,8 @@ def test_every_login_failure_is_one_401_at_one_hash(
     add_user(app, "alice")
     add_user(app, "carol")
     with app.app_context():
-        accounts = services.accounts()
-        accounts.set_disabled(accounts.find("carol"), True, guards.now())
+        operator = wiring.operator()
+        operator.set_disabled(operator.find("carol"), True, guards.now())
     hashes = HashCounter(monkeypatch)
     bodies = []
     for attempt in (credentials("nobody"), credentials("alice", "wrong"), credentials("carol")):
@@ -196,7 +202,7 @@ def failed_once(app: Flask, name: str) -> FlaskClient:
 def test_a_throttled_login_is_429_without_a_hash(
     app_factory: Callable[..., Flask], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    client = failed_once(app_factory(THROTTLE_FREE_FAILURES=0), "alice")
+    client = failed_once(app_factory(throttle_free_failures=0), "alice")
     hashes = HashCounter(monkeypatch)
     response = call(client, "POST", "/sessions", json=credentials("alice"))
     body = problem(response, 429, "throttled")
@@ -211,7 +217,7 @@ def test_the_first_wait_is_the_base_delay_with_no_free_failures(
 ) -> None:
     """THROTTLE_BASE_DELAY_SECONDS is "the first wait", whatever THROTTLE_FREE_FAILURES is."""
     for free in (1, 0):
-        app = app_factory(THROTTLE_FREE_FAILURES=free, THROTTLE_BASE_DELAY_SECONDS=60)
+        app = app_factory(throttle_free_failures=free, throttle_base_delay_seconds=60)
         name = f"user{free}"
         response = call(failed_once(app, name), "POST", "/sessions", json=credentials(name))
         assert response.status_code == 429
@@ -336,12 +342,12 @@ def test_sign_up_refusals(
 
 
 def test_sign_up_is_403_when_closed(app_factory: Callable[..., Flask]) -> None:
-    client = app_factory(SIGNUP_OPEN=False).test_client()
+    client = app_factory(signup_open=False).test_client()
     problem(call(client, "POST", "/users", json=credentials("newcomer")), 403, "signup_closed")
 
 
 def test_sign_up_is_429_when_the_budget_is_spent(app_factory: Callable[..., Flask]) -> None:
-    client = app_factory(THROTTLE_SIGNUP_LIMIT=1).test_client()
+    client = app_factory(throttle_signup_limit=1).test_client()
     assert call(client, "POST", "/users", json=credentials("first")).status_code == 201
     response = call(client, "POST", "/users", json=credentials("second"))
     body = problem(response, 429, "throttled")
@@ -396,7 +402,7 @@ def test_password_change_refusals_end_nothing(client: FlaskClient, token: str) -
 def test_password_checks_are_throttled_like_logins_on_their_own_counter(
     app_factory: Callable[..., Flask], runner: CliRunner, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    app = app_factory(THROTTLE_FREE_FAILURES=1, THROTTLE_BASE_DELAY_SECONDS=60)
+    app = app_factory(throttle_free_failures=1, throttle_base_delay_seconds=60)
     add_user(app, "alice")
     client = app.test_client()
     token = api_login(client, "alice")
@@ -417,7 +423,7 @@ def test_password_checks_are_throttled_like_logins_on_their_own_counter(
 def test_strangers_failing_to_log_in_cannot_stop_a_password_change(
     app_factory: Callable[..., Flask],
 ) -> None:
-    app = app_factory(THROTTLE_FREE_FAILURES=1, THROTTLE_BASE_DELAY_SECONDS=60)
+    app = app_factory(throttle_free_failures=1, throttle_base_delay_seconds=60)
     add_user(app, "alice")
     client = app.test_client()
     token = api_login(client, "alice")
@@ -471,7 +477,7 @@ def test_an_id_out_of_range_is_422(client: FlaskClient, token: str, kind: str, n
 
 def test_a_personal_token_lives_until_revoked(client: FlaskClient, token: str) -> None:
     made = make_token(client, token, "  backup script ", expires_in=3600)
-    assert made["secret"].startswith(personal_tokens.PREFIX)
+    assert made["secret"].startswith(personal_tokens.TOKEN_PREFIX)
     assert made["name"] == "backup script"
     assert lifetime(made) == timedelta(seconds=3600)
     assert made["last_used_at"] is None
@@ -601,7 +607,7 @@ def test_a_malformed_body_is_a_problem(
 
 
 def test_very_deep_nesting_is_400_not_500(app_factory: Callable[..., Flask]) -> None:
-    client = app_factory(MAX_CONTENT_LENGTH=1_000_000).test_client()
+    client = app_factory(max_content_length=1_000_000).test_client()
     problem(post_raw(client, b"[" * 100_000, JSON), 400, "malformed_json")
 
 
@@ -699,7 +705,7 @@ def test_no_cors_headers_by_default(client: FlaskClient, token: str) -> None:
 @pytest.fixture
 def cors_client(app_factory: Callable[..., Flask]) -> FlaskClient:
     """Return a client of an app whose API the pages of APP_ORIGIN may call."""
-    app = app_factory(CORS_ORIGINS=f"{APP_ORIGIN}, https://other.example:8443")
+    app = app_factory(cors_origins=f"{APP_ORIGIN}, https://other.example:8443")
     add_user(app, "alice")
     return app.test_client()
 
@@ -757,7 +763,7 @@ def test_an_unlisted_origin_gets_no_cors_and_no_cookie(cors_client: FlaskClient)
 def test_cors_origins_match_as_browsers_write_them(
     app_factory: Callable[..., Flask], setting: str, origin: str
 ) -> None:
-    client = app_factory(CORS_ORIGINS=setting).test_client()
+    client = app_factory(cors_origins=setting).test_client()
     response = call(client, "GET", "/me", headers={"Origin": origin})
     assert response.headers["Access-Control-Allow-Origin"] == origin
 
@@ -767,7 +773,7 @@ def test_cors_origins_match_as_browsers_write_them(
 )
 def test_a_bad_cors_origin_stops_the_app(app_factory: Callable[..., Flask], origins: str) -> None:
     with pytest.raises(ConfigError, match="CORS_ORIGINS"):
-        app_factory(CORS_ORIGINS=origins)
+        app_factory(cors_origins=origins)
 
 
 # The OpenAPI description

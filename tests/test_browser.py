@@ -26,7 +26,15 @@ from typing import Any
 
 import pytest
 
-from conftest import CHEAP_ARGON2, GOOD_PASSWORD, LiveServer, free_port, run_yupnope
+from helpers import (
+    CHEAP_ARGON2,
+    GOOD_PASSWORD,
+    NEW_PASSWORD,
+    LiveServer,
+    environment,
+    free_port,
+    run_yupnope,
+)
 
 try:
     from axe_playwright_python.sync_playwright import Axe
@@ -43,7 +51,7 @@ except ImportError as exc:
 else:
     _IMPORT_ERROR = None
 
-#: Read at import: conftest's autouse fixture removes every YUPNOPE_* variable before each test.
+#: Read at import: the whole module skips, or fails, as it is collected.
 REQUIRE_BROWSER = os.environ.get("YUPNOPE_REQUIRE_BROWSER") == "1"
 README_SCREENSHOTS = os.environ.get("YUPNOPE_README_SCREENSHOTS") == "1"
 
@@ -60,9 +68,8 @@ README_PICTURES = REPOSITORY / "docs" / "screenshots"
 
 PHONE = {"width": 360, "height": 740}
 DESKTOP = {"width": 1280, "height": 800}
-NEW_PASSWORD = "a brand new pass phrase"
 #: Cheap hashing keeps the suite fast; sign-ups are many, all from one address.
-SERVER_SETTINGS: dict[str, Any] = {**CHEAP_ARGON2, "THROTTLE_SIGNUP_LIMIT": 1000}
+SERVER_SETTINGS: dict[str, Any] = {**CHEAP_ARGON2, "throttle_signup_limit": 1000}
 #: Serious enough to fail the build (axe's impact levels: minor, moderate, serious, critical).
 BLOCKING_IMPACTS = {"serious", "critical"}
 
@@ -186,7 +193,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     instance.mkdir()
     env = {k: v for k, v in os.environ.items() if not k.startswith("YUPNOPE_")}
     env["YUPNOPE_INSTANCE_PATH"] = str(instance)
-    env.update({f"YUPNOPE_{k}": str(v) for k, v in SERVER_SETTINGS.items()})
+    env.update(environment(SERVER_SETTINGS))
     started = LiveServer(instance=instance, env=env, workers=2).start()
     yield started
     started.stop()
@@ -250,13 +257,13 @@ def outage(instance: Path) -> Iterator[str]:
     """
     from werkzeug.serving import make_server
 
-    from yupnope import create_app
+    from yupnope import create_app, wiring
 
     app = create_app(
         {
-            "INSTANCE_PATH": str(instance),
-            "DATABASE_URL": f"postgresql+psycopg://nobody@127.0.0.1:{free_port()}/gone",
-            "DATABASE_TIMEOUT_SECONDS": 1,
+            "instance_path": str(instance),
+            "database_url": f"postgresql+psycopg://nobody@127.0.0.1:{free_port()}/gone",
+            "database_timeout_seconds": 1,
             **CHEAP_ARGON2,
         }
     )
@@ -265,7 +272,7 @@ def outage(instance: Path) -> Iterator[str]:
     yield f"http://127.0.0.1:{httpd.server_port}"
     httpd.shutdown()
     httpd.server_close()
-    app.extensions["yupnope.engine"].dispose()
+    wiring.get(app).engine.dispose()
 
 
 # Helpers that act as a person does: by what the page says, not by its markup.
@@ -296,6 +303,7 @@ def log_out(page: Page, server: LiveServer) -> None:
 
 
 def greeting(name: str) -> str:
+    """Return the heading /yup greets ``name`` with."""
     return f"Yup, you are in, {name}!"
 
 
@@ -359,9 +367,9 @@ def test_a_throttled_login_says_how_long_to_wait(
     server = live_server_factory(
         workers=2,
         **CHEAP_ARGON2,
-        THROTTLE_FREE_FAILURES=1,
-        THROTTLE_BASE_DELAY_SECONDS=120,
-        THROTTLE_MAX_DELAY_SECONDS=900,
+        throttle_free_failures=1,
+        throttle_base_delay_seconds=120,
+        throttle_max_delay_seconds=900,
     )
     for _ in range(4):
         log_in(page, server, "nobody-here", "a guess that is wrong")

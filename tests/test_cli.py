@@ -21,7 +21,8 @@ from click.testing import CliRunner
 from flask import Flask
 from flask.testing import FlaskClient
 
-from conftest import GOOD_PASSWORD, run_cli, run_yupnope
+from helpers import GOOD_PASSWORD, SAME_ORIGIN, run_cli, run_yupnope
+from helpers import login as post_login_form
 
 TUTORIAL_USERS = {"david": {"password": "Baldy1"}, "kate": {"password": "k8t"}}
 
@@ -65,11 +66,7 @@ def assert_one_line_error(result: Any, *fragments: str) -> None:
 
 def login(client: FlaskClient, username: str, password: str) -> str:
     """Post the login form like a same-site browser and return where it redirects."""
-    response = client.post(
-        "/login",
-        data={"username": username, "password": password},
-        headers={"Sec-Fetch-Site": "same-origin"},
-    )
+    response = post_login_form(client, username, password)
     assert response.status_code == 303
     location: str = response.headers["Location"]
     return location
@@ -637,7 +634,6 @@ def test_a_schema_newer_than_the_code_is_one_line(runner: CliRunner, instance: P
 # audit
 
 AUDIT_BROWSER = {"REMOTE_ADDR": "192.0.2.10", "HTTP_USER_AGENT": "AuditBrowser/1.0"}
-SAME_SITE = {"Sec-Fetch-Site": "same-origin"}
 
 
 def browser(app: Flask) -> FlaskClient:
@@ -655,11 +651,11 @@ def cookie_values(response: Any) -> set[str]:
 def test_audit_records_every_kind_of_event_once_and_no_secret(
     app_factory: Callable[..., Flask], runner: CliRunner, instance: Path, tmp_path: Path
 ) -> None:
-    from yupnope import services
+    from yupnope import wiring
     from yupnope.client import Client
     from yupnope.models import EventKind
 
-    app = app_factory(THROTTLE_GLOBAL_LIMIT=1, THROTTLE_SIGNUP_LIMIT=1)
+    app = app_factory(throttle_global_limit=1, throttle_signup_limit=1)
     started = datetime.now(UTC)
     secrets = {
         GOOD_PASSWORD,
@@ -686,22 +682,22 @@ def test_audit_records_every_kind_of_event_once_and_no_secret(
     for action in ("disable", "enable"):
         assert run_cli(runner, "users", action, "bob").exit_code == 0
     with app.app_context():
-        ids = {name: services.accounts().find(name).id for name in ("alice", "bob", "erin")}
+        ids = {name: wiring.operator().find(name).id for name in ("alice", "bob", "erin")}
     assert run_cli(runner, "users", "remove", "erin").exit_code == 0
 
     # Browsers: sign-up, and one more from the same address (throttled).
     carol = browser(app)
     signed_up = carol.post(
-        "/signup", data={"username": "carol", "password": GOOD_PASSWORD}, headers=SAME_SITE
+        "/signup", data={"username": "carol", "password": GOOD_PASSWORD}, headers=SAME_ORIGIN
     )
     assert signed_up.headers["Location"] == "/yup"
     secrets |= cookie_values(signed_up)
     dave = browser(app).post(
-        "/signup", data={"username": "dave", "password": GOOD_PASSWORD}, headers=SAME_SITE
+        "/signup", data={"username": "dave", "password": GOOD_PASSWORD}, headers=SAME_ORIGIN
     )
     assert dave.status_code == 429
     with app.app_context():
-        ids["carol"] = services.accounts().find("carol").id
+        ids["carol"] = wiring.operator().find("carol").id
 
     # alice logs in, changes her password; a stranger fails, then is throttled (global limit 1).
     alice = browser(app)
@@ -714,23 +710,23 @@ def test_audit_records_every_kind_of_event_once_and_no_secret(
     }
     changed = alice.post(
         "/account/password",
-        headers=SAME_SITE,
+        headers=SAME_ORIGIN,
         data={"current_password": GOOD_PASSWORD, "new_password": "alices new passphrase"},
     )
     assert changed.headers["Location"] == "/account?done=password"
     # From her page's script (the same site, with her cookie): a token made and revoked, and
     # another session of hers ended.
-    made = alice.post("/api/v1/me/tokens", headers=SAME_SITE, json={"name": "backup script"})
+    made = alice.post("/api/v1/me/tokens", headers=SAME_ORIGIN, json={"name": "backup script"})
     assert made.status_code == 201
     secrets.add(made.json["secret"])
-    revoked = alice.delete(f"/api/v1/me/tokens/{made.json['id']}", headers=SAME_SITE)
+    revoked = alice.delete(f"/api/v1/me/tokens/{made.json['id']}", headers=SAME_ORIGIN)
     assert revoked.status_code == 204
     with app.app_context():
-        other = services.sessions().start(
-            services.accounts().find("alice"), Client.of("198.51.100.7", None), datetime.now(UTC)
+        other = wiring.sessions().start(
+            wiring.operator().find("alice"), Client.of("198.51.100.7", None), datetime.now(UTC)
         )
     secrets.add(other.token)
-    ended_one = alice.delete(f"/api/v1/me/sessions/{other.record.id}", headers=SAME_SITE)
+    ended_one = alice.delete(f"/api/v1/me/sessions/{other.record.id}", headers=SAME_ORIGIN)
     assert ended_one.status_code == 204
     stranger = browser(app)
     # A password typed into the name field must not be kept.
@@ -738,18 +734,19 @@ def test_audit_records_every_kind_of_event_once_and_no_secret(
     assert login(stranger, "alice", "a wrong guess for alice").startswith("/nope?wait=")
 
     # Logout, logout everywhere, and bob deletes his account from a session of his own.
-    assert alice.post("/logout", headers=SAME_SITE).status_code == 303
-    assert carol.post("/account/logout-everywhere", headers=SAME_SITE).status_code == 303
+    assert alice.post("/logout", headers=SAME_ORIGIN).status_code == 303
+    assert carol.post("/account/logout-everywhere", headers=SAME_ORIGIN).status_code == 303
     with app.app_context():
-        accounts = services.accounts()
-        bobs_session = services.sessions().start(
-            accounts.find("bob"), Client.of("192.0.2.10", "AuditBrowser/1.0"), datetime.now(UTC)
+        bobs_session = wiring.sessions().start(
+            wiring.operator().find("bob"),
+            Client.of("192.0.2.10", "AuditBrowser/1.0"),
+            datetime.now(UTC),
         )
     secrets.add(bobs_session.token)
     bob = browser(app)
     bob.set_cookie("yupnope_session", bobs_session.token)
     deleted = bob.post(
-        "/account/delete", headers=SAME_SITE, data={"password": "bobs second passphrase"}
+        "/account/delete", headers=SAME_ORIGIN, data={"password": "bobs second passphrase"}
     )
     assert deleted.headers["Location"] == "/?done=deleted"
 
@@ -782,7 +779,7 @@ def test_audit_records_every_kind_of_event_once_and_no_secret(
     }
     assert set(expected) == set(EventKind)
     with app.app_context():
-        events = services.store().events_since()
+        events = wiring.store().events.since()
         assert sorted(e.kind for e in events) == sorted(kind.value for kind in EventKind)
         for event in events:
             whose, named, (address, agent) = expected[EventKind(event.kind)]
@@ -823,7 +820,7 @@ def test_audit_records_every_kind_of_event_once_and_no_secret(
 
 
 def test_audit_since_an_age_or_a_date(app: Flask, runner: CliRunner) -> None:
-    from yupnope import services
+    from yupnope import wiring
     from yupnope.client import Client
     from yupnope.models import EventKind
 
@@ -834,10 +831,12 @@ def test_audit_since_an_age_or_a_date(app: Flask, runner: CliRunner) -> None:
         "twenty-days": timedelta(days=20),
     }
     with app.app_context():
-        store = services.store()
-        with store.write():
+        store = wiring.store()
+        with store.tx.write():
             for name, age in ages.items():
-                store.record(EventKind.LOGIN_FAILED, now - age, Client("192.0.2.1"), None, name)
+                store.events.record(
+                    EventKind.LOGIN_FAILED, now - age, Client("192.0.2.1"), None, name
+                )
 
     def shown(*args: str) -> list[str]:
         result = run_cli(runner, "audit", *args)

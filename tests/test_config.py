@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import re
 import stat
 import subprocess
 import sys
@@ -9,19 +11,57 @@ from pathlib import Path
 
 import pytest
 
-from yupnope import config, create_app
+from yupnope import config, create_app, wiring
+
+SOURCE = Path(config.__file__).resolve().parent
+
+#: Every setting a caller may give: the fields of Settings that are not derived.
+FIELDS = [item.name for item in dataclasses.fields(config.Settings) if item.init]
 
 
 def test_defaults_are_documented_constants(tmp_path: Path) -> None:
-    values = config.load(environ={}, overrides={"INSTANCE_PATH": str(tmp_path)})
-    assert values["DATABASE_URL"] == f"sqlite:///{tmp_path.resolve() / 'yupnope.db'}"
-    assert values["COOKIE_SECURE"] == "auto"
-    assert values["SECRET_KEY"] == ""
-    assert values["ARGON2_MEMORY_KIB"] == 19456
+    settings = config.load(environ={}, overrides={"instance_path": str(tmp_path)})
+    assert settings.database_url == f"sqlite:///{tmp_path.resolve() / 'yupnope.db'}"
+    assert settings.cookie_secure == "auto"
+    assert settings.secret_key == ""
+    assert settings.argon2_memory_kib == 19456
     lines = Path(config.__file__).read_text().splitlines()
-    for name in config.defaults():
-        where = next(i for i, line in enumerate(lines) if line.startswith(f"{name} = "))
-        assert lines[where - 1].startswith("#: "), f"{name} has no #: line"
+    for name in FIELDS:
+        where = next(i for i, line in enumerate(lines) if re.match(rf"\s+{name}: ", line))
+        above = lines[where - 1].strip()
+        assert above.startswith("#: "), f"{name} has no #: line directly above it"
+        # The comment may run over several lines; each of them is a #: line.
+        first = where - 1
+        while lines[first - 1].strip().startswith("#:"):
+            first -= 1
+        assert all(line.strip().startswith("#:") for line in lines[first:where]), name
+
+
+def test_an_unknown_override_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(config.ConfigError, match="nonsense"):
+        config.load(environ={}, overrides={"instance_path": str(tmp_path), "nonsense": 1})
+    with pytest.raises(config.ConfigError, match="nonsense"):
+        config.load(overrides={"nonsense": 1})
+
+
+def readers(pattern: str) -> list[str]:
+    """Return the source files besides config.py in which ``pattern`` (a regex) is found."""
+    return [
+        path.relative_to(SOURCE).as_posix()
+        for path in sorted(SOURCE.rglob("*.py"))
+        if path.name != "config.py" and re.search(pattern, path.read_text())
+    ]
+
+
+@pytest.mark.parametrize("name", FIELDS)
+def test_every_setting_is_read_by_its_own_name(name: str) -> None:
+    """Check that ``grep -rn NAME src/`` finds where a setting is used, not only its definition."""
+    assert readers(rf"\b{name}\b"), f"{name} appears nowhere outside config.py"
+
+
+def test_the_account_window_is_found_where_it_is_used() -> None:
+    """Check the issue's own example: ``grep -rn throttle_account_window src/`` finds its reader."""
+    assert readers(r"settings\.throttle_account_window_seconds\b")
 
 
 def test_instance_file_then_environment_then_overrides(tmp_path: Path) -> None:
@@ -30,13 +70,13 @@ def test_instance_file_then_environment_then_overrides(tmp_path: Path) -> None:
         "session_touch_seconds = 2\n"
     )
     env = {"YUPNOPE_INSTANCE_PATH": str(tmp_path), "YUPNOPE_SESSION_IDLE_SECONDS": "120"}
-    values = config.load(environ=env)
-    assert values["COOKIE_SECURE"] == "always"
-    assert values["SIGNUP_OPEN"] is False
-    assert values["SESSION_IDLE_SECONDS"] == 120
-    values = config.load(environ=env, overrides={"SESSION_IDLE_SECONDS": 5})
-    assert values["SESSION_IDLE_SECONDS"] == 5
-    assert values["SESSION_TOUCH_SECONDS"] == 2
+    settings = config.load(environ=env)
+    assert settings.cookie_secure == "always"
+    assert settings.signup_open is False
+    assert settings.session_idle_seconds == 120
+    settings = config.load(environ=env, overrides={"session_idle_seconds": 5})
+    assert settings.session_idle_seconds == 5
+    assert settings.session_touch_seconds == 2
 
 
 @pytest.mark.parametrize(
@@ -70,26 +110,26 @@ def test_bad_instance_file_is_refused(tmp_path: Path, content: str, message: str
 
 
 def test_secret_key_is_generated_once_and_kept_private(tmp_path: Path) -> None:
-    first = create_app({"INSTANCE_PATH": str(tmp_path)})
+    first = wiring.get(create_app({"instance_path": str(tmp_path)})).settings
     key_file = tmp_path / "secret_key"
     assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
-    assert len(first.config["SECRET_KEY"]) >= 64
-    second = create_app({"INSTANCE_PATH": str(tmp_path)})
-    assert second.config["SECRET_KEY"] == first.config["SECRET_KEY"]
-    other = create_app({"INSTANCE_PATH": str(tmp_path / "elsewhere")})
-    assert other.config["SECRET_KEY"] != first.config["SECRET_KEY"]
+    assert len(first.secret_key) >= 64
+    second = wiring.get(create_app({"instance_path": str(tmp_path)})).settings
+    assert second.secret_key == first.secret_key
+    other = wiring.get(create_app({"instance_path": str(tmp_path / "elsewhere")})).settings
+    assert other.secret_key != first.secret_key
 
 
 def test_a_configured_secret_key_is_used_and_no_file_written(tmp_path: Path) -> None:
-    app = create_app({"INSTANCE_PATH": str(tmp_path), "SECRET_KEY": "k" * 40})
-    assert app.config["SECRET_KEY"] == "k" * 40
+    app = create_app({"instance_path": str(tmp_path), "secret_key": "k" * 40})
+    assert wiring.get(app).settings.secret_key == "k" * 40
     assert not (tmp_path / "secret_key").exists()
 
 
 def test_secret_key_creation_survives_racing_processes(tmp_path: Path) -> None:
     script = (
-        "import sys, pathlib; from yupnope import config; "
-        "print(config.ensure_secret_key(pathlib.Path(sys.argv[1])))"
+        "import sys, pathlib; from yupnope import instance; "
+        "print(instance.ensure_secret_key(pathlib.Path(sys.argv[1])))"
     )
     racers = [
         subprocess.Popen([sys.executable, "-c", script, str(tmp_path)], stdout=subprocess.PIPE)

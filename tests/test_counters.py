@@ -22,35 +22,38 @@ import requests
 from flask import Flask
 from sqlalchemy import select
 
-from conftest import (
+from helpers import (
     CHEAP_ARGON2,
     GOOD_PASSWORD,
+    NOW,
+    WRONG,
     RedisSpace,
     add_user,
+    counter_row,
     free_port,
     require_service,
     run_yupnope,
 )
-from yupnope import outage, redis_counters, services
+from yupnope import wiring
 from yupnope.client import Client
 from yupnope.config import ConfigError, load
-from yupnope.counters import Backoff, Counters
 from yupnope.errors import InvalidCredentials, Throttled
 from yupnope.models import ThrottleCounter
-from yupnope.outage import Outage
-from yupnope.redis_counters import RedisCounters
-from yupnope.store import Count
-from yupnope.throttle import ACCOUNT, account_key
+from yupnope.throttle.counters import Count, Counters
+from yupnope.throttle.fallback import Outage
+from yupnope.throttle.policy import ACCOUNT, Backoff, account_key
+from yupnope.throttle.redis import RedisCounters, public_url, redis_client
 
-NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 HOUR = timedelta(hours=1)
-WRONG = "not the password at all"
+
+#: The logger of the fall back between Redis and the database.
+FALLBACK_LOGGER = "yupnope.throttle.fallback"
 
 
 def attempt(name: str, password: str, at: datetime = NOW, address: str = "192.0.2.7") -> Any:
     """Try one login in the current app context: "yup", "nope", or Throttled's retry_after."""
     try:
-        services.accounts().authenticate(name, password, Client(address=address), at)
+        wiring.accounts().log_in(name, password, Client(address=address), at)
     except InvalidCredentials:
         return "nope"
     except Throttled as exc:
@@ -61,7 +64,7 @@ def attempt(name: str, password: str, at: datetime = NOW, address: str = "192.0.
 def database_counts(app: Flask) -> dict[tuple[str, str], int]:
     """Return every counter kept in the database: (scope, key) to its count."""
     with app.app_context():
-        rows = services.store().session.scalars(select(ThrottleCounter)).all()
+        rows = wiring.orm_session().scalars(select(ThrottleCounter)).all()
         return {(row.scope, row.key): row.count for row in rows}
 
 
@@ -78,13 +81,13 @@ class Backend:
     def run(self, work: Callable[[Counters], Any]) -> Any:
         """Return ``work(counters)`` run as one transaction of the app's counters."""
         with self.app.app_context():
-            return services.accounts().throttle.counters.transaction(work)
+            return wiring.accounts().throttle.counters.transaction(work)
 
     def state(self, key: str = "k") -> Count | None:
         """Return the state of the counter ("test", ``key``), read where it is kept."""
         if self.space is None:
             with self.app.app_context():
-                row = services.store().counter("test", key)
+                row = counter_row("test", key)
                 return (
                     None if row is None else Count(row.count, row.window_start, row.blocked_until)
                 )
@@ -184,7 +187,7 @@ def test_of_a_burst_on_one_account_only_the_free_failures_get_through(backend: B
 
 
 def test_concurrent_hits_on_one_redis_key_are_all_counted(redis_url: RedisSpace) -> None:
-    remote = RedisCounters(redis_counters.redis_client(redis_url.url), redis_url.prefix, HOUR)
+    remote = RedisCounters(redis_client(redis_url.url), redis_url.prefix, HOUR)
     barrier = threading.Barrier(100, timeout=30)
 
     def hit(_: int) -> int:
@@ -213,7 +216,7 @@ def test_a_redis_key_lives_as_long_as_its_window_and_the_longest_wait(
 def test_the_app_makes_no_redis_connection_before_its_first_count(
     app_factory: Callable[..., Flask], private_redis: PrivateRedis
 ) -> None:
-    app = app_factory(REDIS_URL=private_redis.url)
+    app = app_factory(redis_url=private_redis.url)
     add_user(app, "alice")
     assert private_redis.clients() == 1  # the test's own
     with app.app_context():
@@ -286,7 +289,7 @@ def private_redis() -> Iterator[PrivateRedis]:
 
 def warnings_of(caplog: pytest.LogCaptureFixture, level: int) -> list[str]:
     return [
-        r.getMessage() for r in caplog.records if r.name == "yupnope.outage" and r.levelno == level
+        r.getMessage() for r in caplog.records if r.name == FALLBACK_LOGGER and r.levelno == level
     ]
 
 
@@ -296,11 +299,13 @@ def test_a_stopped_redis_sends_the_counters_to_the_database_and_back(
     caplog: pytest.LogCaptureFixture,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(outage, "RETRY_SECONDS", 0.2)
-    caplog.set_level(logging.INFO, logger="yupnope.outage")
+    caplog.set_level(logging.INFO, logger=FALLBACK_LOGGER)
     app = app_factory(
-        REDIS_URL=private_redis.url, THROTTLE_FREE_FAILURES=2, THROTTLE_BASE_DELAY_SECONDS=600
+        redis_url=private_redis.url, throttle_free_failures=2, throttle_base_delay_seconds=600
     )
+    wired = wiring.get(app).redis
+    assert wired is not None
+    monkeypatch.setattr(wired[1], "retry_seconds", 0.2)
     add_user(app, "alice")
     with app.app_context():
         assert attempt("alice", WRONG) == "nope"
@@ -344,12 +349,12 @@ def test_a_stopped_redis_sends_the_counters_to_the_database_and_back(
 def test_a_redis_that_never_answered_leaves_the_throttle_to_the_database(
     app_factory: Callable[..., Flask], caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.INFO, logger="yupnope.outage")
+    caplog.set_level(logging.INFO, logger=FALLBACK_LOGGER)
     port = free_port()
     app = app_factory(
-        REDIS_URL=f"redis://yupnope:sekrit@127.0.0.1:{port}/0",
-        THROTTLE_FREE_FAILURES=2,
-        THROTTLE_BASE_DELAY_SECONDS=600,
+        redis_url=f"redis://yupnope:sekrit@127.0.0.1:{port}/0",
+        throttle_free_failures=2,
+        throttle_base_delay_seconds=600,
     )
     add_user(app, "alice")
     started = time.monotonic()
@@ -389,8 +394,8 @@ def test_two_instances_on_one_redis_check_only_the_free_failures(
     settings = {
         **CHEAP_ARGON2,
         **redis_url.settings(),
-        "THROTTLE_BASE_DELAY_SECONDS": 60,
-        "HASH_CONCURRENCY": 4,
+        "throttle_base_delay_seconds": 60,
+        "hash_concurrency": 4,
     }
     servers = [live_server_factory(workers=2, **settings) for _ in range(2)]
     added = run_yupnope(instance, "users", "add", "alice", "--password-stdin", input=GOOD_PASSWORD)
@@ -426,6 +431,6 @@ def test_a_redis_url_of_another_shape_is_refused(url: str) -> None:
 
 
 def test_the_logged_url_holds_no_password() -> None:
-    assert redis_counters.public_url("redis://user:pw@cache:6380/2?x=1") == "redis://cache:6380/2"
-    assert redis_counters.public_url("rediss://:pw@[::1]:6379/0") == "rediss://[::1]:6379/0"
-    assert redis_counters.public_url("unix:///run/redis.sock") == "unix:///run/redis.sock"
+    assert public_url("redis://user:pw@cache:6380/2?x=1") == "redis://cache:6380/2"
+    assert public_url("rediss://:pw@[::1]:6379/0") == "rediss://[::1]:6379/0"
+    assert public_url("unix:///run/redis.sock") == "unix:///run/redis.sock"

@@ -10,13 +10,14 @@ from pathlib import Path
 from flask import Flask
 from sqlalchemy import delete, text
 
-from yupnope import db, services
+from helpers import count_sessions_of, count_users
+from yupnope import db, wiring
 from yupnope.models import User
 
 
 def test_sqlite_runs_in_wal_with_foreign_keys_and_a_busy_timeout(app: Flask) -> None:
     with app.app_context():
-        session = db.get_session()
+        session = wiring.orm_session()
         assert session.execute(text("PRAGMA journal_mode")).scalar() == "wal"
         assert session.execute(text("PRAGMA foreign_keys")).scalar() == 1
         assert session.execute(text("PRAGMA busy_timeout")).scalar() == db.SQLITE_BUSY_TIMEOUT_MS
@@ -29,13 +30,13 @@ def test_foreign_keys_cascade_sessions_with_their_user(app: Flask) -> None:
 
     now = datetime.now(UTC)
     with app.app_context():
-        user = services.accounts().add_user("alice", "correct horse battery", now)
-        services.sessions().start(user, Client(), now)
-        store = services.store()
-        with store.write():
+        user = wiring.operator().add_user("alice", "correct horse battery", now)
+        wiring.sessions().start(user, Client(), now)
+        store = wiring.store()
+        with store.tx.write():
             # Delete the user row alone: the database itself must remove the session.
             store.session.execute(delete(User).where(User.id == user.id))
-        assert store.count_sessions_of(user.id) == 0
+    assert count_sessions_of(app, user.id) == 0
 
 
 def test_ping_reports_an_unreachable_database() -> None:
@@ -49,13 +50,13 @@ def test_concurrent_processes_that_read_then_write_never_fail(app: Flask, instan
         """
         import sys
         from datetime import UTC, datetime
-        from yupnope import create_app, services
-        app = create_app({"INSTANCE_PATH": sys.argv[1], "ARGON2_MEMORY_KIB": 8,
-                          "ARGON2_TIME_COST": 1})
+        from yupnope import create_app, wiring
+        app = create_app({"instance_path": sys.argv[1], "argon2_memory_kib": 8,
+                          "argon2_time_cost": 1})
         with app.app_context():
             for n in range(25):
-                services.accounts().add_user(f"{sys.argv[2]}-{n}", "correct horse battery",
-                                             datetime.now(UTC))
+                wiring.operator().add_user(f"{sys.argv[2]}-{n}", "correct horse battery",
+                                           datetime.now(UTC))
         """
     )
     workers = [
@@ -67,5 +68,4 @@ def test_concurrent_processes_that_read_then_write_never_fail(app: Flask, instan
     for worker in workers:
         _, err = worker.communicate(timeout=120)
         assert worker.returncode == 0, err.decode()
-    with app.app_context():
-        assert services.store().count_users() == 100
+    assert count_users(app) == 100

@@ -1,13 +1,15 @@
 """Check the deployment files: nginx and systemd accept them, and they name only real settings.
 
 nginx and systemd-analyze are used when they are installed; without them those tests skip and say
-why. The end-to-end test runs nginx, with deploy/nginx.conf, in front of two real instances.
+why, or fail under YUPNOPE_REQUIRE_NGINX=1 and YUPNOPE_REQUIRE_SYSTEMD=1 (set by .ci/run, which
+installs both). The end-to-end test runs nginx, with deploy/nginx.conf, in front of two real
+instances.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import grp
-import importlib.util
 import ipaddress
 import os
 import pwd
@@ -25,8 +27,12 @@ from pathlib import Path
 
 import pytest
 import requests
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 
-from conftest import GOOD_PASSWORD, LiveServer, free_port, run_yupnope
+from helpers import GOOD_PASSWORD, TIMEOUT, LiveServer, free_port, run_yupnope, skip_unless_required
 from yupnope import config
 from yupnope.cli import cli
 
@@ -46,8 +52,6 @@ SETTING = re.compile(r"\bYUPNOPE_[A-Z0-9_]*[A-Z0-9]\b")
 #: Where nginx lives when /usr/sbin is not on a user's PATH (Debian, Ubuntu).
 SBIN = ("/usr/sbin", "/usr/local/sbin", "/sbin")
 
-#: Seconds for one request through nginx: connect, then read (real argon2 costs tens of ms).
-TIMEOUT = (2, 15)
 
 #: The address nginx reaches the instances from in the end-to-end test: another loopback address
 #: than the client's (127.0.0.1), so the audit log shows whether X-Forwarded-For was read.
@@ -63,7 +67,7 @@ def deployment_files() -> list[Path]:
 
 
 def test_every_setting_the_deployment_files_name_exists() -> None:
-    known = {config.PREFIX + name for name in config.defaults()}
+    known = {config.env_name(f.name) for f in dataclasses.fields(config.Settings) if f.init}
     unknown = sorted(
         f"{path.relative_to(ROOT)}: {name}"
         for path in deployment_files()
@@ -87,14 +91,14 @@ def read_env_file(path: Path) -> dict[str, str]:
 
 def test_the_env_example_reads_whole_in_sh_and_its_settings_load(tmp_path: Path) -> None:
     variables = read_env_file(ENV_EXAMPLE)
-    settings = {k: v for k, v in variables.items() if k.startswith(config.PREFIX)}
+    settings = {k: v for k, v in variables.items() if k.startswith(config.ENV_PREFIX)}
     must_share = {"YUPNOPE_DATABASE_URL", "YUPNOPE_SECRET_KEY", "YUPNOPE_TRUSTED_PROXIES"}
     assert must_share <= settings.keys()
     # A value with "&" in it would have ended at the "&" (and run the rest) without its quotes.
     assert "&sslrootcert=" in settings["YUPNOPE_DATABASE_URL"]
     loaded = config.load({**settings, "YUPNOPE_INSTANCE_PATH": str(tmp_path)})
-    assert loaded["DATABASE_URL"] == settings["YUPNOPE_DATABASE_URL"]
-    assert loaded["TRUSTED_PROXIES"] == "1"
+    assert loaded.database_url == settings["YUPNOPE_DATABASE_URL"]
+    assert loaded.trusted_proxies == "1"
 
 
 def test_the_unit_starts_serve_with_options_it_knows() -> None:
@@ -115,7 +119,9 @@ def nginx_directives(name: str) -> list[str]:
 
 
 def test_nginx_refuses_the_bodies_the_app_refuses() -> None:
-    assert nginx_directives("client_max_body_size") == [f"{config.MAX_CONTENT_LENGTH // 1024}k"]
+    assert nginx_directives("client_max_body_size") == [
+        f"{config.Settings.max_content_length // 1024}k"
+    ]
 
 
 def test_nginx_sends_what_the_trusted_proxy_setting_reads() -> None:
@@ -127,11 +133,14 @@ def test_nginx_sends_what_the_trusted_proxy_setting_reads() -> None:
 
 
 def find_nginx() -> str:
-    """Return the nginx executable, or skip the test saying how to get one."""
+    """Return the nginx executable, or skip the test (fail under YUPNOPE_REQUIRE_NGINX=1)."""
     search = os.pathsep.join([os.environ.get("PATH", ""), *SBIN])
     nginx = shutil.which("nginx", path=search)
     if nginx is None:
-        pytest.skip("nginx is not installed (apt-get install nginx) to check deploy/nginx.conf")
+        skip_unless_required(
+            "nginx is not installed (apt-get install nginx) to check deploy/nginx.conf",
+            "YUPNOPE_REQUIRE_NGINX",
+        )
     return nginx
 
 
@@ -143,37 +152,11 @@ def nginx_version(nginx: str) -> tuple[int, ...]:
 
 
 def self_signed_certificate(folder: Path) -> tuple[Path, Path]:
-    """Write a certificate for localhost and 127.0.0.1, and its key.
+    """Write a certificate for localhost and 127.0.0.1, and its key, both in PEM.
 
-    Made with the cryptography package when it is installed, else with the openssl command;
-    with neither, the test skips.
+    Made with the cryptography package (a test dependency), so the test needs no openssl command.
     """
-    certificate, key = folder / "certificate.pem", folder / "key.pem"
-    if importlib.util.find_spec("cryptography") is not None:
-        certificate.write_bytes(_certificate_by_cryptography(key))
-        return certificate, key
-    openssl = shutil.which("openssl")
-    if openssl is None:
-        pytest.skip("a test certificate needs the cryptography package or the openssl command")
-    subprocess.run(
-        [openssl, "req", "-x509", "-nodes", "-days", "2", "-subj", "/CN=localhost"]
-        + ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1"]
-        + ["-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"]
-        + ["-keyout", str(key), "-out", str(certificate)],
-        capture_output=True,
-        check=True,
-        timeout=60,
-    )
-    return certificate, key
-
-
-def _certificate_by_cryptography(key_path: Path) -> bytes:
-    """Write a new key to ``key_path`` and return its self-signed certificate, both in PEM."""
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
+    certificate_path, key_path = folder / "certificate.pem", folder / "key.pem"
     key = ec.generate_private_key(ec.SECP256R1())
     key_path.write_bytes(
         key.private_bytes(
@@ -198,8 +181,8 @@ def _certificate_by_cryptography(key_path: Path) -> bytes:
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
         .sign(key, hashes.SHA256())
     )
-    pem: bytes = certificate.public_bytes(serialization.Encoding.PEM)
-    return pem
+    certificate_path.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    return certificate_path, key_path
 
 
 def _replace(pattern: str, make: Callable[[re.Match[str]], str], text: str, times: int) -> str:
@@ -294,10 +277,17 @@ def test_nginx_accepts_the_site_config(tmp_path: Path) -> None:
 def test_systemd_accepts_the_unit(tmp_path: Path) -> None:
     analyze = shutil.which("systemd-analyze")
     if analyze is None:
-        pytest.skip("systemd-analyze is not installed to check deploy/yupnope.service")
+        skip_unless_required(
+            "systemd-analyze is not installed (apt-get install systemd) to check"
+            " deploy/yupnope.service",
+            "YUPNOPE_REQUIRE_SYSTEMD",
+        )
     executable = Path(sys.executable).parent / "yupnope"
     if not executable.exists():
-        pytest.skip(f"no yupnope command next to {sys.executable} for the unit to start")
+        skip_unless_required(
+            f"no yupnope command next to {sys.executable} for the unit (pip install -e .)",
+            "YUPNOPE_REQUIRE_SYSTEMD",
+        )
     text = UNIT.read_text()
     assert UNIT_EXECUTABLE in text
     # Installed as a template (yupnope@.service); verify checks an instance of it, port 8001.
@@ -371,8 +361,8 @@ def test_nginx_in_front_of_two_instances(
     certificate, key = self_signed_certificate(tmp_path)
     added = run_yupnope(instance, "users", "add", "alice", "--password-stdin", input=GOOD_PASSWORD)
     assert added.returncode == 0, added.stderr
-    first = live_server_factory(TRUSTED_PROXIES="1")
-    second = live_server_factory(TRUSTED_PROXIES="1")
+    first = live_server_factory(trusted_proxies="1")
+    second = live_server_factory(trusted_proxies="1")
     http_port, https_port = free_port(), free_port()
     folder = tmp_path / "nginx"
     folder.mkdir()
@@ -420,8 +410,8 @@ def test_nginx_in_front_of_two_instances(
         # nginx refuses one byte more than the app accepts, and passes the rest on.
         prefix = b"username=alice&password="
         for size, refused in (
-            (config.MAX_CONTENT_LENGTH, False),
-            (config.MAX_CONTENT_LENGTH + 1, True),
+            (config.Settings.max_content_length, False),
+            (config.Settings.max_content_length + 1, True),
         ):
             answer = other.post(
                 base + "/login",

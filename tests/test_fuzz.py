@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import LiveServer, run_yupnope
+from helpers import LiveServer, run_yupnope
 
 pytestmark = pytest.mark.live
 
@@ -37,11 +37,11 @@ def test_schemathesis_finds_no_fault_in_the_api(
     # account: the throttle's budgets are raised so that they do not turn the whole run into
     # 429s (the throttle is tested elsewhere).
     server = live_server_factory(
-        THROTTLE_FREE_FAILURES=1_000_000,
-        THROTTLE_ACCOUNT_LIMIT=1_000_000,
-        THROTTLE_ADDRESS_LIMIT=1_000_000,
-        THROTTLE_GLOBAL_LIMIT=1_000_000,
-        THROTTLE_SIGNUP_LIMIT=1_000_000,
+        throttle_free_failures=1_000_000,
+        throttle_account_limit=1_000_000,
+        throttle_address_limit=1_000_000,
+        throttle_global_limit=1_000_000,
+        throttle_signup_limit=1_000_000,
     )
     env = {k: v for k, v in os.environ.items() if not k.startswith(("YUPNOPE_", "SCHEMATHESIS"))}
     env.update(

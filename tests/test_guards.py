@@ -8,17 +8,10 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from conftest import GOOD_PASSWORD, add_user, login
-from yupnope import services
+from helpers import GOOD_PASSWORD, add_user, count_users, login
 from yupnope.web.guards import safe_next_url
 
 REFUSED_MESSAGE = "sent from another site"
-
-
-def user_count(app: Flask) -> int:
-    """Return how many accounts exist."""
-    with app.app_context():
-        return services.store().count_users()
 
 
 def post_signup(client: FlaskClient, headers: dict[str, str]) -> Any:
@@ -59,7 +52,7 @@ def test_cross_origin_signup_is_refused_and_creates_nothing(
     assert response.status_code == 403
     assert REFUSED_MESSAGE in response.get_data(as_text=True)
     assert "Set-Cookie" not in response.headers
-    assert user_count(app) == 0
+    assert count_users(app) == 0
 
 
 @pytest.mark.parametrize("headers", ALLOWED_HEADERS, ids=repr)
@@ -69,7 +62,7 @@ def test_same_origin_signup_is_allowed(
     response = post_signup(client, headers)
     assert response.status_code == 303
     assert response.headers["Location"] == "/yup"
-    assert user_count(app) == 1
+    assert count_users(app) == 1
 
 
 @pytest.mark.parametrize("headers", REFUSED_HEADERS[:2] + REFUSED_HEADERS[3:4], ids=repr)

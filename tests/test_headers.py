@@ -12,9 +12,8 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 import yupnope
-from conftest import add_user, login
+from helpers import SAME_ORIGIN, add_user, login
 
-SAME_ORIGIN = {"Sec-Fetch-Site": "same-origin"}
 TEMPLATES = Path(yupnope.__file__).parent / "templates"
 
 
@@ -79,6 +78,7 @@ STATIC = {"/static/style.css", "/static/yup.svg"}
 
 @pytest.fixture
 def site(app: Flask) -> Flask:
+    """Return the app with the user alice in it."""
     add_user(app, "alice")
     return app
 
@@ -167,6 +167,7 @@ class InlineFinder(HTMLParser):
 
 
 def inline_parts(html: str) -> list[str]:
+    """Return every inline script and style in ``html``, a line each."""
     finder = InlineFinder()
     finder.feed(html)
     finder.close()

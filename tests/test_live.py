@@ -11,17 +11,14 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import closing
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import pytest
 import requests
 
-from conftest import GOOD_PASSWORD, LiveServer, run_yupnope
+from helpers import GOOD_PASSWORD, TIMEOUT, LiveServer, path_of, run_yupnope
 
 pytestmark = pytest.mark.live
 
-#: Seconds any one request may take; real argon2 costs tens of milliseconds.
-TIMEOUT = (2, 15)
 
 #: The tutorial's login.html: a bare form, no hidden fields, no template syntax.
 TUTORIAL_LOGIN_HTML = """<!DOCTYPE html>
@@ -54,12 +51,6 @@ def user_names(instance: Path) -> list[str]:
     result = run_yupnope(instance, "users", "list", cheap=False)
     assert result.returncode == 0, result.stderr
     return [re.split(r" {2,}", line)[0] for line in result.stdout.splitlines()[1:]]
-
-
-def path_of(response: requests.Response) -> str:
-    """Return the path a redirect points to, whether the Location is absolute or not."""
-    assert response.is_redirect, (response.status_code, response.text[:200])
-    return urlsplit(response.headers["Location"]).path
 
 
 def post_login(
@@ -201,7 +192,7 @@ def test_kill_9_during_signups_loses_no_acknowledged_account(
     started = time.monotonic()
     # Forty sign-ups from one address would meet the per-address sign-up limit (20): this test
     # is about crash safety, not throttling.
-    server = live_server_factory(workers=2, THROTTLE_SIGNUP_LIMIT=1000)
+    server = live_server_factory(workers=2, throttle_signup_limit=1000)
     url = server.url
     names = [f"burst{i:02}" for i in range(40)]
     lock = threading.Lock()
@@ -244,7 +235,7 @@ def test_kill_9_during_signups_loses_no_acknowledged_account(
         assert db.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
         assert db.execute("PRAGMA foreign_key_check").fetchall() == []
 
-    again = live_server_factory(workers=2, THROTTLE_SIGNUP_LIMIT=1000)
+    again = live_server_factory(workers=2, throttle_signup_limit=1000)
     listed = set(user_names(server.instance))
     assert set(acknowledged) <= listed
     assert listed <= set(names)

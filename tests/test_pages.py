@@ -15,14 +15,18 @@ import pytest
 from flask import Flask, Response, request_finished
 from flask.testing import FlaskClient
 
-from conftest import CHEAP_ARGON2, GOOD_PASSWORD, add_user, login
-from yupnope import create_app, services
-from yupnope.cli import parse_import_file
-
-COOKIE = "yupnope_session"
-SAME_ORIGIN = {"Sec-Fetch-Site": "same-origin"}
-NEW_PASSWORD = "a brand new pass phrase"
-
+from helpers import (
+    CHEAP_ARGON2,
+    COOKIE,
+    GOOD_PASSWORD,
+    NEW_PASSWORD,
+    SAME_ORIGIN,
+    add_user,
+    count_users,
+    login,
+)
+from yupnope import create_app, wiring
+from yupnope.cli.import_file import parse_import_file
 
 # Helpers
 
@@ -131,12 +135,6 @@ def signup(client: FlaskClient, username: str, password: str = GOOD_PASSWORD) ->
     )
 
 
-def user_count(app: Flask) -> int:
-    """Return how many accounts exist."""
-    with app.app_context():
-        return services.store().count_users()
-
-
 def logged_in_client(app: Flask, username: str = "alice") -> FlaskClient:
     """Return a client logged in as ``username`` (the user must exist)."""
     client = app.test_client()
@@ -206,7 +204,7 @@ def test_login_ignores_the_case_of_the_name(client: FlaskClient, alice: str) -> 
 def test_cookie_is_secure_when_the_setting_says_always(
     app_factory: Callable[..., Flask],
 ) -> None:
-    app = app_factory(COOKIE_SECURE="always")
+    app = app_factory(cookie_secure="always")
     add_user(app, "alice")
     assert "secure" in session_cookie(login(app.test_client(), "alice"))
 
@@ -225,7 +223,7 @@ def test_cookie_is_secure_in_auto_mode_over_https(client: FlaskClient, alice: st
 def test_cookie_is_never_secure_when_the_setting_says_never(
     app_factory: Callable[..., Flask],
 ) -> None:
-    app = app_factory(COOKIE_SECURE="never")
+    app = app_factory(cookie_secure="never")
     add_user(app, "alice")
     response = app.test_client().post(
         "/login",
@@ -304,7 +302,8 @@ def test_disabled_user_answers_like_a_wrong_password(
     app: Flask, client: FlaskClient, alice: str
 ) -> None:
     with app.app_context():
-        services.accounts().set_disabled(services.accounts().find("alice"), True, datetime.now(UTC))
+        operator = wiring.operator()
+        operator.set_disabled(operator.find("alice"), True, datetime.now(UTC))
     disabled = login(client, "alice", GOOD_PASSWORD)
     wrong = login(client, "alice", "not the password")
     assert location(disabled) == "/nope"
@@ -353,7 +352,7 @@ def test_a_form_that_is_not_utf8_gets_400_with_a_message(
     assert response.status_code == 400
     assert "not sent as UTF-8" in response.get_data(as_text=True)
     assert "Set-Cookie" not in response.headers
-    assert user_count(app) == 0
+    assert count_users(app) == 0
 
 
 def test_a_bad_next_field_is_refused_before_the_login_happens(
@@ -493,13 +492,13 @@ def test_disabling_a_user_ends_the_session(app: Flask, alice: str) -> None:
     client = logged_in_client(app)
     token = token_of(client)
     with app.app_context():
-        services.accounts().set_disabled(services.accounts().find("alice"), True, datetime.now(UTC))
+        operator = wiring.operator()
+        operator.set_disabled(operator.find("alice"), True, datetime.now(UTC))
     assert logged_in_as(with_token(app, token)) is None
     assert logged_in_as(client) is None
     with app.app_context():
-        services.accounts().set_disabled(
-            services.accounts().find("alice"), False, datetime.now(UTC)
-        )
+        operator = wiring.operator()
+        operator.set_disabled(operator.find("alice"), False, datetime.now(UTC))
     assert logged_in_as(with_token(app, token)) is None
 
 
@@ -517,7 +516,7 @@ def test_signup_form(client: FlaskClient) -> None:
 def test_signup_form_answers_head_without_signing_up(app: Flask, client: FlaskClient) -> None:
     response = client.head("/signup")
     assert response.status_code == 200
-    assert user_count(app) == 0
+    assert count_users(app) == 0
 
 
 def test_signup_creates_the_account_and_logs_in(app: Flask, client: FlaskClient) -> None:
@@ -538,7 +537,7 @@ def test_signup_refuses_a_taken_name(
     form = page(response).form("/signup")
     assert form.input("username")["value"] == again
     assert "Set-Cookie" not in response.headers
-    assert user_count(app) == 1
+    assert count_users(app) == 1
     assert location(login(client, "alice", GOOD_PASSWORD)) == "/yup"
 
 
@@ -557,10 +556,10 @@ def test_signup_refuses_a_weak_password(
     app: Flask, client: FlaskClient, username: str, password: str, message: str
 ) -> None:
     response = signup(client, username, password)
-    assert response.status_code == 400
+    assert response.status_code == 422
     assert message in response.get_data(as_text=True)
     page(response).form("/signup")
-    assert user_count(app) == 0
+    assert count_users(app) == 0
 
 
 @pytest.mark.parametrize(
@@ -580,18 +579,18 @@ def test_signup_refuses_an_invalid_name(
     app: Flask, client: FlaskClient, username: str, message: str
 ) -> None:
     response = signup(client, username)
-    assert response.status_code == 400
+    assert response.status_code == 422
     assert message in response.get_data(as_text=True)
-    assert user_count(app) == 0
+    assert count_users(app) == 0
 
 
 def test_signup_accepts_a_64_character_name(app: Flask, client: FlaskClient) -> None:
     assert location(signup(client, "a" * 64)) == "/yup"
-    assert user_count(app) == 1
+    assert count_users(app) == 1
 
 
 def test_signup_closed_refuses_get_and_post(app_factory: Callable[..., Flask]) -> None:
-    app = app_factory(SIGNUP_OPEN=False)
+    app = app_factory(signup_open=False)
     client = app.test_client()
     shown = client.get("/signup")
     assert shown.status_code == 403
@@ -600,7 +599,7 @@ def test_signup_closed_refuses_get_and_post(app_factory: Callable[..., Flask]) -
     posted = signup(client, "carol")
     assert posted.status_code == 403
     assert "Set-Cookie" not in posted.headers
-    assert user_count(app) == 0
+    assert count_users(app) == 0
 
 
 # The account page
@@ -623,7 +622,7 @@ def test_account_actions_need_a_login(app: Flask, client: FlaskClient, path: str
         headers=SAME_ORIGIN,
     )
     assert urlsplit(location(response)).path == "/"
-    assert user_count(app) == 1
+    assert count_users(app) == 1
     assert location(login(client, "alice", GOOD_PASSWORD)) == "/yup"
 
 
@@ -651,7 +650,7 @@ def change_password(client: FlaskClient, current: str, new: str) -> Any:
 def test_change_password_needs_the_current_one(app: Flask, alice: str) -> None:
     client = logged_in_client(app)
     response = change_password(client, "not the password", NEW_PASSWORD)
-    assert response.status_code == 400
+    assert response.status_code == 403
     assert "current password is not right" in response.get_data(as_text=True)
     assert location(login(app.test_client(), "alice", GOOD_PASSWORD)) == "/yup"
     assert location(login(app.test_client(), "alice", NEW_PASSWORD)) == "/nope"
@@ -666,7 +665,7 @@ def test_change_password_refuses_a_weak_new_one(
 ) -> None:
     client = logged_in_client(app)
     response = change_password(client, GOOD_PASSWORD, new)
-    assert response.status_code == 400
+    assert response.status_code == 422
     assert message in response.get_data(as_text=True)
     assert location(login(app.test_client(), "alice", GOOD_PASSWORD)) == "/yup"
 
@@ -690,7 +689,7 @@ def test_password_checks_on_the_account_page_are_throttled(
     app_factory: Callable[..., Flask], path: str, field: str
 ) -> None:
     """Guess the password from a logged-in session: after the free failures, the account waits."""
-    app = app_factory(THROTTLE_FREE_FAILURES=1)
+    app = app_factory(throttle_free_failures=1)
     add_user(app, "alice")
     client = logged_in_client(app)
     form = {"current_password": "", "new_password": NEW_PASSWORD, "password": ""}
@@ -698,12 +697,12 @@ def test_password_checks_on_the_account_page_are_throttled(
     def attempt(password: str) -> Any:
         return client.post(path, data={**form, field: password}, headers=SAME_ORIGIN)
 
-    assert attempt("first wrong guess").status_code == 400
+    assert attempt("first wrong guess").status_code == 403
     refused = attempt(GOOD_PASSWORD)
     assert refused.status_code == 429
     assert int(refused.headers["Retry-After"]) >= 1
     assert "Too many attempts" in refused.get_data(as_text=True)
-    assert user_count(app) == 1
+    assert count_users(app) == 1
     assert logged_in_as(client) == "alice"
 
 
@@ -712,9 +711,9 @@ def test_delete_account_with_a_wrong_password_keeps_it(app: Flask, alice: str) -
     response = client.post(
         "/account/delete", data={"password": "not the password"}, headers=SAME_ORIGIN
     )
-    assert response.status_code == 400
+    assert response.status_code == 403
     assert "the account was kept" in response.get_data(as_text=True)
-    assert user_count(app) == 1
+    assert count_users(app) == 1
     assert logged_in_as(client) == "alice"
 
 
@@ -725,7 +724,7 @@ def test_delete_account_removes_it_and_its_sessions(app: Flask, alice: str) -> N
     assert location(response) == "/?done=deleted"
     assert session_cookie(response)["value"] == ""
     assert "account was deleted" in client.get(location(response)).get_data(as_text=True)
-    assert user_count(app) == 0
+    assert count_users(app) == 0
     assert logged_in_as(with_token(app, token)) is None
     assert logged_in_as(other) is None
     assert location(login(app.test_client(), "alice")) == "/nope"
@@ -740,7 +739,7 @@ def test_an_imported_weak_password_must_be_changed_first(
     file = tmp_path / "users.json"
     file.write_text(json.dumps({"david": {"password": "Baldy1"}}))
     with app.app_context():
-        report = services.accounts().import_users(
+        report = wiring.operator().import_users(
             parse_import_file(file), datetime.now(UTC), workers=1
         )
     assert report.must_change == ["david"]
@@ -773,9 +772,8 @@ def test_healthz_says_ok(client: FlaskClient) -> None:
 
 def test_healthz_says_503_when_the_database_cannot_be_opened(instance: Path) -> None:
     # A directory where the database file should be: SQLite cannot open it.
-    app = create_app(
-        {"INSTANCE_PATH": str(instance), "TESTING": True, "DATABASE_URL": f"sqlite:///{instance}"}
-    )
+    app = create_app({"instance_path": str(instance), "database_url": f"sqlite:///{instance}"})
+    app.testing = True
     client = app.test_client()
     assert client.get("/healthz").status_code == 503
     # The pages that need the database say so with a page, never a 500.
@@ -789,12 +787,12 @@ def test_healthz_says_503_when_the_database_cannot_be_opened(instance: Path) -> 
 def test_healthz_says_503_when_the_database_folder_cannot_exist(instance: Path) -> None:
     app = create_app(
         {
-            "INSTANCE_PATH": str(instance),
-            "TESTING": True,
-            "DATABASE_URL": "sqlite:////proc/nonexistent/x.db",
+            "instance_path": str(instance),
+            "database_url": "sqlite:////proc/nonexistent/x.db",
             **CHEAP_ARGON2,
         }
     )
+    app.testing = True
     assert app.test_client().get("/healthz").status_code == 503
 
 

@@ -14,7 +14,8 @@ CHEAP = Argon2Parameters(memory_kib=8, time_cost=1, parallelism=1)
 def test_owasp_parameters_are_the_defaults() -> None:
     from yupnope import config
 
-    assert (config.ARGON2_MEMORY_KIB, config.ARGON2_TIME_COST, config.ARGON2_PARALLELISM) == (
+    defaults = config.Settings
+    assert (defaults.argon2_memory_kib, defaults.argon2_time_cost, defaults.argon2_parallelism) == (
         19456,
         2,
         1,

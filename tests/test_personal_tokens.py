@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import pytest
 from flask import Flask
 
-from conftest import GOOD_PASSWORD, OPERATOR_CHANGES, change_as_operator
-from yupnope import services
+from helpers import GOOD_PASSWORD, NOW, OPERATOR_CHANGES, change_as_operator
+from yupnope import wiring
 from yupnope.client import Client
 from yupnope.errors import InvalidCredentials, SessionRequired
 from yupnope.models import User
@@ -17,7 +17,6 @@ from yupnope.models import User
 #: Run every app test here on SQLite and on PostgreSQL (see conftest.database_url).
 BOTH_DATABASES = True
 
-NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 CLIENT = Client(address="192.0.2.7", user_agent="pytest")
 A_YEAR = timedelta(days=365)
 
@@ -26,7 +25,7 @@ A_YEAR = timedelta(days=365)
 def alice(app: Flask) -> Iterator[User]:
     """Yield alice as a request would have loaded her, inside the app's context."""
     with app.app_context():
-        yield services.accounts().add_user("alice", GOOD_PASSWORD, NOW)
+        yield wiring.operator().add_user("alice", GOOD_PASSWORD, NOW)
 
 
 @pytest.mark.parametrize("action", OPERATOR_CHANGES)
@@ -38,20 +37,20 @@ def test_no_token_is_made_for_a_user_changed_since_the_request_began(
     # From another app context: another request's ORM session, as an operator's command has.
     with app.app_context():
         change_as_operator("alice", action)
-    tokens = services.personal_tokens()
+    tokens = wiring.personal_tokens()
     with pytest.raises(InvalidCredentials):
         tokens.issue(alice, "backup", A_YEAR, CLIENT, NOW)
-    assert services.store().count_tokens_of(alice_id) == 0
+    assert wiring.store().tokens.count_of(alice_id) == 0
 
 
 def test_a_personal_token_cannot_make_another(alice: User) -> None:
     with pytest.raises(SessionRequired):
-        services.personal_tokens().issue(alice, "backup", A_YEAR, CLIENT, NOW, by_token=True)
-    assert services.store().count_tokens_of(alice.id) == 0
+        wiring.personal_tokens().issue(alice, "backup", A_YEAR, CLIENT, NOW, by_token=True)
+    assert wiring.store().tokens.count_of(alice.id) == 0
 
 
 def test_a_token_made_for_an_unchanged_user_opens_the_api(alice: User) -> None:
-    tokens = services.personal_tokens()
+    tokens = wiring.personal_tokens()
     issued = tokens.issue(alice, "backup", A_YEAR, CLIENT, NOW)
     found = tokens.find(issued.secret, NOW + timedelta(days=1))
     assert found is not None

@@ -14,12 +14,11 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select
 
-from conftest import GOOD_PASSWORD, add_user
-from yupnope import services
+from helpers import GOOD_PASSWORD, WRONG, add_user
+from yupnope import wiring
 from yupnope.models import ThrottleCounter
-from yupnope.throttle import ADDRESS
+from yupnope.throttle.policy import ADDRESS
 
-WRONG = "not the password at all"
 PROXY = "10.1.2.3"
 
 
@@ -56,13 +55,13 @@ def throttled(response: Any) -> bool:
 def logged_addresses(app: Flask) -> list[tuple[str, str | None]]:
     """Return every event as (kind, client address), oldest first."""
     with app.app_context():
-        return [(e.kind, e.client_address) for e in services.store().events_since()]
+        return [(e.kind, e.client_address) for e in wiring.store().events.since()]
 
 
 def address_counts(app: Flask) -> dict[str, int]:
     """Return the throttle's per-address counts."""
     with app.app_context():
-        rows = services.store().session.scalars(
+        rows = wiring.orm_session().scalars(
             select(ThrottleCounter).where(ThrottleCounter.scope == ADDRESS)
         )
         return {row.key: row.count for row in rows}
@@ -80,6 +79,7 @@ def session_cookie(response: Any) -> str:
 
 
 def is_secure(cookie_line: str) -> bool:
+    """Return whether a Set-Cookie line marks the cookie Secure."""
     return "secure" in {part.strip().lower() for part in cookie_line.split(";")}
 
 
@@ -89,8 +89,8 @@ def is_secure(cookie_line: str) -> bool:
 def test_without_trusted_proxies_a_spoofed_header_moves_nothing(
     app_factory: Callable[..., Flask], caplog: pytest.LogCaptureFixture
 ) -> None:
-    app = app_factory(THROTTLE_ADDRESS_LIMIT=3)
-    assert app.config["TRUSTED_PROXIES"] == ""
+    app = app_factory(throttle_address_limit=3)
+    assert wiring.get(app).settings.trusted_proxies == ""
     browser = app.test_client()
     caplog.set_level(logging.WARNING, logger="yupnope.web.proxies")
     assert not throttled(post_login(browser, "user0"))
@@ -125,7 +125,7 @@ def test_without_trusted_proxies_x_forwarded_proto_makes_nothing_secure(
 
 
 def test_with_one_proxy_the_last_entry_is_the_client(app_factory: Callable[..., Flask]) -> None:
-    app = app_factory(TRUSTED_PROXIES="1", THROTTLE_ADDRESS_LIMIT=2)
+    app = app_factory(trusted_proxies="1", throttle_address_limit=2)
     browser = app.test_client()
     # The client may write anything on the left; the proxy appends what it saw.
     outcomes = [
@@ -147,8 +147,8 @@ def test_with_one_proxy_the_last_entry_is_the_client(app_factory: Callable[..., 
 def test_with_one_proxy_its_https_makes_the_cookie_secure(
     app_factory: Callable[..., Flask],
 ) -> None:
-    app = app_factory(TRUSTED_PROXIES="1")
-    assert app.config["COOKIE_SECURE"] == "auto"
+    app = app_factory(trusted_proxies="1")
+    assert wiring.get(app).settings.cookie_secure == "auto"
     add_user(app, "alice")
     secure = post_login(app.test_client(), "alice", GOOD_PASSWORD, "203.0.113.1", proto="https")
     assert secure.headers["Location"] == "/yup"
@@ -180,7 +180,7 @@ def test_with_one_proxy_its_https_makes_the_cookie_secure(
 def test_with_proxy_networks_the_rightmost_untrusted_entry_is_the_client(
     app_factory: Callable[..., Flask], remote: str, forwarded_for: str | None, client: str
 ) -> None:
-    app = app_factory(TRUSTED_PROXIES="10.0.0.0/8, fd00::/8, ::ffff:192.0.2.0/120")
+    app = app_factory(trusted_proxies="10.0.0.0/8, fd00::/8, ::ffff:192.0.2.0/120")
     answer = post_login(app.test_client(), "user0", forwarded_for=forwarded_for, remote=remote)
     assert not throttled(answer)
     assert logged_addresses(app) == [("login_failed", client)]
@@ -189,7 +189,7 @@ def test_with_proxy_networks_the_rightmost_untrusted_entry_is_the_client(
 def test_with_proxy_networks_each_client_has_its_own_counter(
     app_factory: Callable[..., Flask],
 ) -> None:
-    app = app_factory(TRUSTED_PROXIES="10.0.0.0/8", THROTTLE_ADDRESS_LIMIT=2)
+    app = app_factory(trusted_proxies="10.0.0.0/8", throttle_address_limit=2)
     browser = app.test_client()
     via_proxy = [
         throttled(post_login(browser, f"user{i}", forwarded_for="203.0.113.7", remote=PROXY))
@@ -206,7 +206,7 @@ def test_with_proxy_networks_each_client_has_its_own_counter(
 def test_with_proxy_networks_only_a_trusted_proxy_says_https(
     app_factory: Callable[..., Flask],
 ) -> None:
-    app = app_factory(TRUSTED_PROXIES="10.0.0.0/8")
+    app = app_factory(trusted_proxies="10.0.0.0/8")
     add_user(app, "alice")
 
     def cookie_from(remote: str, proto: str) -> str:

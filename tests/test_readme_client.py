@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from conftest import LiveServer, run_yupnope
+from helpers import LiveServer, run_yupnope
 
 pytestmark = pytest.mark.live
 

@@ -9,10 +9,12 @@ session stands for a browser behind a load balancer that sends each request to e
 from __future__ import annotations
 
 import os
+import pwd
 import re
 import secrets
 import shutil
 import subprocess
+import tempfile
 import threading
 import time
 from collections import Counter
@@ -20,25 +22,28 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import requests
 from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.pool import NullPool
-from sqlalchemy.schema import CreateSchema, DropSchema
 
-from conftest import GOOD_PASSWORD, POSTGRES_URL, LiveServer, require_service
+from helpers import (
+    COOKIE,
+    GOOD_PASSWORD,
+    POSTGRES_URL,
+    TIMEOUT,
+    LiveServer,
+    free_port,
+    path_of,
+    require_service,
+)
 
 pytestmark = pytest.mark.live
 
-#: Seconds any one request may take: (connect, read). Real argon2 costs tens of milliseconds.
-TIMEOUT = (2, 15)
-
-#: Name of the session cookie (config.SESSION_COOKIE_NAME's default).
-COOKIE = "yupnope_session"
 
 Pair = tuple[LiveServer, LiveServer]
 
@@ -55,7 +60,7 @@ def start_pair(
         # the secret key file they share at the same moment.
         with ThreadPoolExecutor(2) as pool:
             first, second = pool.map(
-                lambda _: live_server_factory(workers=2, DATABASE_URL=postgres_url, **settings),
+                lambda _: live_server_factory(workers=2, database_url=postgres_url, **settings),
                 range(2),
             )
         started.extend((first, second))
@@ -76,12 +81,6 @@ def post(http: requests.Session, server: LiveServer, path: str, **form: str) -> 
         allow_redirects=False,
         timeout=TIMEOUT,
     )
-
-
-def path_of(response: requests.Response) -> str:
-    """Return the path a redirect points to."""
-    assert response.is_redirect, (response.status_code, response.text[:300])
-    return urlsplit(response.headers["Location"]).path
 
 
 def token_of(http: requests.Session) -> str:
@@ -186,7 +185,7 @@ def test_log_out_everywhere_reaches_both_instances(start_pair: Callable[..., Pai
 def test_failed_logins_on_both_instances_count_together(start_pair: Callable[..., Pair]) -> None:
     # The default five free failures; a first wait of a minute instead of a second, so that a
     # slow machine cannot let the wait run out between two attempts and hide a lost count.
-    a, b = start_pair(THROTTLE_BASE_DELAY_SECONDS=60)
+    a, b = start_pair(throttle_base_delay_seconds=60)
     owner = requests.Session()
     assert path_of(post(owner, a, "/signup", username="alice", password=GOOD_PASSWORD)) == "/yup"
     # A login gives the owner's browser a device cookie, signed with A's copy of the secret key.
@@ -281,10 +280,10 @@ def test_a_database_too_slow_to_answer_is_a_503(
     # statements cancelled after 2 s: eight requests on a locked table meet both limits.
     server = live_server_factory(
         workers=1,
-        DATABASE_URL=postgres_url,
-        DATABASE_POOL_SIZE=1,
-        DATABASE_TIMEOUT_SECONDS=1,
-        DATABASE_STATEMENT_TIMEOUT_MS=2000,
+        database_url=postgres_url,
+        database_pool_size=1,
+        database_timeout_seconds=1,
+        database_statement_timeout_ms=2000,
     )
     alice = requests.Session()
     assert path_of(post(alice, server, "/signup", username="alice", password=GOOD_PASSWORD)) == (
@@ -318,7 +317,7 @@ def test_connections_killed_under_load_never_make_a_500(
     # The server's connections carry a name of their own, so only they are killed: the rest of
     # the machine's PostgreSQL is left alone.
     name = f"yupnope_kill_{secrets.token_hex(4)}"
-    server = live_server_factory(workers=2, DATABASE_URL=f"{postgres_url}&application_name={name}")
+    server = live_server_factory(workers=2, database_url=f"{postgres_url}&application_name={name}")
     alice = requests.Session()
     assert path_of(post(alice, server, "/signup", username="alice", password=GOOD_PASSWORD)) == (
         "/yup"
@@ -372,11 +371,10 @@ def test_connections_killed_under_load_never_make_a_500(
 
 # PostgreSQL stopped while serving, then started again.
 #
-# This stops the machine's real PostgreSQL cluster, which every other user of it notices: it runs
-# only where pg_ctlcluster controls the cluster the tests use, and whatever happens, its teardown
-# starts the cluster again and waits until it accepts connections.
+# Never the machine's own PostgreSQL, which others use: a cluster of the test's own, made with
+# initdb in a temporary folder and served on a free port, is stopped and started instead.
 
-#: Seconds the cluster may take to stop, to start, or to accept connections once started.
+#: Seconds the cluster may take to be made, to stop, or to start and accept connections.
 POSTGRES_DEADLINE = 30
 
 #: Seconds the server may take to notice the outage, or the recovery, by itself.
@@ -386,40 +384,111 @@ NOTICE_DEADLINE = 15
 ROUNDS = 3
 
 
-class Cluster:
-    """Stop and start a local PostgreSQL cluster with pg_ctlcluster."""
+def postgres_programs() -> Path | None:
+    """Return the folder that holds the PostgreSQL server's initdb and pg_ctl, or None."""
+    folders: list[Path] = []
+    initdb = shutil.which("initdb")
+    if initdb is not None:
+        folders.append(Path(initdb).resolve().parent)
+    pg_config = shutil.which("pg_config")
+    if pg_config is not None:
+        done = subprocess.run(
+            [pg_config, "--bindir"], capture_output=True, text=True, timeout=10, check=False
+        )
+        folders.append(Path(done.stdout.strip()))
+    # Debian and Ubuntu put the server's programs on no PATH, a folder per version: newest first.
+    versions = Path("/usr/lib/postgresql").glob("*/bin")
+    folders += sorted(versions, key=lambda path: [int(n) for n in re.findall(r"\d+", str(path))])
+    folders.reverse()
+    for folder in folders:
+        if (folder / "initdb").is_file() and (folder / "pg_ctl").is_file():
+            return folder
+    return None
 
-    def __init__(self, command: str, version: str, name: str) -> None:
-        self.command = command
-        self.version = version
-        self.name = name
 
-    def run(self, action: str, *options: str) -> subprocess.CompletedProcess[str]:
-        """Run ``pg_ctlcluster VERSION NAME ACTION`` without systemd, bounded in time."""
+class PrivateCluster:
+    """A PostgreSQL cluster of the test's own in ``folder``, on a free port, trusting all local."""
+
+    def __init__(self, programs: Path, folder: Path, owner: pwd.struct_passwd | None) -> None:
+        self.programs = programs
+        self.folder = folder
+        self.data = folder / "data"
+        self.log = folder / "server.log"
+        self.owner = owner
+        self.port = free_port()
+        self.url = f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/postgres"
+
+    def run(self, program: str, *args: str) -> subprocess.CompletedProcess[str]:
+        """Run one of the server's programs as the cluster's owner, bounded in time."""
+        # PostgreSQL refuses to run as root: as root (CI), the programs run as the owner.
+        as_owner: dict[str, Any] = (
+            {"user": self.owner.pw_uid, "group": self.owner.pw_gid, "extra_groups": []}
+            if self.owner is not None
+            else {}
+        )
         return subprocess.run(
-            [self.command, "--skip-systemctl-redirect", self.version, self.name, action, *options],
+            [str(self.programs / program), *args],
+            cwd=self.folder,
+            env={"PATH": os.environ.get("PATH", "/usr/bin:/bin")},
+            stdin=subprocess.DEVNULL,
             capture_output=True,
             text=True,
-            timeout=POSTGRES_DEADLINE,
+            # Beyond pg_ctl's own -t, so pg_ctl is the one that gives up and says why.
+            timeout=POSTGRES_DEADLINE + 10,
             check=False,
+            **as_owner,
         )
 
-    def stop(self) -> None:
-        """Stop the cluster, ending every connection at once."""
-        done = self.run("stop", "-m", "fast")
+    def create(self) -> None:
+        """Make the cluster, listening on 127.0.0.1 and on a socket in its own folder only."""
+        done = self.run(
+            "initdb",
+            *("-D", str(self.data), "-U", "postgres", "--auth=trust"),
+            # The C locale exists everywhere; no fsync, since the cluster is thrown away.
+            *("--locale=C", "--encoding=UTF8", "--no-sync", "--no-instructions"),
+        )
         assert done.returncode == 0, done.stderr
+        settings = {
+            "listen_addresses": "'127.0.0.1'",
+            "port": str(self.port),
+            "unix_socket_directories": f"'{self.folder}'",
+            "fsync": "off",
+        }
+        with (self.data / "postgresql.conf").open("a") as conf:
+            conf.writelines(f"{name} = {value}\n" for name, value in settings.items())
+
+    def pg_ctl(self, action: str, *options: str) -> subprocess.CompletedProcess[str]:
+        """Run ``pg_ctl ACTION`` on the cluster and wait for it to finish, bounded in time."""
+        where = ("-D", str(self.data), "-l", str(self.log))
+        return self.run("pg_ctl", *where, "-w", "-t", str(POSTGRES_DEADLINE), *options, action)
 
     def start(self) -> None:
-        """Start the cluster and wait until the test database accepts connections."""
-        done = self.run("start")
-        # 2 is "already running": a stop that never happened, which is what is wanted here.
-        assert done.returncode in (0, 2), done.stderr
-        assert accepts_connections(POSTGRES_DEADLINE), "PostgreSQL did not come back"
+        """Start the cluster and wait until it accepts connections."""
+        done = self.pg_ctl("start")
+        log = self.log.read_text(errors="replace") if self.log.exists() else ""
+        assert done.returncode == 0, done.stderr + log[-2000:]
+        assert accepts_connections(self.url, POSTGRES_DEADLINE), "PostgreSQL did not come up"
+
+    def stop(self) -> None:
+        """Stop the cluster, ending every connection at once, as an outage would."""
+        done = self.pg_ctl("stop", "-m", "fast")
+        assert done.returncode == 0, done.stderr
+
+    def shut_down(self) -> None:
+        """Stop the cluster if it runs, in bounded time, whatever state the test left it in."""
+        # immediate is SIGQUIT, which no backend waits out: the second try when fast hangs.
+        for mode in ("fast", "immediate"):
+            if not (self.data / "postmaster.pid").exists():
+                return
+            try:
+                self.pg_ctl("stop", "-m", mode)
+            except subprocess.TimeoutExpired:
+                pass
 
 
-def accepts_connections(seconds: float) -> bool:
-    """Return whether the test database accepts a connection within ``seconds``."""
-    engine = create_engine(POSTGRES_URL, poolclass=NullPool, connect_args={"connect_timeout": 2})
+def accepts_connections(url: str, seconds: float) -> bool:
+    """Return whether the database at ``url`` accepts a connection within ``seconds``."""
+    engine = create_engine(url, poolclass=NullPool, connect_args={"connect_timeout": 2})
     deadline = time.monotonic() + seconds
     try:
         while True:
@@ -435,53 +504,35 @@ def accepts_connections(seconds: float) -> bool:
         engine.dispose()
 
 
-def local_cluster() -> tuple[Cluster | None, str]:
-    """Return the cluster named main that serves POSTGRES_URL, or None and why not."""
-    command = shutil.which("pg_ctlcluster")
-    if command is None or not os.path.isdir("/etc/postgresql"):
-        return None, "it is not installed"
-    url = make_url(POSTGRES_URL)
-    if url.host not in (None, "", "localhost", "127.0.0.1", "::1"):
-        return None, f"the test database is on {url.host}, not on this machine"
-    port = str(url.port or 5432)
-    for version in sorted(os.listdir("/etc/postgresql")):
-        conf = Path("/etc/postgresql", version, "main", "postgresql.conf")
-        if not conf.is_file():
-            continue
-        if os.geteuid() not in (0, conf.stat().st_uid):
-            return None, "it needs root or the cluster's owner"
-        found = re.search(r"^\s*port\s*=\s*(\d+)", conf.read_text(), re.MULTILINE)
-        if (found.group(1) if found else "5432") == port:
-            return Cluster(command, version, "main"), ""
-    return None, f"no cluster named main in /etc/postgresql listens on port {port}"
-
-
 @pytest.fixture
-def outage() -> Iterator[tuple[Cluster, str]]:
-    """Return the local cluster and the URL of an empty schema; the cluster runs again after.
-
-    Not conftest's postgres_url: its admin engine keeps a connection in its pool, which the
-    restart kills, so it could not drop the schema afterwards. This one pools nothing, and drops
-    the schema only once the cluster is back.
-    """
-    cluster, reason = local_cluster()
-    require_service("pg_ctlcluster (to stop PostgreSQL)", cluster is not None, reason)
-    assert cluster is not None
-    if not accepts_connections(0):
-        require_service("PostgreSQL", False, f"nothing accepts connections at {POSTGRES_URL}")
-    name = f"yupnope_test_{os.getpid()}_{secrets.token_hex(4)}"
-    admin = create_engine(POSTGRES_URL, poolclass=NullPool)
-    with admin.begin() as connection:
-        connection.execute(CreateSchema(name))
+def private_postgres() -> Iterator[PrivateCluster]:
+    """Return a started PostgreSQL cluster of the test's own; it stops and goes at the end."""
+    programs = postgres_programs()
+    if programs is None:
+        reason = "no initdb to make a cluster of the test's own (apt-get install postgresql)"
+        require_service("PostgreSQL", False, reason)
+        raise AssertionError("unreachable")
+    owner = None
+    if os.geteuid() == 0:
+        owner = next((user for user in pwd.getpwall() if user.pw_name == "postgres"), None)
+        require_service(
+            "PostgreSQL", owner is not None, "running as root, with no postgres user to run it as"
+        )
+    # Not pytest's tmp_path, which only the user running the tests may enter: the cluster's owner
+    # must. The system's temporary folder lets everyone through; this folder is the owner's alone.
+    folder = Path(tempfile.mkdtemp(prefix="yupnope-pg-"))
+    cluster = PrivateCluster(programs, folder, owner)
     try:
-        yield cluster, f"{POSTGRES_URL}?options=-csearch_path%3D{name}"
+        if owner is not None:
+            os.chown(folder, owner.pw_uid, owner.pw_gid)
+        cluster.create()
+        cluster.start()
+        yield cluster
     finally:
         try:
-            cluster.start()
+            cluster.shut_down()
         finally:
-            with admin.begin() as connection:
-                connection.execute(DropSchema(name, cascade=True))
-            admin.dispose()
+            shutil.rmtree(folder)
 
 
 def wait_for(check: Callable[[], bool], seconds: float) -> bool:
@@ -534,7 +585,7 @@ def traffic(server: LiveServer, token: str, name: str) -> Iterator[Counter[int]]
         worker.join(timeout=sum(TIMEOUT) * 2)
 
 
-def stopped_and_started(server: LiveServer, cluster: Cluster, token: str) -> None:
+def stopped_and_started(server: LiveServer, cluster: PrivateCluster, token: str) -> None:
     """Stop PostgreSQL under ``server``, check every answer, start it, check the recovery."""
     cluster.stop()
     assert wait_for(lambda: health(server) == 503, NOTICE_DEADLINE)
@@ -570,12 +621,12 @@ def stopped_and_started(server: LiveServer, cluster: Cluster, token: str) -> Non
 
 
 def test_postgres_stopped_is_a_clear_503_and_the_service_heals_itself(
-    live_server_factory: Callable[..., LiveServer], outage: tuple[Cluster, str]
+    live_server_factory: Callable[..., LiveServer], private_postgres: PrivateCluster
 ) -> None:
-    cluster, url = outage
+    url = private_postgres.url
     # Hashing slots for the two logins that may overlap here (the test's and the background
     # browser's), so none is refused as busy on a one-CPU machine.
-    server = live_server_factory(workers=2, DATABASE_URL=url, HASH_CONCURRENCY=2)
+    server = live_server_factory(workers=2, database_url=url, hash_concurrency=2)
     alice = requests.Session()
     assert path_of(post(alice, server, "/signup", username="alice", password=GOOD_PASSWORD)) == (
         "/yup"
@@ -585,7 +636,7 @@ def test_postgres_stopped_is_a_clear_503_and_the_service_heals_itself(
     assert path_of(bob) == "/yup"
 
     with traffic(server, token, "bob") as seen:
-        stopped_and_started(server, cluster, token)
+        stopped_and_started(server, private_postgres, token)
     # Through the stop and the start, every answer was a page, a redirect or a 503: never a 500.
     assert set(seen) <= {200, 303, 503}, seen
     assert seen[503] > 0, seen

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import pytest
 from flask import Flask
 
-from conftest import GOOD_PASSWORD, OPERATOR_CHANGES, change_as_operator
-from yupnope import services
+from helpers import GOOD_PASSWORD, NOW, OPERATOR_CHANGES, change_as_operator
+from yupnope import wiring
 from yupnope.client import Client
 from yupnope.errors import InvalidCredentials
 from yupnope.models import User
@@ -19,15 +19,14 @@ from yupnope.sessions import Sessions
 #: Run every app test here on SQLite and on PostgreSQL (see conftest.database_url).
 BOTH_DATABASES = True
 
-NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 CLIENT = Client(address="198.51.100.1", user_agent="pytest")
 
 
 @pytest.fixture
 def ctx(app: Flask) -> Iterator[tuple[Sessions, User]]:
     with app.app_context():
-        user = services.accounts().add_user("alice", GOOD_PASSWORD, NOW)
-        yield services.sessions(), user
+        user = wiring.operator().add_user("alice", GOOD_PASSWORD, NOW)
+        yield wiring.sessions(), user
 
 
 def test_only_the_digest_of_the_token_is_stored(ctx: tuple[Sessions, User]) -> None:
@@ -52,21 +51,21 @@ def test_starting_a_session_replaces_the_previous_one(ctx: tuple[Sessions, User]
 
 def test_idle_sessions_end(app: Flask, ctx: tuple[Sessions, User]) -> None:
     sessions, user = ctx
-    idle = timedelta(seconds=app.config["SESSION_IDLE_SECONDS"])
+    idle = timedelta(seconds=wiring.get(app).settings.session_idle_seconds)
     started = sessions.start(user, CLIENT, NOW)
     assert sessions.find(started.token, NOW + idle - timedelta(seconds=1)) is not None
     # That use counted: the idle clock restarted from it.
     assert sessions.find(started.token, NOW + 2 * idle - timedelta(seconds=2)) is not None
     assert sessions.find(started.token, NOW + 3 * idle) is None
-    assert sessions.store.count_sessions_of(user.id) == 0
+    assert sessions.store.sessions.count_of(user.id) == 0
 
 
 def test_sessions_end_at_their_absolute_lifetime_however_busy(
     app: Flask, ctx: tuple[Sessions, User]
 ) -> None:
     sessions, user = ctx
-    absolute = timedelta(seconds=app.config["SESSION_ABSOLUTE_SECONDS"])
-    step = timedelta(seconds=app.config["SESSION_IDLE_SECONDS"] // 2)
+    absolute = timedelta(seconds=wiring.get(app).settings.session_absolute_seconds)
+    step = timedelta(seconds=wiring.get(app).settings.session_idle_seconds // 2)
     started = sessions.start(user, CLIENT, NOW)
     moment = NOW
     while moment + step < NOW + absolute:
@@ -81,17 +80,17 @@ def test_last_seen_is_written_at_most_once_per_touch_interval(
     sessions, user = ctx
     started = sessions.start(user, CLIENT, NOW)
     sessions.find(started.token, NOW + timedelta(seconds=1))
-    sessions.store.end_read()
+    sessions.store.tx.end_read()
     found = sessions.find(started.token, NOW + timedelta(seconds=2))
     assert found is not None and found[0].last_seen_at == NOW
-    later = NOW + timedelta(seconds=app.config["SESSION_TOUCH_SECONDS"])
+    later = NOW + timedelta(seconds=wiring.get(app).settings.session_touch_seconds)
     found = sessions.find(started.token, later)
     assert found is not None and found[0].last_seen_at == later
 
 
 def test_end_all_ends_every_session_of_the_user_only(ctx: tuple[Sessions, User]) -> None:
     sessions, user = ctx
-    other = services.accounts().add_user("bob", GOOD_PASSWORD, NOW)
+    other = wiring.operator().add_user("bob", GOOD_PASSWORD, NOW)
     mine = [sessions.start(user, CLIENT, NOW) for _ in range(3)]
     theirs = sessions.start(other, CLIENT, NOW)
     assert sessions.end_all(user.id, CLIENT, NOW) == 3
@@ -101,13 +100,13 @@ def test_end_all_ends_every_session_of_the_user_only(ctx: tuple[Sessions, User])
 
 def test_removing_or_disabling_a_user_ends_their_sessions(ctx: tuple[Sessions, User]) -> None:
     sessions, user = ctx
-    accounts = services.accounts()
+    operator = wiring.operator()
     started = sessions.start(user, CLIENT, NOW)
-    accounts.set_disabled(accounts.find("alice"), True, NOW)
+    operator.set_disabled(operator.find("alice"), True, NOW)
     assert sessions.find(started.token, NOW) is None
-    accounts.set_disabled(accounts.find("alice"), False, NOW)
+    operator.set_disabled(operator.find("alice"), False, NOW)
     started = sessions.start(user, CLIENT, NOW)
-    accounts.remove_user(accounts.find("alice"), NOW)
+    operator.remove_user(operator.find("alice"), NOW)
     assert sessions.find(started.token, NOW) is None
 
 
@@ -115,7 +114,7 @@ def test_password_change_ends_the_other_sessions_only(ctx: tuple[Sessions, User]
     sessions, user = ctx
     here = sessions.start(user, CLIENT, NOW)
     elsewhere = sessions.start(user, CLIENT, NOW)
-    services.accounts().change_password(
+    wiring.accounts().change_password(
         user, GOOD_PASSWORD, "a brand new passphrase", CLIENT, NOW, keep_session=here.record.id
     )
     assert sessions.find(here.token, NOW) is not None
@@ -126,7 +125,7 @@ def test_prune_deletes_expired_sessions(app: Flask, ctx: tuple[Sessions, User]) 
     sessions, user = ctx
     sessions.start(user, CLIENT, NOW)
     live = sessions.start(user, CLIENT, NOW + timedelta(days=1))
-    assert services.prune(NOW + timedelta(days=1)).sessions == 1
+    assert wiring.prune(NOW + timedelta(days=1)).sessions == 1
     assert sessions.find(live.token, NOW + timedelta(days=1)) is not None
 
 
@@ -141,7 +140,7 @@ def test_a_login_that_checked_before_an_operator_change_gets_no_session(
     change_as_operator("alice", change)
     with pytest.raises(InvalidCredentials):
         sessions.start(checked, CLIENT, NOW)
-    assert sessions.store.count_sessions_of(checked.id) == 0
+    assert sessions.store.sessions.count_of(checked.id) == 0
 
 
 def test_a_stale_login_cannot_overwrite_an_operators_new_password(
@@ -149,11 +148,11 @@ def test_a_stale_login_cannot_overwrite_an_operators_new_password(
 ) -> None:
     sessions, checked = ctx
     sessions.store.session.expunge(checked)
-    accounts = services.accounts()
-    accounts.set_password(accounts.find("alice"), "an operator's new passphrase", NOW)
-    assert not sessions.store.update_user_if_unchanged(checked, password_hash="rehashed")
-    fresh = accounts.find("alice")
-    assert accounts.hasher.verify(fresh.password_hash, "an operator's new passphrase")
+    operator = wiring.operator()
+    operator.set_password(operator.find("alice"), "an operator's new passphrase", NOW)
+    assert not sessions.store.users.update_if_unchanged(checked, password_hash="rehashed")
+    fresh = operator.find("alice")
+    assert operator.accounts.hasher.verify(fresh.password_hash, "an operator's new passphrase")
 
 
 @pytest.mark.parametrize(
@@ -166,6 +165,6 @@ def test_a_conditional_user_update_takes_columns_only(
 ) -> None:
     sessions, user = ctx
     with pytest.raises(ValueError, match="not a set of user columns"):
-        sessions.store.update_user_if_unchanged(user, **values)
-    assert sessions.store.update_user_if_unchanged(user, last_login_at=NOW)
+        sessions.store.users.update_if_unchanged(user, **values)
+    assert sessions.store.users.update_if_unchanged(user, last_login_at=NOW)
     assert user.last_login_at == NOW

@@ -9,7 +9,7 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 import pytest
 from click.testing import CliRunner
@@ -17,8 +17,20 @@ from flask import Flask
 from itsdangerous import TimestampSigner, URLSafeTimedSerializer
 from sqlalchemy import select
 
-from conftest import GOOD_PASSWORD, HashCounter, RedisSpace, add_user, login, run_cli
-from yupnope import services
+from helpers import (
+    GOOD_PASSWORD,
+    NOW,
+    SAME_ORIGIN,
+    WRONG,
+    HashCounter,
+    RedisSpace,
+    add_user,
+    counter_row,
+    environment,
+    login,
+    run_cli,
+)
+from yupnope import wiring
 from yupnope.client import Client
 from yupnope.errors import (
     Busy,
@@ -32,7 +44,15 @@ from yupnope.housekeeping import Pruned
 from yupnope.models import EventKind, LoginEvent, Session, ThrottleCounter
 from yupnope.security import tokens
 from yupnope.security.tokens import DeviceCookies
-from yupnope.throttle import ACCOUNT, ADDRESS, DEVICE, GLOBAL, SIGNUP, account_key, address_key
+from yupnope.throttle.policy import (
+    ACCOUNT,
+    ADDRESS,
+    DEVICE,
+    GLOBAL,
+    SIGNUP,
+    account_key,
+    address_key,
+)
 
 #: Where every app test here runs: (database, where the throttle counters live).
 STORES = {
@@ -48,11 +68,8 @@ DATABASE_ONLY = {
     "test_prune_deletes_what_ran_out_and_keeps_the_rest",
 }
 
-NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 HOME = "192.0.2.7"
 ELSEWHERE = "198.51.100.1"
-WRONG = "not the password at all"
-SAME_ORIGIN = {"Sec-Fetch-Site": "same-origin"}
 
 Outcome = str | int
 
@@ -82,8 +99,8 @@ def counters_in(
     where: str = getattr(request, "param", "database")
     if where == "redis":
         space: RedisSpace = request.getfixturevalue("redis_url")
-        for name, value in space.settings().items():
-            monkeypatch.setenv(f"YUPNOPE_{name}", value)
+        for name, value in environment(space.settings()).items():
+            monkeypatch.setenv(name, value)
     return where
 
 
@@ -97,8 +114,8 @@ def attempt(
 ) -> Outcome:
     """Try one login in the current app context: "yup", "nope", or Throttled's retry_after."""
     try:
-        services.accounts().authenticate(
-            name, password, Client(address=address, user_agent="pytest"), at, device
+        wiring.accounts().log_in(
+            name, password, Client(address=address, user_agent="pytest"), at, device_cookie=device
         )
     except InvalidCredentials:
         return "nope"
@@ -110,12 +127,13 @@ def attempt(
 def counters(app: Flask) -> dict[tuple[str, str], int]:
     """Return every throttle counter's count, read afresh from Redis or the database."""
     with app.app_context():
-        rows = services.store().session.scalars(select(ThrottleCounter)).all()
+        rows = wiring.orm_session().scalars(select(ThrottleCounter)).all()
         found = {(row.scope, row.key): row.count for row in rows}
-    if app.config["REDIS_URL"]:
+    wired = wiring.get(app)
+    if wired.redis is not None:
         assert found == {}, "counters went to the database while Redis answered"
-        remote = app.extensions["yupnope.redis"]
-        return RedisSpace(app.config["REDIS_URL"], remote.prefix, remote.client).counts()
+        remote, _outage = wired.redis
+        return RedisSpace(wired.settings.redis_url, remote.prefix, remote.client).counts()
     return found
 
 
@@ -126,8 +144,8 @@ def account(name: str) -> tuple[str, str]:
 def device_cookie(app: Flask, name: str) -> str:
     """Return a fresh device cookie for the user ``name``, as a login hands one out."""
     with app.app_context():
-        accounts = services.accounts()
-        return accounts.device_cookie(accounts.find(name))
+        user = wiring.operator().find(name)
+        return wiring.get(app).devices.sign(user.username_key)
 
 
 def device_cookie_from(app: Flask, username_key: str, days_ago: int) -> str:
@@ -142,7 +160,7 @@ def device_cookie_from(app: Flask, username_key: str, days_ago: int) -> str:
             return int(time.time()) - days_ago * 86400
 
     serializer = URLSafeTimedSerializer(
-        app.config["SECRET_KEY"], salt="yupnope.device-cookie", signer=SignedBefore
+        wiring.get(app).settings.secret_key, salt="yupnope.device-cookie", signer=SignedBefore
     )
     return serializer.dumps([tokens.digest(username_key)[:32], "a-device-from-back-then"])
 
@@ -153,8 +171,8 @@ def device_cookie_from(app: Flask, username_key: str, days_ago: int) -> str:
 def test_failures_past_the_free_ones_wait_twice_as_long_each_time(
     app_factory: Callable[..., Flask], hashes: HashCounter
 ) -> None:
-    app = app_factory(THROTTLE_MAX_DELAY_SECONDS=8)
-    assert app.config["THROTTLE_FREE_FAILURES"] == 5
+    app = app_factory(throttle_max_delay_seconds=8)
+    assert wiring.get(app).settings.throttle_free_failures == 5
     add_user(app, "alice")
     with app.app_context():
         for _ in range(5):
@@ -179,7 +197,7 @@ def test_the_first_wait_is_the_base_delay_however_few_failures_are_free(
     app_factory: Callable[..., Flask], free: int
 ) -> None:
     """Wait the base delay after the first failure with 0 or 1 free, wherever the counters are."""
-    app = app_factory(THROTTLE_FREE_FAILURES=free, THROTTLE_BASE_DELAY_SECONDS=60)
+    app = app_factory(throttle_free_failures=free, throttle_base_delay_seconds=60)
     add_user(app, "alice")
     with app.app_context():
         assert attempt("alice", WRONG) == "nope"
@@ -189,7 +207,7 @@ def test_the_first_wait_is_the_base_delay_however_few_failures_are_free(
 def test_the_right_password_waits_too_and_then_clears_the_account(
     app_factory: Callable[..., Flask], hashes: HashCounter
 ) -> None:
-    app = app_factory(THROTTLE_FREE_FAILURES=2, THROTTLE_BASE_DELAY_SECONDS=60)
+    app = app_factory(throttle_free_failures=2, throttle_base_delay_seconds=60)
     add_user(app, "alice")
     with app.app_context():
         assert [attempt("alice", WRONG), attempt("alice", WRONG)] == ["nope", "nope"]
@@ -197,7 +215,7 @@ def test_the_right_password_waits_too_and_then_clears_the_account(
         assert attempt("alice", GOOD_PASSWORD, at=NOW + timedelta(seconds=30)) == 30
         assert attempt("alice", GOOD_PASSWORD, at=NOW + timedelta(seconds=59.5)) == 1
         assert hashes.calls == hashed
-        assert services.accounts().find("alice").last_login_at is None
+        assert wiring.operator().find("alice").last_login_at is None
 
         assert attempt("alice", GOOD_PASSWORD, at=NOW + timedelta(seconds=60)) == "yup"
         assert account("alice") not in counters(app)
@@ -210,9 +228,9 @@ def test_an_account_is_refused_past_its_limit_until_the_window_ends(
     app_factory: Callable[..., Flask],
 ) -> None:
     app = app_factory(
-        THROTTLE_FREE_FAILURES=1000,
-        THROTTLE_ACCOUNT_LIMIT=3,
-        THROTTLE_ACCOUNT_WINDOW_SECONDS=3600,
+        throttle_free_failures=1000,
+        throttle_account_limit=3,
+        throttle_account_window_seconds=3600,
     )
     add_user(app, "alice")
     minutes = [NOW + timedelta(minutes=m) for m in range(60)]
@@ -232,7 +250,7 @@ def test_an_account_is_refused_past_its_limit_until_the_window_ends(
 def test_unknown_names_are_counted_exactly_like_existing_ones(
     app_factory: Callable[..., Flask], hashes: HashCounter
 ) -> None:
-    app = app_factory(THROTTLE_FREE_FAILURES=2, THROTTLE_MAX_DELAY_SECONDS=4)
+    app = app_factory(throttle_free_failures=2, throttle_max_delay_seconds=4)
     add_user(app, "alice")
     schedule = [0, 0, 0, 0.5, 1, 1, 2, 3, 3, 7]
     expected: list[Outcome] = ["nope", "nope", 1, 1, "nope", 2, 1, "nope", 4, "nope"]
@@ -257,7 +275,7 @@ def test_unknown_names_are_counted_exactly_like_existing_ones(
 def test_one_address_is_refused_past_its_limit_across_names(
     app_factory: Callable[..., Flask],
 ) -> None:
-    app = app_factory(THROTTLE_ADDRESS_LIMIT=3)
+    app = app_factory(throttle_address_limit=3)
     add_user(app, "alice")
     with app.app_context():
         assert [attempt(f"user{i}", WRONG) for i in range(3)] == ["nope"] * 3
@@ -273,7 +291,7 @@ def test_one_address_is_refused_past_its_limit_across_names(
 
 
 def test_an_ipv6_slash_64_is_one_address(app_factory: Callable[..., Flask]) -> None:
-    app = app_factory(THROTTLE_ADDRESS_LIMIT=3)
+    app = app_factory(throttle_address_limit=3)
     with app.app_context():
         hosts = ["2001:db8:1:2::1", "2001:db8:1:2::2", "2001:db8:1:2:abcd::3"]
         assert [attempt(f"user{i}", WRONG, address=a) for i, a in enumerate(hosts)] == ["nope"] * 3
@@ -308,7 +326,7 @@ def test_address_key(address: str | None, key: str) -> None:
 def test_the_global_limit_spares_browsers_with_a_device_cookie(
     app_factory: Callable[..., Flask],
 ) -> None:
-    app = app_factory(THROTTLE_GLOBAL_LIMIT=3)
+    app = app_factory(throttle_global_limit=3)
     add_user(app, "alice")
     cookie = device_cookie(app, "alice")
     with app.app_context():
@@ -327,7 +345,7 @@ def test_the_global_limit_spares_browsers_with_a_device_cookie(
 def test_the_owners_device_logs_in_while_the_account_is_throttled(
     app_factory: Callable[..., Flask],
 ) -> None:
-    app = app_factory(THROTTLE_FREE_FAILURES=2, THROTTLE_BASE_DELAY_SECONDS=600)
+    app = app_factory(throttle_free_failures=2, throttle_base_delay_seconds=600)
     add_user(app, "alice")
     add_user(app, "bob")
     owner = device_cookie(app, "alice")
@@ -336,7 +354,7 @@ def test_the_owners_device_logs_in_while_the_account_is_throttled(
     payload_swapped = bobs.split(".", 1)[0] + "." + owner.split(".", 1)[1]
     expired = device_cookie_from(app, "alice", days_ago=181)
     still_valid = device_cookie_from(app, "alice", days_ago=179)
-    assert app.config["DEVICE_COOKIE_DAYS"] == 180
+    assert wiring.get(app).settings.device_cookie_days == 180
     later = NOW + timedelta(seconds=1)
     with app.app_context():
         assert [attempt("alice", WRONG, address=ELSEWHERE) for _ in range(2)] == ["nope"] * 2
@@ -350,10 +368,10 @@ def test_the_owners_device_logs_in_while_the_account_is_throttled(
 
 
 def test_a_device_has_its_own_budget(app_factory: Callable[..., Flask]) -> None:
-    app = app_factory(THROTTLE_FREE_FAILURES=2, THROTTLE_BASE_DELAY_SECONDS=600)
+    app = app_factory(throttle_free_failures=2, throttle_base_delay_seconds=600)
     add_user(app, "alice")
     cookie = device_cookie(app, "alice")
-    device_id = app.extensions["yupnope.devices"].read(cookie, "alice")
+    device_id = wiring.get(app).devices.read(cookie, "alice")
     assert device_id
     with app.app_context():
         assert [attempt("alice", WRONG, device=cookie) for _ in range(2)] == ["nope"] * 2
@@ -391,10 +409,10 @@ def test_success_gives_back_the_shared_attempt_and_clears_the_account(
 def test_an_attempt_that_gets_no_hashing_slot_is_given_back_everywhere(
     app_factory: Callable[..., Flask],
 ) -> None:
-    app = app_factory(HASH_CONCURRENCY=1, HASH_WAIT_SECONDS=0.01)
+    app = app_factory(hash_concurrency=1, hash_wait_seconds=0.01)
     add_user(app, "alice")
     cookie = device_cookie(app, "alice")
-    gate = app.extensions["yupnope.hasher"].gate
+    gate = wiring.get(app).hasher.gate
     with app.app_context():
         assert attempt("alice", WRONG) == "nope"
         assert attempt("alice", WRONG, device=cookie) == "nope"
@@ -408,7 +426,7 @@ def test_an_attempt_that_gets_no_hashing_slot_is_given_back_everywhere(
                 ("alice", GOOD_PASSWORD, cookie),
             ]:
                 with pytest.raises(Busy):
-                    services.accounts().authenticate(name, password, client, NOW, device)
+                    wiring.accounts().log_in(name, password, client, NOW, device_cookie=device)
                 # A name never seen before may keep a row, but at zero.
                 assert {key: n for key, n in counters(app).items() if n} == before
         assert attempt("alice", GOOD_PASSWORD) == "yup"
@@ -418,17 +436,15 @@ def test_an_attempt_that_gets_no_hashing_slot_leaves_no_wait_behind(
     app_factory: Callable[..., Flask],
 ) -> None:
     app = app_factory(
-        HASH_CONCURRENCY=1,
-        HASH_WAIT_SECONDS=0.01,
-        THROTTLE_FREE_FAILURES=1,
-        THROTTLE_BASE_DELAY_SECONDS=600,
+        hash_concurrency=1,
+        hash_wait_seconds=0.01,
+        throttle_free_failures=1,
+        throttle_base_delay_seconds=600,
     )
     add_user(app, "alice")
     with app.app_context():
-        with app.extensions["yupnope.hasher"].gate.slot(), pytest.raises(Busy):
-            services.accounts().authenticate(
-                "alice", GOOD_PASSWORD, Client(address=HOME), NOW, None
-            )
+        with wiring.get(app).hasher.gate.slot(), pytest.raises(Busy):
+            wiring.accounts().log_in("alice", GOOD_PASSWORD, Client(address=HOME), NOW)
         # Never checked, so not a failure: the retry must not wait.
         assert attempt("alice", GOOD_PASSWORD, at=NOW + timedelta(seconds=1)) == "yup"
 
@@ -439,10 +455,10 @@ def test_an_attempt_that_gets_no_hashing_slot_leaves_no_wait_behind(
 def test_every_sign_up_attempt_counts_against_the_address(
     app_factory: Callable[..., Flask], hashes: HashCounter
 ) -> None:
-    app = app_factory(THROTTLE_SIGNUP_LIMIT=3)
+    app = app_factory(throttle_signup_limit=3)
     here, there = Client(address=HOME), Client(address=ELSEWHERE)
     with app.app_context():
-        accounts = services.accounts()
+        accounts = wiring.accounts()
         accounts.sign_up("carol", GOOD_PASSWORD, here, NOW)
         with pytest.raises(UsernameTaken):
             accounts.sign_up("carol", GOOD_PASSWORD, here, NOW)
@@ -454,18 +470,18 @@ def test_every_sign_up_attempt_counts_against_the_address(
         assert refused.value.retry_after == 30 * 60
         assert hashes.calls == hashed
         with pytest.raises(UnknownUser):
-            accounts.find("erin")
+            wiring.operator().find("erin")
         assert accounts.sign_up("erin", GOOD_PASSWORD, there, NOW).username == "erin"
         assert accounts.sign_up("frank", GOOD_PASSWORD, here, NOW + timedelta(hours=1))
     assert counters(app)[(SIGNUP, HOME)] == 1
 
 
 def test_a_throttled_sign_up_page_says_429_and_when(app_factory: Callable[..., Flask]) -> None:
-    app = app_factory(THROTTLE_SIGNUP_LIMIT=2)
+    app = app_factory(throttle_signup_limit=2)
     browser = app.test_client()
     form = {"username": "carol", "password": "short"}
     for _ in range(2):
-        assert browser.post("/signup", data=form, headers=SAME_ORIGIN).status_code == 400
+        assert browser.post("/signup", data=form, headers=SAME_ORIGIN).status_code == 422
     refused = browser.post(
         "/signup", data={"username": "carol", "password": GOOD_PASSWORD}, headers=SAME_ORIGIN
     )
@@ -492,16 +508,16 @@ def hit_at_once(app: Flask, times: int) -> int:
 
     def hit() -> None:
         with app.app_context():
-            store = services.store()
+            store = wiring.store()
             barrier.wait(timeout=30)
-            with store.write():
-                store.hit_counter("test", "burst", NOW, NOW - timedelta(hours=1))
+            with store.tx.write():
+                store.counters.hit("test", "burst", NOW, NOW - timedelta(hours=1))
 
     with ThreadPoolExecutor(max_workers=times) as pool:
         for future in [pool.submit(hit) for _ in range(times)]:
             future.result(timeout=60)
     with app.app_context():
-        row = services.store().counter("test", "burst")
+        row = counter_row("test", "burst")
         assert row is not None
         return row.count
 
@@ -513,12 +529,12 @@ def test_concurrent_hits_are_all_counted_on_sqlite(app: Flask) -> None:
 def test_concurrent_hits_are_all_counted_on_postgresql(
     app_factory: Callable[..., Flask], postgres_url: str
 ) -> None:
-    app = app_factory(DATABASE_URL=postgres_url)
+    app = app_factory(database_url=postgres_url)
     try:
-        assert app.extensions["yupnope.engine"].dialect.name == "postgresql"
+        assert wiring.get(app).engine.dialect.name == "postgresql"
         assert hit_at_once(app, 100) == 100
     finally:
-        app.extensions["yupnope.engine"].dispose()
+        wiring.get(app).engine.dispose()
 
 
 # The operator
@@ -528,9 +544,9 @@ def test_users_unlock_lets_the_owner_in_at_once(
     app_factory: Callable[..., Flask], runner: CliRunner
 ) -> None:
     app = app_factory(
-        THROTTLE_FREE_FAILURES=1,
-        THROTTLE_BASE_DELAY_SECONDS=3600,
-        THROTTLE_MAX_DELAY_SECONDS=3600,
+        throttle_free_failures=1,
+        throttle_base_delay_seconds=3600,
+        throttle_max_delay_seconds=3600,
     )
     add_user(app, "alice")
     browser = app.test_client()
@@ -561,11 +577,12 @@ def test_users_unlock_of_an_unknown_user_is_one_line(runner: CliRunner, app: Fla
 
 
 def test_prune_deletes_what_ran_out_and_keeps_the_rest(app_factory: Callable[..., Flask]) -> None:
-    app = app_factory(AUDIT_RETENTION_DAYS=30)
+    app = app_factory(audit_retention_days=30)
     add_user(app, "alice")
     hour, day = timedelta(hours=1), timedelta(days=1)
-    assert app.config["SESSION_IDLE_SECONDS"] == 12 * 3600
-    assert app.config["THROTTLE_ACCOUNT_WINDOW_SECONDS"] == 30 * 86400  # the longest window
+    settings = wiring.get(app).settings
+    assert settings.session_idle_seconds == 12 * 3600
+    assert settings.throttle_account_window_seconds == 30 * 86400  # the longest window
     sessions = {  # name: (last seen, absolute end)
         "fresh": (NOW - hour, NOW + day),
         "nearly-idle": (NOW - 12 * hour + timedelta(seconds=1), NOW + day),
@@ -580,11 +597,11 @@ def test_prune_deletes_what_ran_out_and_keeps_the_rest(app_factory: Callable[...
     }
     events = {"recent": NOW - 29 * day, "old": NOW - 31 * day}
     with app.app_context():
-        store = services.store()
-        alice = services.accounts().find("alice")
-        with store.write():
+        store = wiring.store()
+        alice = wiring.operator().find("alice")
+        with store.tx.write():
             for name, (seen, ends) in sessions.items():
-                store.add_session(
+                store.sessions.add(
                     Session(
                         token_digest=tokens.digest(name),
                         user_id=alice.id,
@@ -594,16 +611,16 @@ def test_prune_deletes_what_ran_out_and_keeps_the_rest(app_factory: Callable[...
                     )
                 )
             for key, (start, blocked) in counter_rows.items():
-                store.hit_counter(ACCOUNT, key, start, start - day)
+                store.counters.hit(ACCOUNT, key, start, start - day)
                 if blocked is not None:
-                    store.block_counter(ACCOUNT, key, blocked)
+                    store.counters.block(ACCOUNT, key, blocked)
             for name, at in events.items():
-                store.record(EventKind.LOGIN, at, Client(address=HOME), alice.id, name)
+                store.events.record(EventKind.LOGIN, at, Client(address=HOME), alice.id, name)
 
-        assert services.prune(NOW) == Pruned(sessions=2, tokens=0, counters=2, events=1)
+        assert wiring.prune(NOW) == Pruned(sessions=2, tokens=0, counters=2, events=1)
 
     with app.app_context():
-        session = services.store().session
+        session = wiring.orm_session()
         assert set(session.scalars(select(Session.token_digest))) == {
             tokens.digest("fresh"),
             tokens.digest("nearly-idle"),

@@ -1,169 +1,28 @@
 """Define every setting once, with its default, and load the values in force.
 
 A value comes from, in rising order of precedence: the default below, the instance file
-``<instance>/yupnope.toml`` (keys in lower case without the prefix, ``cookie_secure = "always"``),
-the environment (``YUPNOPE_COOKIE_SECURE=always``), and last a test's own mapping.
+``<instance>/yupnope.toml`` (keys as the fields are named, ``cookie_secure = "always"``), the
+environment (``YUPNOPE_COOKIE_SECURE=always``), and last a caller's own mapping of field names.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
 import os
-import secrets
-import time
 import tomllib
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, get_type_hints
 from urllib.parse import urlsplit
 
-PREFIX = "YUPNOPE_"
+#: Start of every setting's environment variable.
+ENV_PREFIX = "YUPNOPE_"
 
-#: Folder for the database, the secret key, ``yupnope.toml`` and template overrides.
-INSTANCE_PATH = "./instance"
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
-#: SQLAlchemy URL of the database; empty means ``sqlite:///<instance>/yupnope.db``.
-DATABASE_URL = ""
-
-#: Database connections one process keeps; 0 means one per request thread under ``serve``, else 5.
-DATABASE_POOL_SIZE = 0
-
-#: Seconds to wait for a database connection before the request fails (503).
-DATABASE_TIMEOUT_SECONDS = 5
-
-#: Milliseconds one statement may run on PostgreSQL before it is cancelled.
-DATABASE_STATEMENT_TIMEOUT_MS = 5000
-
-#: Redis URL for the throttle counters (``redis://host:6379/0``); empty keeps them in the database.
-REDIS_URL = ""
-
-#: Start of every Redis key, so several deployments can share one Redis.
-REDIS_KEY_PREFIX = "yupnope"
-
-#: Key for signed values; empty means generated once and kept in ``<instance>/secret_key``.
-SECRET_KEY = ""
-
-#: ``auto`` marks cookies Secure when the request came over HTTPS; ``always`` or ``never`` force it.
-COOKIE_SECURE = "auto"
-
-#: Name of the session cookie.
-SESSION_COOKIE_NAME = "yupnope_session"
-
-#: Seconds a session may stay unused before it ends.
-SESSION_IDLE_SECONDS = 12 * 3600
-
-#: Seconds after login at which a session ends however busy it is.
-SESSION_ABSOLUTE_SECONDS = 14 * 24 * 3600
-
-#: Seconds between two writes of a session's last-seen time; spares a write on every page view.
-SESSION_TOUCH_SECONDS = 60
-
-#: Argon2id memory cost in KiB (OWASP Password Storage Cheat Sheet: 19 MiB).
-ARGON2_MEMORY_KIB = 19456
-
-#: Argon2id iterations (OWASP: 2 with 19 MiB).
-ARGON2_TIME_COST = 2
-
-#: Argon2id lanes (OWASP: 1).
-ARGON2_PARALLELISM = 1
-
-#: Whether anyone may create an account at ``/signup``.
-SIGNUP_OPEN = True
-
-#: Largest request body in bytes; a larger one gets 413 before it is read.
-MAX_CONTENT_LENGTH = 64 * 1024
-
-#: Failed logins an account (or a device) may have before each further one waits.
-THROTTLE_FREE_FAILURES = 5
-
-#: Seconds of the first wait; each further failure doubles it, up to the maximum below.
-THROTTLE_BASE_DELAY_SECONDS = 1
-
-#: Longest wait between two attempts on one account, in seconds.
-THROTTLE_MAX_DELAY_SECONDS = 15 * 60
-
-#: Failed logins one account may have in the window below (NIST SP 800-63B 5.2.2: at most 100).
-THROTTLE_ACCOUNT_LIMIT = 100
-
-#: Seconds over which an account's failures add up.
-THROTTLE_ACCOUNT_WINDOW_SECONDS = 30 * 24 * 3600
-
-#: Failed logins one client address (an IPv6 /64) may have in the window below.
-THROTTLE_ADDRESS_LIMIT = 50
-
-#: Seconds over which an address's failures add up.
-THROTTLE_ADDRESS_WINDOW_SECONDS = 15 * 60
-
-#: Failed logins the whole server accepts from clients without a device cookie per window below.
-THROTTLE_GLOBAL_LIMIT = 1000
-
-#: Seconds over which the global failures add up.
-THROTTLE_GLOBAL_WINDOW_SECONDS = 5 * 60
-
-#: Sign-up attempts one client address may make in the window below.
-THROTTLE_SIGNUP_LIMIT = 20
-
-#: Seconds over which an address's sign-up attempts add up.
-THROTTLE_SIGNUP_WINDOW_SECONDS = 3600
-
-#: Days a device cookie lets its browser skip the account's throttle (OWASP device cookies).
-DEVICE_COOKIE_DAYS = 180
-
-#: Proxies whose X-Forwarded-For is believed: empty for none, a count, or comma-separated CIDRs.
-TRUSTED_PROXIES = ""
-
-#: argon2 computations one process runs at once; 0 means the CPUs shared out among ``serve``'s
-#: workers (2 CPUs, 2 workers: 1 each), and one per CPU for any other process.
-HASH_CONCURRENCY = 0
-
-#: Seconds a login waits for a free hashing slot before it gets 503.
-HASH_WAIT_SECONDS = 0.5
-
-#: Days login events are kept before they are pruned.
-AUDIT_RETENTION_DAYS = 365
-
-#: Other sites' origins (``https://app.example.com``, comma-separated) whose pages may call the
-#: JSON API with bearer tokens; empty sends no CORS headers at all.
-CORS_ORIGINS = ""
-
-_TYPES: dict[str, type] = {
-    "INSTANCE_PATH": str,
-    "DATABASE_URL": str,
-    "DATABASE_POOL_SIZE": int,
-    "DATABASE_TIMEOUT_SECONDS": int,
-    "DATABASE_STATEMENT_TIMEOUT_MS": int,
-    "REDIS_URL": str,
-    "REDIS_KEY_PREFIX": str,
-    "SECRET_KEY": str,
-    "COOKIE_SECURE": str,
-    "SESSION_COOKIE_NAME": str,
-    "SESSION_IDLE_SECONDS": int,
-    "SESSION_ABSOLUTE_SECONDS": int,
-    "SESSION_TOUCH_SECONDS": int,
-    "ARGON2_MEMORY_KIB": int,
-    "ARGON2_TIME_COST": int,
-    "ARGON2_PARALLELISM": int,
-    "SIGNUP_OPEN": bool,
-    "MAX_CONTENT_LENGTH": int,
-    "THROTTLE_FREE_FAILURES": int,
-    "THROTTLE_BASE_DELAY_SECONDS": int,
-    "THROTTLE_MAX_DELAY_SECONDS": int,
-    "THROTTLE_ACCOUNT_LIMIT": int,
-    "THROTTLE_ACCOUNT_WINDOW_SECONDS": int,
-    "THROTTLE_ADDRESS_LIMIT": int,
-    "THROTTLE_ADDRESS_WINDOW_SECONDS": int,
-    "THROTTLE_GLOBAL_LIMIT": int,
-    "THROTTLE_GLOBAL_WINDOW_SECONDS": int,
-    "THROTTLE_SIGNUP_LIMIT": int,
-    "THROTTLE_SIGNUP_WINDOW_SECONDS": int,
-    "DEVICE_COOKIE_DAYS": int,
-    "TRUSTED_PROXIES": str,
-    "HASH_CONCURRENCY": int,
-    "HASH_WAIT_SECONDS": float,
-    "AUDIT_RETENTION_DAYS": int,
-    "CORS_ORIGINS": str,
-}
-
+#: The values COOKIE_SECURE takes.
 COOKIE_SECURE_CHOICES = ("auto", "always", "never")
 
 #: The URL schemes redis-py understands: plain TCP, TLS, and a Unix socket.
@@ -174,65 +33,142 @@ class ConfigError(Exception):
     """Report a setting whose value cannot be used; the message names the setting."""
 
 
-def defaults() -> dict[str, Any]:
-    """Return every setting at its documented default."""
-    return {name: globals()[name] for name in _TYPES}
+@dataclass(frozen=True)
+class Settings:
+    """Carry every setting, each field named as its environment variable without the prefix."""
+
+    #: Folder for the database, the secret key, ``yupnope.toml`` and template overrides.
+    instance_path: str = "./instance"
+    #: SQLAlchemy URL of the database; empty means ``sqlite:///<instance>/yupnope.db``.
+    database_url: str = ""
+    #: Database connections one process keeps; 0 means one per request thread under ``serve``,
+    #: else 5.
+    database_pool_size: int = 0
+    #: Seconds to wait for a database connection before the request fails (503).
+    database_timeout_seconds: int = 5
+    #: Milliseconds one statement may run on PostgreSQL before it is cancelled.
+    database_statement_timeout_ms: int = 5000
+    #: Redis URL for the throttle counters (``redis://host:6379/0``); empty keeps them in the
+    #: database.
+    redis_url: str = ""
+    #: Start of every Redis key, so several deployments can share one Redis.
+    redis_key_prefix: str = "yupnope"
+    #: Key for signed values; empty means generated once and kept in ``<instance>/secret_key``.
+    secret_key: str = ""
+    #: ``auto`` marks cookies Secure when the request came over HTTPS; ``always`` or ``never``
+    #: force it.
+    cookie_secure: str = "auto"
+    #: Name of the session cookie.
+    session_cookie_name: str = "yupnope_session"
+    #: Seconds a session may stay unused before it ends.
+    session_idle_seconds: int = 12 * 3600
+    #: Seconds after login at which a session ends however busy it is.
+    session_absolute_seconds: int = 14 * 24 * 3600
+    #: Seconds between two writes of a session's last-seen time; spares a write on every page view.
+    session_touch_seconds: int = 60
+    #: Argon2id memory cost in KiB (OWASP Password Storage Cheat Sheet: 19 MiB).
+    argon2_memory_kib: int = 19456
+    #: Argon2id iterations (OWASP: 2 with 19 MiB).
+    argon2_time_cost: int = 2
+    #: Argon2id lanes (OWASP: 1).
+    argon2_parallelism: int = 1
+    #: Whether anyone may create an account at ``/signup``.
+    signup_open: bool = True
+    #: Largest request body in bytes; a larger one gets 413 before it is read.
+    max_content_length: int = 64 * 1024
+    #: Failed logins an account (or a device) may have before each further one waits.
+    throttle_free_failures: int = 5
+    #: Seconds of the first wait; each further failure doubles it, up to the maximum below.
+    throttle_base_delay_seconds: int = 1
+    #: Longest wait between two attempts on one account, in seconds.
+    throttle_max_delay_seconds: int = 15 * 60
+    #: Failed logins one account may have in the window below (NIST SP 800-63B 5.2.2: at most 100).
+    throttle_account_limit: int = 100
+    #: Seconds over which an account's failures add up.
+    throttle_account_window_seconds: int = 30 * 24 * 3600
+    #: Failed logins one client address (an IPv6 /64) may have in the window below.
+    throttle_address_limit: int = 50
+    #: Seconds over which an address's failures add up.
+    throttle_address_window_seconds: int = 15 * 60
+    #: Failed logins the whole server accepts from clients without a device cookie per window below.
+    throttle_global_limit: int = 1000
+    #: Seconds over which the global failures add up.
+    throttle_global_window_seconds: int = 5 * 60
+    #: Sign-up attempts one client address may make in the window below.
+    throttle_signup_limit: int = 20
+    #: Seconds over which an address's sign-up attempts add up.
+    throttle_signup_window_seconds: int = 3600
+    #: Days a device cookie lets its browser skip the account's throttle (OWASP device cookies).
+    device_cookie_days: int = 180
+    #: Proxies whose X-Forwarded-For is believed: empty for none, a count, or comma-separated CIDRs.
+    trusted_proxies: str = ""
+    #: argon2 computations one process runs at once; 0 means the CPUs shared out among ``serve``'s
+    #: workers (2 CPUs, 2 workers: 1 each), and one per CPU for any other process.
+    hash_concurrency: int = 0
+    #: Seconds a login waits for a free hashing slot before it gets 503.
+    hash_wait_seconds: float = 0.5
+    #: Days login events are kept before they are pruned.
+    audit_retention_days: int = 365
+    #: Other sites' origins (``https://app.example.com``, comma-separated) whose pages may call the
+    #: JSON API with bearer tokens; empty sends no CORS headers at all.
+    cors_origins: str = ""
+
+    #: ``trusted_proxies`` parsed: the CIDRs of the proxies, when it lists CIDRs.
+    proxy_networks: tuple[Network, ...] = field(init=False, default=(), repr=False)
+    #: ``cors_origins`` parsed and normalised as browsers write ``Origin``.
+    allowed_origins: frozenset[str] = field(init=False, default=frozenset(), repr=False)
+
+    def __post_init__(self) -> None:
+        _validate(self)
+        proxies = self.trusted_proxies.strip()
+        if proxies and not proxies.isdigit():
+            object.__setattr__(self, "proxy_networks", trusted_networks(proxies))
+        object.__setattr__(self, "allowed_origins", parse_origins(self.cors_origins))
+
+    @property
+    def proxy_count(self) -> int | None:
+        """Return how many proxies stand in front, when ``trusted_proxies`` is a count."""
+        proxies = self.trusted_proxies.strip()
+        return int(proxies) if proxies.isdigit() else None
+
+
+def env_name(name: str) -> str:
+    """Return the environment variable of the setting ``name``, as messages name it."""
+    return ENV_PREFIX + name.upper()
+
+
+#: Each setting a caller may give, with its type: the fields that are not derived.
+_TYPES: dict[str, type] = {
+    item.name: get_type_hints(Settings)[item.name]
+    for item in dataclasses.fields(Settings)
+    if item.init
+}
 
 
 def load(
     environ: Mapping[str, str] | None = None, overrides: Mapping[str, Any] | None = None
-) -> dict[str, Any]:
+) -> Settings:
     """Return the settings in force: defaults, instance file, environment, then overrides."""
     env = os.environ if environ is None else environ
-    overrides = dict(overrides or {})
-    values = defaults()
+    given = dict(overrides or {})
+    unknown = given.keys() - _TYPES.keys()
+    if unknown:
+        raise ConfigError(f"unknown settings: {', '.join(sorted(unknown))}")
     instance = Path(
-        overrides.get("INSTANCE_PATH") or env.get(PREFIX + "INSTANCE_PATH") or INSTANCE_PATH
+        given.get("instance_path") or env.get(env_name("instance_path")) or Settings.instance_path
     ).resolve()
-    values.update(_read_instance_file(instance / "yupnope.toml"))
+    values = _read_instance_file(instance / "yupnope.toml")
     for name in _TYPES:
-        if PREFIX + name in env:
-            values[name] = _coerce(name, env[PREFIX + name], f"{PREFIX}{name}")
-    for name, value in overrides.items():
-        values[name] = value
-    values["INSTANCE_PATH"] = str(instance)
-    if not values["DATABASE_URL"]:
-        values["DATABASE_URL"] = f"sqlite:///{instance / 'yupnope.db'}"
-    _validate(values)
-    return values
+        if env_name(name) in env:
+            values[name] = _coerce(name, env[env_name(name)], env_name(name))
+    values.update(given)
+    values["instance_path"] = str(instance)
+    if not values.get("database_url"):
+        values["database_url"] = f"sqlite:///{instance / 'yupnope.db'}"
+    return Settings(**values)
 
 
-def ensure_secret_key(instance: Path) -> str:
-    """Return the key kept in ``<instance>/secret_key``, creating it (mode 0600) on first use.
-
-    ``O_EXCL`` makes the creation safe when several worker processes start at once: one writes,
-    the others read what it wrote.
-    """
-    path = instance / "secret_key"
-    instance.mkdir(parents=True, exist_ok=True)
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        return _read_key(path)
-    with os.fdopen(fd, "w") as out:
-        out.write(secrets.token_urlsafe(48))
-    return _read_key(path)
-
-
-def _read_key(path: Path) -> str:
-    for _ in range(50):
-        key = path.read_text().strip()
-        if key:
-            return key
-        # Another process created the file an instant ago and has not written it yet.
-        time.sleep(0.01)
-    raise ConfigError(f"{path} is empty; delete it to have a new key generated")
-
-
-Network = ipaddress.IPv4Network | ipaddress.IPv6Network
-
-
-def trusted_networks(setting: str) -> list[Network]:
+def trusted_networks(setting: str) -> tuple[Network, ...]:
     """Return the CIDRs in a comma-separated TRUSTED_PROXIES, or raise ConfigError naming one."""
     networks = []
     for part in setting.split(","):
@@ -240,12 +176,13 @@ def trusted_networks(setting: str) -> list[Network]:
             networks.append(ipaddress.ip_network(part.strip(), strict=False))
         except ValueError:
             raise ConfigError(
-                f"{PREFIX}TRUSTED_PROXIES must be a count or CIDRs, and {part.strip()!r} is neither"
+                f"{env_name('trusted_proxies')} must be a count or CIDRs, "
+                f"and {part.strip()!r} is neither"
             ) from None
-    return networks
+    return tuple(networks)
 
 
-def cors_origins(setting: str) -> frozenset[str]:
+def parse_origins(setting: str) -> frozenset[str]:
     """Return the origins in a comma-separated CORS_ORIGINS, or raise ConfigError naming one.
 
     An origin is a scheme, a host and an optional port, as a browser sends it in ``Origin``.
@@ -263,7 +200,7 @@ def cors_origins(setting: str) -> frozenset[str]:
             valid = False
         if not valid or parts.path or parts.query or parts.fragment or "@" in parts.netloc:
             raise ConfigError(
-                f"{PREFIX}CORS_ORIGINS must list origins like https://app.example.com, "
+                f"{env_name('cors_origins')} must list origins like https://app.example.com, "
                 f"and {origin!r} is not one"
             )
         # Browsers leave the scheme's default port out of Origin (RFC 6454 6.1).
@@ -283,8 +220,8 @@ def _read_instance_file(path: Path) -> dict[str, Any]:
         raise ConfigError(f"cannot read {path}: {exc}") from exc
     values: dict[str, Any] = {}
     for key, value in data.items():
-        name = key.upper()
-        if name not in _TYPES or name == "INSTANCE_PATH":
+        name = key.lower()
+        if name not in _TYPES or name == "instance_path":
             raise ConfigError(f"{path}: unknown setting {key!r}")
         values[name] = _coerce(name, value, f"{path}: {key}")
     return values
@@ -301,73 +238,59 @@ def _coerce(name: str, value: object, where: str) -> Any:
         if text in ("0", "false", "no", "off"):
             return False
         raise ConfigError(f"{where} must be true or false, not {value!r}")
-    if wanted is float:
-        if isinstance(value, bool):
-            raise ConfigError(f"{where} must be a number, not {value!r}")
-        try:
-            return float(str(value).strip())
-        except ValueError:
-            raise ConfigError(f"{where} must be a number, not {value!r}") from None
-    if wanted is int:
-        if isinstance(value, bool):
-            raise ConfigError(f"{where} must be a whole number, not {value!r}")
-        try:
-            return int(str(value).strip())
-        except ValueError:
-            raise ConfigError(f"{where} must be a whole number, not {value!r}") from None
-    if not isinstance(value, str):
-        raise ConfigError(f"{where} must be a string, not {value!r}")
-    return value
+    if wanted is str:
+        if not isinstance(value, str):
+            raise ConfigError(f"{where} must be a string, not {value!r}")
+        return value
+    noun = "a whole number" if wanted is int else "a number"
+    if isinstance(value, bool):
+        raise ConfigError(f"{where} must be {noun}, not {value!r}")
+    try:
+        return wanted(str(value).strip())
+    except ValueError:
+        raise ConfigError(f"{where} must be {noun}, not {value!r}") from None
 
 
-def _validate(values: dict[str, Any]) -> None:
-    if values["COOKIE_SECURE"] not in COOKIE_SECURE_CHOICES:
+#: Settings that count something and so must be at least 1.
+_POSITIVE = (
+    *("session_idle_seconds", "session_absolute_seconds", "max_content_length"),
+    *("argon2_memory_kib", "argon2_time_cost", "argon2_parallelism"),
+    *("throttle_base_delay_seconds", "throttle_max_delay_seconds"),
+    *("throttle_account_limit", "throttle_account_window_seconds"),
+    *("throttle_address_limit", "throttle_address_window_seconds"),
+    *("throttle_global_limit", "throttle_global_window_seconds"),
+    *("throttle_signup_limit", "throttle_signup_window_seconds"),
+    *("device_cookie_days", "audit_retention_days"),
+    *("database_timeout_seconds", "database_statement_timeout_ms"),
+)
+
+#: Settings where 0 means "the default that fits the process".
+_NOT_NEGATIVE = ("throttle_free_failures", "hash_concurrency", "database_pool_size")
+
+
+def _validate(settings: Settings) -> None:
+    if settings.cookie_secure not in COOKIE_SECURE_CHOICES:
         raise ConfigError(
-            f"{PREFIX}COOKIE_SECURE must be one of {', '.join(COOKIE_SECURE_CHOICES)}, "
-            f"not {values['COOKIE_SECURE']!r}"
+            f"{env_name('cookie_secure')} must be one of {', '.join(COOKIE_SECURE_CHOICES)}, "
+            f"not {settings.cookie_secure!r}"
         )
-    for name in (
-        "SESSION_IDLE_SECONDS",
-        "SESSION_ABSOLUTE_SECONDS",
-        "ARGON2_MEMORY_KIB",
-        "ARGON2_TIME_COST",
-        "ARGON2_PARALLELISM",
-        "MAX_CONTENT_LENGTH",
-        "THROTTLE_BASE_DELAY_SECONDS",
-        "THROTTLE_MAX_DELAY_SECONDS",
-        "THROTTLE_ACCOUNT_LIMIT",
-        "THROTTLE_ACCOUNT_WINDOW_SECONDS",
-        "THROTTLE_ADDRESS_LIMIT",
-        "THROTTLE_ADDRESS_WINDOW_SECONDS",
-        "THROTTLE_GLOBAL_LIMIT",
-        "THROTTLE_GLOBAL_WINDOW_SECONDS",
-        "THROTTLE_SIGNUP_LIMIT",
-        "THROTTLE_SIGNUP_WINDOW_SECONDS",
-        "DEVICE_COOKIE_DAYS",
-        "AUDIT_RETENTION_DAYS",
-        "DATABASE_TIMEOUT_SECONDS",
-        "DATABASE_STATEMENT_TIMEOUT_MS",
-    ):
-        if values[name] < 1:
-            raise ConfigError(f"{PREFIX}{name} must be at least 1, not {values[name]}")
-    if not 0 <= values["SESSION_TOUCH_SECONDS"] < values["SESSION_IDLE_SECONDS"]:
+    for name in _POSITIVE:
+        if getattr(settings, name) < 1:
+            raise ConfigError(f"{env_name(name)} must be at least 1, not {getattr(settings, name)}")
+    if not 0 <= settings.session_touch_seconds < settings.session_idle_seconds:
         raise ConfigError(
-            f"{PREFIX}SESSION_TOUCH_SECONDS must be at least 0 and less than "
-            f"{PREFIX}SESSION_IDLE_SECONDS, or busy users would be logged out as idle"
+            f"{env_name('session_touch_seconds')} must be at least 0 and less than "
+            f"{env_name('session_idle_seconds')}, or busy users would be logged out as idle"
         )
-    for name in ("THROTTLE_FREE_FAILURES", "HASH_CONCURRENCY", "DATABASE_POOL_SIZE"):
-        if values[name] < 0:
-            raise ConfigError(f"{PREFIX}{name} must be 0 or more, not {values[name]}")
-    if values["REDIS_URL"] and not values["REDIS_URL"].startswith(REDIS_SCHEMES):
+    for name in _NOT_NEGATIVE:
+        if getattr(settings, name) < 0:
+            raise ConfigError(f"{env_name(name)} must be 0 or more, not {getattr(settings, name)}")
+    if settings.redis_url and not settings.redis_url.startswith(REDIS_SCHEMES):
         # Not echoed: the URL may hold Redis's password.
-        raise ConfigError(f"{PREFIX}REDIS_URL must start with {', '.join(REDIS_SCHEMES)}")
-    if not values["REDIS_KEY_PREFIX"]:
-        raise ConfigError(f"{PREFIX}REDIS_KEY_PREFIX must not be empty")
-    proxies = values["TRUSTED_PROXIES"].strip()
-    if proxies and not proxies.isdigit():
-        trusted_networks(proxies)
-    cors_origins(values["CORS_ORIGINS"])
-    if not values["HASH_WAIT_SECONDS"] > 0:
-        raise ConfigError(f"{PREFIX}HASH_WAIT_SECONDS must be more than 0")
-    if values["ARGON2_MEMORY_KIB"] < 8 * values["ARGON2_PARALLELISM"]:
-        raise ConfigError(f"{PREFIX}ARGON2_MEMORY_KIB must be at least 8 per lane")
+        raise ConfigError(f"{env_name('redis_url')} must start with {', '.join(REDIS_SCHEMES)}")
+    if not settings.redis_key_prefix:
+        raise ConfigError(f"{env_name('redis_key_prefix')} must not be empty")
+    if not settings.hash_wait_seconds > 0:
+        raise ConfigError(f"{env_name('hash_wait_seconds')} must be more than 0")
+    if settings.argon2_memory_kib < 8 * settings.argon2_parallelism:
+        raise ConfigError(f"{env_name('argon2_memory_kib')} must be at least 8 per lane")

@@ -1,4 +1,4 @@
-"""Open the database engine and give each request, or each command, its own ORM session.
+"""Open the database engine, and run each ORM session's transactions: reads, and writes.
 
 SQLite runs in WAL mode with foreign keys on and a busy timeout, and write transactions begin
 with ``BEGIN IMMEDIATE``: a deferred transaction that reads first and writes later can fail at
@@ -7,23 +7,31 @@ once with SQLITE_BUSY_SNAPSHOT when another process wrote in between, and no tim
 
 from __future__ import annotations
 
-import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from flask import Flask, current_app, g
 from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import Connection, make_url
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from .store import WRITE_OPTION
-
-log = logging.getLogger(__name__)
+from .config import Settings
 
 #: Milliseconds a SQLite writer waits for another to finish before giving up.
 SQLITE_BUSY_TIMEOUT_MS = 10_000
+
+#: Execution option that makes a transaction a write one: BEGIN IMMEDIATE on SQLite.
+WRITE_OPTION = "yupnope_write"
+
+#: Key in the ORM session's ``info`` that marks a write transaction in progress.
+_WRITING = "yupnope_writing"
+
+
+class DuplicateKey(Exception):
+    """Report that a write broke a unique constraint (a name taken by a concurrent sign-up)."""
 
 
 @dataclass(frozen=True)
@@ -119,37 +127,71 @@ def ping(session: Session) -> bool:
     return True
 
 
-def init_app(app: Flask) -> None:
-    """Create the engine from the app's config and close each request's session at its end."""
-    config = app.config
-    limits = Limits(
-        pool_size=config["DATABASE_POOL_SIZE"] or Limits.pool_size,
-        connect_timeout=config["DATABASE_TIMEOUT_SECONDS"],
-        statement_timeout_ms=config["DATABASE_STATEMENT_TIMEOUT_MS"],
+def engine_for(settings: Settings) -> Engine:
+    """Return the engine the settings ask for."""
+    return make_engine(
+        settings.database_url,
+        Limits(
+            pool_size=settings.database_pool_size or Limits.pool_size,
+            connect_timeout=settings.database_timeout_seconds,
+            statement_timeout_ms=settings.database_statement_timeout_ms,
+        ),
     )
-    engine = make_engine(config["DATABASE_URL"], limits)
-    app.extensions["yupnope.engine"] = engine
-    app.extensions["yupnope.sessionmaker"] = make_sessionmaker(engine)
-    app.teardown_appcontext(_close_session)
 
 
-def get_session() -> Session:
-    """Return this request's (or app context's) ORM session, opening it on first use."""
-    if "db_session" not in g:
-        factory: sessionmaker[Session] = current_app.extensions["yupnope.sessionmaker"]
-        g.db_session = factory()
-    session: Session = g.db_session
-    return session
+class Transactions:
+    """Begin and end the transactions of one ORM session: a write is one commit, or nothing.
+
+    The flag that a write is open lives on the ORM session, so every Transactions over the
+    same session (one per store a request builds) sees it.
+    """
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    @contextmanager
+    def write(self, join: bool = False) -> Iterator[None]:
+        """Run the block as one write transaction, committed at its end, rolled back on any error.
+
+        A unique-constraint failure comes out as DuplicateKey. A write asked for while another
+        is open raises RuntimeError, unless ``join`` says it belongs to the open one: then the
+        outer write commits or rolls back both.
+        """
+        session = self.session
+        if session.info.get(_WRITING):
+            if not join:
+                raise RuntimeError("a write transaction is already open on this session")
+            yield
+            return
+        # End any read transaction first: the write starts from a fresh snapshot and, on
+        # SQLite, holds the write lock from its first statement.
+        if session.in_transaction():
+            session.commit()
+        session.connection(execution_options={WRITE_OPTION: True})
+        session.info[_WRITING] = True
+        try:
+            yield
+            session.commit()
+        except BaseException as exc:
+            session.rollback()
+            if isinstance(exc, IntegrityError) and _is_unique_violation(exc):
+                raise DuplicateKey(str(exc.orig)) from exc
+            raise
+        finally:
+            session.info[_WRITING] = False
+
+    def end_read(self) -> None:
+        """End the current read transaction, so no snapshot is held through slow work.
+
+        A commit rather than a rollback: nothing is pending, and a commit leaves the loaded
+        objects as they are instead of expiring them into another round of queries.
+        """
+        self.session.commit()
 
 
-def _close_session(_exc: BaseException | None) -> None:
-    session: Session | None = g.pop("db_session", None)
-    if session is None:
-        return
-    try:
-        session.close()
-    except SQLAlchemyError as exc:
-        # The answer is already made; only the rollback on a connection that died meanwhile
-        # failed, and the pool has discarded that connection. Raising here would turn the
-        # answer into a bare 500.
-        log.warning("database session not closed cleanly: %s", " ".join(str(exc).split()))
+def _is_unique_violation(error: IntegrityError) -> bool:
+    """Tell a unique-constraint failure from other integrity errors (a foreign key, a NULL)."""
+    # SQLSTATE 23505 is unique_violation on PostgreSQL; SQLite says so in its message.
+    return getattr(error.orig, "sqlstate", None) == "23505" or "UNIQUE constraint failed" in str(
+        error.orig
+    )

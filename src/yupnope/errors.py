@@ -4,7 +4,12 @@ from __future__ import annotations
 
 
 class AccountError(Exception):
-    """Base of every refusal by the account rules; ``str(exc)`` is a message fit for a person."""
+    """Base of every refusal by the account rules; ``str(exc)`` is a message fit for a person.
+
+    ``field`` names the input the refusal is about (a form field, a body member), if any.
+    """
+
+    field: str | None = None
 
 
 class InvalidCredentials(AccountError):
@@ -17,9 +22,13 @@ class InvalidCredentials(AccountError):
 class InvalidUsername(AccountError):
     """Refuse a name that cannot be an account name: empty, too long, or with hidden characters."""
 
+    field = "username"
+
 
 class UsernameTaken(AccountError):
     """Refuse a new account whose name, compared case-insensitively, already belongs to another."""
+
+    field = "username"
 
     def __init__(self, username: str) -> None:
         super().__init__(f"The name {username!r} is taken.")
@@ -29,9 +38,18 @@ class UsernameTaken(AccountError):
 class WeakPassword(AccountError):
     """Refuse a new password that fails the policy; ``reason`` is a stable machine-readable word."""
 
-    def __init__(self, reason: str, message: str) -> None:
+    def __init__(self, reason: str, message: str, field: str) -> None:
         super().__init__(message)
         self.reason = reason
+        self.field = field
+
+
+class WrongPassword(AccountError):
+    """Refuse an owner's action whose confirming password is not theirs."""
+
+    def __init__(self, message: str, field: str) -> None:
+        super().__init__(message)
+        self.field = field
 
 
 class UnknownUser(AccountError):

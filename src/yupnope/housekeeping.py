@@ -30,10 +30,10 @@ def prune(
     retention: timedelta,
 ) -> Pruned:
     """Delete expired sessions and tokens, counters older than every window, old events."""
-    with store.write():
+    with store.tx.write():
         return Pruned(
-            sessions=store.delete_expired_sessions(now - idle, now),
-            tokens=store.delete_expired_tokens(now),
-            counters=store.delete_stale_counters(now - longest_window, now),
-            events=store.delete_events_before(now - retention),
+            sessions=store.sessions.delete_expired(now - idle, now),
+            tokens=store.tokens.delete_expired(now),
+            counters=store.counters.delete_stale(now - longest_window, now),
+            events=store.events.delete_before(now - retention),
         )

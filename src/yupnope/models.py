@@ -58,36 +58,36 @@ class SessionKind(StrEnum):
     API = "api"
 
 
-class Session(Base):
-    """Record one logged-in browser or client; only the sha256 of its token is kept."""
-
-    __tablename__ = "sessions"
-    __table_args__ = (Index("ix_sessions_user_id", "user_id"),)
+class Credential:
+    """Hold the columns a session and a personal token share: a token kept as its sha256 only."""
 
     id: Mapped[int] = mapped_column(primary_key=True)
     token_digest: Mapped[str] = mapped_column(String(64), unique=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
-    last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime())
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class Session(Credential, Base):
+    """Record one logged-in browser or client."""
+
+    __tablename__ = "sessions"
+    __table_args__ = (Index("ix_sessions_user_id", "user_id"),)
+
+    last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime())
     client_address: Mapped[str | None] = mapped_column(String(64), default=None)
     user_agent: Mapped[str | None] = mapped_column(String(256), default=None)
     #: A SessionKind: a token is only accepted the way it was handed out.
     kind: Mapped[str] = mapped_column(String(16), default=SessionKind.BROWSER.value)
 
 
-class PersonalToken(Base):
-    """Record one named, long-lived API token a user made for a script; only its sha256 is kept."""
+class PersonalToken(Credential, Base):
+    """Record one named, long-lived API token a user made for a script."""
 
     __tablename__ = "personal_tokens"
     __table_args__ = (Index("ix_personal_tokens_user_id", "user_id"),)
 
-    id: Mapped[int] = mapped_column(primary_key=True)
-    token_digest: Mapped[str] = mapped_column(String(64), unique=True)
-    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
     name: Mapped[str] = mapped_column(String(100))
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
-    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
     last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
 
 

@@ -25,7 +25,7 @@ from .store import Store
 
 #: Start of every personal token's secret, so that a leaked one is recognisable (secret
 #: scanners, logs) and a bearer token says which table it belongs to without a second lookup.
-PREFIX = "ynp_"
+TOKEN_PREFIX = "ynp_"  # noqa: S105 (a public marker, not a secret)
 
 #: Longest life a personal token may be given; a script's credential should still expire.
 MAX_LIFETIME = timedelta(days=366)
@@ -93,7 +93,7 @@ class PersonalTokens:
             )
         if user.must_change_password:
             raise PasswordChangeRequired()
-        secret = PREFIX + tokens.new_token()
+        secret = TOKEN_PREFIX + tokens.new_token()
         record = PersonalToken(
             token_digest=tokens.digest(secret),
             user_id=user.id,
@@ -101,14 +101,14 @@ class PersonalTokens:
             created_at=now,
             expires_at=now + lifetime,
         )
-        with self.store.write():
+        with self.store.tx.write():
             # Locks the user's row, so concurrent requests also count the tokens one by one.
-            if not self.store.user_is_unchanged(user):
+            if not self.store.users.is_unchanged(user):
                 raise InvalidCredentials()
-            if self.store.count_tokens_of(user.id) >= MAX_PER_USER:
+            if self.store.tokens.count_of(user.id) >= MAX_PER_USER:
                 raise TooManyTokens(MAX_PER_USER)
-            self.store.add_token(record)
-            self.store.record(EventKind.TOKEN_CREATED, now, client, user.id, user.username)
+            self.store.tokens.add(record)
+            self.store.events.record(EventKind.TOKEN_CREATED, now, client, user.id, user.username)
         return Issued(secret=secret, record=record)
 
     def find(self, secret: str, now: datetime) -> tuple[PersonalToken, User] | None:
@@ -116,36 +116,38 @@ class PersonalTokens:
 
         An expired token is deleted on sight, and a disabled user's tokens open nothing.
         """
-        found = self.store.token_by_digest(tokens.digest(secret))
+        found = self.store.tokens.by_digest(tokens.digest(secret))
         if found is None:
             return None
         record, user = found
         if now >= record.expires_at:
-            with self.store.write():
-                self.store.delete_token(record.id, record.user_id)
+            with self.store.tx.write():
+                self.store.tokens.delete_one(record.id, record.user_id)
             return None
         if user.disabled:
             return None
         if record.last_used_at is None or now - record.last_used_at >= TOUCH_INTERVAL:
-            with self.store.write():
-                self.store.touch_token(record, now)
+            with self.store.tx.write():
+                self.store.tokens.touch(record, now)
         return record, user
 
     def of_user(self, user_id: int) -> Sequence[PersonalToken]:
         """Return a user's tokens, newest first."""
-        found = self.store.tokens_of(user_id)
-        self.store.end_read()
+        found = self.store.tokens.of_user(user_id)
+        self.store.tx.end_read()
         return found
 
     def revoke(self, user: User, token_id: int, client: Client, now: datetime) -> bool:
         """Revoke one of the user's own tokens; return False when they have none by that id."""
-        with self.store.write():
-            revoked = self.store.delete_token(token_id, user.id) == 1
+        with self.store.tx.write():
+            revoked = self.store.tokens.delete_one(token_id, user.id) == 1
             if revoked:
-                self.store.record(EventKind.TOKEN_REVOKED, now, client, user.id, user.username)
+                self.store.events.record(
+                    EventKind.TOKEN_REVOKED, now, client, user.id, user.username
+                )
         return revoked
 
 
 def is_personal(secret: str) -> bool:
     """Return whether a bearer token is a personal token's secret rather than a session's."""
-    return secret.startswith(PREFIX)
+    return secret.startswith(TOKEN_PREFIX)

@@ -51,12 +51,29 @@ class Sessions:
         replacing: int | None = None,
         kind: SessionKind = SessionKind.BROWSER,
     ) -> Started:
-        """Open a session for ``user`` under a new token, deleting the ``replacing`` row.
+        """Open a session for ``user`` in a write of its own, deleting the ``replacing`` row.
+
+        Raises InvalidCredentials when the user was removed, disabled or given another password
+        since it was loaded: an operator's action always wins the race against a sign-in that
+        checked the old state.
+        """
+        with self.store.tx.write():
+            if not self.store.users.is_unchanged(user):
+                raise InvalidCredentials()
+            return self.open(user, client, now, replacing, kind)
+
+    def open(
+        self,
+        user: User,
+        client: Client,
+        now: datetime,
+        replacing: int | None = None,
+        kind: SessionKind = SessionKind.BROWSER,
+    ) -> Started:
+        """Insert a session for ``user`` under a new token inside the caller's write.
 
         A fresh token at every login stops session fixation: a token planted before login is
-        worthless after it. Raises InvalidCredentials when the user was removed, disabled or
-        given another password since it was loaded: an operator's action always wins the race
-        against a login that checked the old password.
+        worthless after it. The caller has made sure the user is unchanged in that write.
         """
         token = tokens.new_token()
         record = Session(
@@ -69,12 +86,9 @@ class Sessions:
             user_agent=client.user_agent,
             kind=kind.value,
         )
-        with self.store.write():
-            if not self.store.user_is_unchanged(user):
-                raise InvalidCredentials()
-            if replacing is not None:
-                self.store.delete_session(replacing)
-            self.store.add_session(record)
+        if replacing is not None:
+            self.store.sessions.delete(replacing)
+        self.store.sessions.add(record)
         return Started(token=token, record=record)
 
     def find(
@@ -85,39 +99,39 @@ class Sessions:
         An expired session is deleted on sight; its last-seen time is written at most once per
         touch interval, so a busy user does not cost a write per page.
         """
-        found = self.store.session_by_digest(tokens.digest(token), kind.value)
+        found = self.store.sessions.by_digest(tokens.digest(token), kind.value)
         if found is None:
             return None
         record, user = found
         if now >= record.expires_at or now - record.last_seen_at >= self.lifetimes.idle:
-            with self.store.write():
-                self.store.delete_session(record.id)
+            with self.store.tx.write():
+                self.store.sessions.delete(record.id)
             return None
         if user.disabled:
             return None
         if now - record.last_seen_at >= self.lifetimes.touch:
-            with self.store.write():
-                self.store.touch_session(record, now)
+            with self.store.tx.write():
+                self.store.sessions.touch(record, now)
         return record, user
 
     def end(self, record: Session, client: Client, now: datetime) -> None:
         """End one session (logout)."""
-        with self.store.write():
-            self.store.delete_session(record.id)
-            self.store.record(EventKind.LOGOUT, now, client, user_id=record.user_id)
+        with self.store.tx.write():
+            self.store.sessions.delete(record.id)
+            self.store.events.record(EventKind.LOGOUT, now, client, user_id=record.user_id)
 
     def of_user(self, user_id: int) -> Sequence[Session]:
         """Return a user's sessions, browsers' and API clients' alike, newest first."""
-        found = self.store.sessions_of(user_id)
-        self.store.end_read()
+        found = self.store.sessions.of_user(user_id)
+        self.store.tx.end_read()
         return found
 
     def end_one(self, user_id: int, session_id: int, client: Client, now: datetime) -> bool:
         """End one of the user's own sessions; return False when they have none by that id."""
-        with self.store.write():
-            ended = self.store.delete_session(session_id, user_id=user_id) == 1
+        with self.store.tx.write():
+            ended = self.store.sessions.delete_one(session_id, user_id) == 1
             if ended:
-                self.store.record(EventKind.SESSION_ENDED, now, client, user_id=user_id)
+                self.store.events.record(EventKind.SESSION_ENDED, now, client, user_id=user_id)
         return ended
 
     def end_all(self, user_id: int, client: Client, now: datetime) -> int:
@@ -125,7 +139,7 @@ class Sessions:
 
         Returns how many sessions ended.
         """
-        with self.store.write():
-            ended = self.store.delete_credentials_of(user_id)
-            self.store.record(EventKind.LOGOUT_EVERYWHERE, now, client, user_id=user_id)
+        with self.store.tx.write():
+            ended = self.store.end_credentials_of(user_id)
+            self.store.events.record(EventKind.LOGOUT_EVERYWHERE, now, client, user_id=user_id)
         return ended

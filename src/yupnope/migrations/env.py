@@ -1,12 +1,12 @@
-"""Run Alembic migrations on the engine that ``yupnope.schema`` hands over."""
+"""Run Alembic migrations on the engine that ``yupnope.migrations.upgrade`` hands over."""
 
 from __future__ import annotations
 
 from alembic import context
 from sqlalchemy import Engine, func, select
 
+from yupnope.db import WRITE_OPTION
 from yupnope.models import Base
-from yupnope.store import WRITE_OPTION
 
 engine: Engine = context.config.attributes["engine"]
 

@@ -64,7 +64,6 @@ class Hasher:
     """Hash and verify with one set of argon2id parameters; every verify costs one hash."""
 
     def __init__(self, parameters: Argon2Parameters) -> None:
-        self.parameters = parameters
         self._argon2 = argon2.PasswordHasher(
             time_cost=parameters.time_cost,
             memory_cost=parameters.memory_kib,

@@ -9,20 +9,20 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from flask import current_app
 from flask_openapi3.openapi import OpenAPI
 from jinja2 import ChoiceLoader, FileSystemLoader
 
-from .. import services
+from .. import wiring
+from ..config import Settings
 from . import cookies, cors, failures, guards, headers, openapi, pages, proxies
 
 #: Seconds between two prunings of expired rows by one process.
 PRUNE_INTERVAL = 3600
 
 
-def new_app(instance_path: str) -> OpenAPI:
+def new_app(settings: Settings) -> OpenAPI:
     """Return a bare application: Flask, with flask-openapi3's description of the JSON API."""
-    return openapi.new_app(instance_path)
+    return openapi.new_app(settings)
 
 
 def init_app(app: OpenAPI) -> None:
@@ -38,13 +38,13 @@ def init_app(app: OpenAPI) -> None:
     failures.init_app(app)
     app.register_blueprint(pages.bp)
     openapi.init_app(app)
-    app.extensions["yupnope.next_prune"] = 0.0
     app.before_request(_prune_when_due)
 
 
 def _prune_when_due() -> None:
     """Prune expired rows at most once per interval per process, on some request's time."""
-    if time.monotonic() < current_app.extensions["yupnope.next_prune"]:
+    found = wiring.get()
+    if time.monotonic() < found.next_prune:
         return
-    current_app.extensions["yupnope.next_prune"] = time.monotonic() + PRUNE_INTERVAL
-    services.prune(datetime.now(UTC))
+    found.next_prune = time.monotonic() + PRUNE_INTERVAL
+    wiring.prune(datetime.now(UTC))

@@ -1,8 +1,9 @@
 """Serve the JSON API under /api/v1: the same account rules as the pages, answered in JSON.
 
 Each view reads a body validated by its model (web/schemas.py), calls the rules, and turns their
-answer or refusal into a status code; refusals are problem+json (web/problems.py). Each route
-declares its answers, from which web/openapi.py's description is made.
+answer into a status code; a refusal by the rules is answered from the one table of
+web/refusals.py, as problem+json. Each route declares its answers, from which web/openapi.py's
+description is made.
 """
 
 from __future__ import annotations
@@ -15,12 +16,14 @@ from flask_openapi3.blueprint import APIBlueprint
 from flask_openapi3.models.tag import Tag
 from pydantic import BaseModel
 
-from .. import services
-from ..errors import AccountError, InvalidCredentials, Throttled
+from .. import wiring
+from ..errors import AccountError, InvalidCredentials
 from ..models import SessionKind
-from . import bodies, guards, problems
-from .bearer import CHALLENGE, caller, not_authenticated
-from .problems import ApiError, documented
+from . import bodies, guards
+from .answers import Refusal
+from .bearer import caller, not_authenticated
+from .problems import documented
+from .refusals import refusal
 from .schemas import (
     CreatedUser,
     Credentials,
@@ -88,26 +91,16 @@ def create_session(body: Credentials) -> Response:
 
     Every failure (unknown name, wrong password, disabled account) is the same 401.
     """
-    client, now = guards.client(), guards.now()
-    sessions = services.sessions()
     try:
-        user, started = services.accounts().log_in(
-            body.username,
-            body.password,
-            client,
-            now,
-            lambda found: sessions.start(found, client, now, kind=SessionKind.API),
+        result = wiring.accounts().log_in(
+            body.username, body.password, guards.client(), guards.now(), kind=SessionKind.API
         )
-    except InvalidCredentials as exc:
-        raise ApiError(
-            401, "bad_credentials", str(exc), headers={"WWW-Authenticate": CHALLENGE}
-        ) from None
-    except Throttled as exc:
-        raise problems.throttled(exc) from None
+    except AccountError as exc:
+        raise refusal(exc) from None
     created = SessionCreated(
-        token=started.token,
-        expires_at=started.record.expires_at,
-        user=UserOut.model_validate(user),
+        token=result.session.token,
+        expires_at=result.session.record.expires_at,
+        user=UserOut.model_validate(result.user),
     )
     return _json(created, 201)
 
@@ -124,9 +117,9 @@ def end_current_session() -> Response:
     found = caller()
     client, now = guards.client(), guards.now()
     if found.token is not None:
-        services.personal_tokens().revoke(found.user, found.token.id, client, now)
+        wiring.personal_tokens().revoke(found.user, found.token.id, client, now)
     elif "Authorization" in request.headers and found.session is not None:
-        services.sessions().end(found.session, client, now)
+        wiring.sessions().end(found.session, client, now)
     else:
         guards.sign_out()
     return _no_content()
@@ -158,11 +151,11 @@ def get_me() -> Response:
 def create_user(body: NewUser) -> Response:
     """Sign up: create an account, when the operator has left sign-up open."""
     try:
-        user = services.accounts().sign_up(
+        user = wiring.accounts().sign_up(
             body.username, body.password, guards.client(), guards.now()
         )
     except AccountError as exc:
-        raise problems.refusal(exc) from None
+        raise refusal(exc) from None
     return _json(CreatedUser.model_validate(user), 201)
 
 
@@ -181,7 +174,7 @@ def change_password(body: PasswordChange) -> Response:
     """
     found = caller()
     try:
-        services.accounts().change_password(
+        wiring.accounts().change_password(
             found.user,
             body.current_password,
             body.new_password,
@@ -189,10 +182,8 @@ def change_password(body: PasswordChange) -> Response:
             guards.now(),
             keep_session=found.session.id if found.session is not None else None,
         )
-    except InvalidCredentials:
-        raise ApiError(403, "bad_credentials", "The current password is not right.") from None
     except AccountError as exc:
-        raise problems.refusal(exc) from None
+        raise refusal(exc) from None
     return _no_content()
 
 
@@ -211,7 +202,7 @@ def list_sessions() -> Response:
     """List the account's sessions, browsers' and API clients' alike."""
     found = caller()
     current = found.session.id if found.session is not None else None
-    records = services.sessions().of_user(found.user.id)
+    records = wiring.sessions().of_user(found.user.id)
     return _json(SessionList(sessions=[SessionOut.of(record, current) for record in records]))
 
 
@@ -225,10 +216,8 @@ def list_sessions() -> Response:
 def end_session(path: SessionPath) -> Response:
     """End one of the account's sessions, anywhere it was opened."""
     found = caller()
-    if not services.sessions().end_one(
-        found.user.id, path.session_id, guards.client(), guards.now()
-    ):
-        raise ApiError(404, "not_found", "You have no session with that id.")
+    if not wiring.sessions().end_one(found.user.id, path.session_id, guards.client(), guards.now()):
+        raise Refusal(404, "not_found", "You have no session with that id.")
     return _no_content()
 
 
@@ -252,7 +241,7 @@ def create_token(body: NewToken) -> Response:
     """
     found = caller()
     try:
-        issued = services.personal_tokens().issue(
+        issued = wiring.personal_tokens().issue(
             found.user,
             body.name,
             timedelta(seconds=body.expires_in),
@@ -261,9 +250,10 @@ def create_token(body: NewToken) -> Response:
             by_token=found.token is not None,
         )
     except InvalidCredentials:
+        # The user was changed since this request began: its credential is gone too.
         raise not_authenticated() from None
     except AccountError as exc:
-        raise problems.refusal(exc) from None
+        raise refusal(exc) from None
     described = TokenOut.model_validate(issued.record).model_dump()
     return _json(TokenCreated(**described, secret=issued.secret), 201)
 
@@ -281,7 +271,7 @@ def create_token(body: NewToken) -> Response:
 )
 def list_tokens() -> Response:
     """List the account's personal tokens."""
-    records = services.personal_tokens().of_user(caller().user.id)
+    records = wiring.personal_tokens().of_user(caller().user.id)
     return _json(TokenList(tokens=[TokenOut.model_validate(record) for record in records]))
 
 
@@ -295,8 +285,8 @@ def list_tokens() -> Response:
 def revoke_token(path: TokenPath) -> Response:
     """Revoke one of the account's personal tokens."""
     found = caller()
-    if not services.personal_tokens().revoke(
+    if not wiring.personal_tokens().revoke(
         found.user, path.token_id, guards.client(), guards.now()
     ):
-        raise ApiError(404, "not_found", "You have no token with that id.")
+        raise Refusal(404, "not_found", "You have no token with that id.")
     return _no_content()

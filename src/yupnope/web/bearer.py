@@ -11,13 +11,10 @@ from dataclasses import dataclass
 
 from flask import g, request
 
-from .. import personal_tokens, services
+from .. import personal_tokens, wiring
 from ..models import PersonalToken, Session, SessionKind, User
 from . import guards
-from .problems import ApiError
-
-#: The challenge a 401 carries (RFC 6750 3).
-CHALLENGE = 'Bearer realm="yupnope"'
+from .answers import CHALLENGE, Refusal
 
 
 @dataclass(frozen=True)
@@ -43,12 +40,12 @@ def caller() -> Caller:
     return found
 
 
-def not_authenticated() -> ApiError:
+def not_authenticated() -> Refusal:
     """Return the 401 problem for a request whose credentials open nothing."""
     # RFC 6750 3.1: an error code only for a bearer token that did not work.
     scheme = request.headers.get("Authorization", "").partition(" ")[0]
     given = scheme.lower() == "bearer"
-    return ApiError(
+    return Refusal(
         401,
         "not_authenticated",
         "The token is not valid, or has expired or been revoked."
@@ -71,9 +68,9 @@ def _find() -> Caller | None:
         return None
     now = guards.now()
     if personal_tokens.is_personal(value):
-        token = services.personal_tokens().find(value, now)
+        token = wiring.personal_tokens().find(value, now)
         if token is not None:
             return Caller(user=token[1], token=token[0])
         # A session's random token starts with the prefix too, once in 16.8 million.
-    session = services.sessions().find(value, now, SessionKind.API)
+    session = wiring.sessions().find(value, now, SessionKind.API)
     return None if session is None else Caller(user=session[1], session=session[0])

@@ -11,7 +11,7 @@ from typing import NoReturn
 
 from flask import request
 
-from .problems import ApiError
+from .answers import Refusal
 
 _WITH_BODY = frozenset({"POST", "PUT", "PATCH"})
 
@@ -21,7 +21,7 @@ def require_json_object() -> None:
     if request.method not in _WITH_BODY:
         return
     if request.mimetype != "application/json":
-        raise ApiError(
+        raise Refusal(
             415,
             "unsupported_media_type",
             "Send the body as JSON, with Content-Type: application/json.",
@@ -30,11 +30,11 @@ def require_json_object() -> None:
         text = request.get_data(cache=True).decode("utf-8")
         value = json.loads(text, parse_constant=_refuse_constant)
     except UnicodeDecodeError:
-        raise ApiError(400, "malformed_json", "The body is not UTF-8 text.") from None
+        raise Refusal(400, "malformed_json", "The body is not UTF-8 text.") from None
     except (ValueError, RecursionError) as exc:
-        raise ApiError(400, "malformed_json", f"The body is not valid JSON: {exc}") from None
+        raise Refusal(400, "malformed_json", f"The body is not valid JSON: {exc}") from None
     if not isinstance(value, dict):
-        raise ApiError(
+        raise Refusal(
             422,
             "validation",
             "The body must be a JSON object.",

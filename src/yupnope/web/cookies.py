@@ -13,6 +13,8 @@ from typing import Any
 from flask import Flask, Request, Response, request
 from flask.sessions import SessionInterface, SessionMixin
 
+from .. import wiring
+
 #: Name of the cookie that marks a browser which logged in to an account before.
 DEVICE_COOKIE = "yupnope_device"
 
@@ -52,14 +54,15 @@ class ServerSessionInterface(SessionInterface):
     """Read the token from the request's cookie and write any new token or removal back."""
 
     def open_session(self, app: Flask, request: Request) -> ServerSession:
-        token = request.cookies.get(app.config["SESSION_COOKIE_NAME"]) or None
+        token = request.cookies.get(wiring.get(app).settings.session_cookie_name) or None
         return ServerSession(token)
 
     def save_session(self, app: Flask, session: SessionMixin, response: Response) -> None:
         if not isinstance(session, ServerSession):
             return
-        name = app.config["SESSION_COOKIE_NAME"]
-        secure = _secure(app.config["COOKIE_SECURE"])
+        settings = wiring.get(app).settings
+        name = settings.session_cookie_name
+        secure = _secure(settings.cookie_secure)
         if session.issued is not None:
             token, expires = session.issued
             response.set_cookie(
@@ -77,7 +80,7 @@ class ServerSessionInterface(SessionInterface):
             response.set_cookie(
                 DEVICE_COOKIE,
                 session.device,
-                max_age=app.config["DEVICE_COOKIE_DAYS"] * 86400,
+                max_age=settings.device_cookie_days * 86400,
                 path="/",
                 secure=secure,
                 httponly=True,

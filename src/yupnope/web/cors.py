@@ -9,7 +9,9 @@ from __future__ import annotations
 
 from flask import Flask, Response, request
 
-from .guards import API_PREFIX, cors_origins
+from .. import wiring
+from .answers import API_PREFIX
+from .guards import cors_origins
 
 #: Seconds a browser may keep a preflight's answer.
 PREFLIGHT_MAX_AGE = 600
@@ -21,7 +23,7 @@ _EXPOSED_HEADERS = "Location, Retry-After, WWW-Authenticate"
 
 def init_app(app: Flask) -> None:
     """Answer preflights and mark API answers for the listed origins, when there are any."""
-    if app.extensions["yupnope.cors_origins"]:
+    if wiring.get(app).settings.allowed_origins:
         app.after_request(_allow)
 
 

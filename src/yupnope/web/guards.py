@@ -12,13 +12,14 @@ from datetime import UTC, datetime
 from typing import ParamSpec, TypeVar
 from urllib.parse import urlsplit
 
-from flask import Flask, abort, current_app, g, redirect, request, session, url_for
+from flask import Flask, abort, g, redirect, request, session, url_for
 from werkzeug.wrappers.response import Response
 
-from .. import config, services
+from .. import wiring
 from ..client import Client
 from ..models import Session, User
 from ..sessions import Started
+from .answers import API_PREFIX
 from .cookies import DEVICE_COOKIE, ServerSession
 
 P = ParamSpec("P")
@@ -26,13 +27,9 @@ R = TypeVar("R")
 
 _UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
-#: Start of every JSON API path, the specification's included.
-API_PREFIX = "/api/"
-
 
 def init_app(app: Flask) -> None:
     """Refuse cross-origin unsafe requests before any view runs."""
-    app.extensions["yupnope.cors_origins"] = config.cors_origins(app.config["CORS_ORIGINS"])
     app.before_request(refuse_cross_origin)
 
 
@@ -58,7 +55,7 @@ def current() -> tuple[Session, User] | None:
     if "yupnope_current" not in g:
         cookie = _server_session()
         cookie.accessed = True
-        found = services.sessions().find(cookie.token, now()) if cookie.token else None
+        found = wiring.sessions().find(cookie.token, now()) if cookie.token else None
         if cookie.token and found is None:
             cookie.clear_cookie()
         g.yupnope_current = found
@@ -94,21 +91,18 @@ def login_required(view: Callable[P, R]) -> Callable[P, R | Response]:
     return wrapped
 
 
-def start_session(user: User) -> Started:
-    """Start a new session for ``user`` under a new token, ending the one the browser had."""
-    previous = current()
-    return services.sessions().start(
-        user, client(), now(), replacing=previous[0].id if previous else None
-    )
+def current_session_id() -> int | None:
+    """Return the id of this browser's session, which a new login replaces, or None."""
+    found = current()
+    return None if found is None else found[0].id
 
 
-def sign_in(user: User, started: Started | None = None) -> None:
-    """Give the browser the cookie of a new session for ``user``, started here unless given.
+def sign_in(user: User, started: Started) -> None:
+    """Give the browser the cookie of ``user``'s new session, once it is committed.
 
     A login starts its session inside its own transaction and hands it in once that is
     committed, so no cookie names a session that was rolled back.
     """
-    started = started or start_session(user)
     _server_session().issue(started.token, started.record.expires_at)
     g.yupnope_current = (started.record, user)
 
@@ -117,7 +111,7 @@ def sign_out() -> None:
     """End this browser's session on the server and remove its cookie."""
     found = current()
     if found is not None:
-        services.sessions().end(found[0], client(), now())
+        wiring.sessions().end(found[0], client(), now())
     _server_session().clear_cookie()
     g.yupnope_current = None
 
@@ -196,5 +190,4 @@ def from_other_site() -> bool:
 
 def cors_origins() -> frozenset[str]:
     """Return the other sites' origins whose pages may call the API."""
-    origins: frozenset[str] = current_app.extensions["yupnope.cors_origins"]
-    return origins
+    return wiring.get().settings.allowed_origins

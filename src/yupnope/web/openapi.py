@@ -16,9 +16,12 @@ from typing import Any
 from flask import Response, current_app, jsonify
 from flask_openapi3.models.info import Info
 from flask_openapi3.openapi import OpenAPI
+from pydantic import ValidationError
 
+from ..config import Settings
 from . import api
-from .problems import Problem, from_validation_error
+from .answers import Refusal, problem
+from .problems import FieldError, Problem
 
 _DESCRIPTION = (
     "The accounts of this yupnope server, for programs. Log in with POST /api/v1/sessions and "
@@ -27,19 +30,22 @@ _DESCRIPTION = (
 )
 
 
-def new_app(instance_path: str) -> OpenAPI:
+def new_app(settings: Settings) -> OpenAPI:
     """Return a bare application whose API views flask-openapi3 validates and describes."""
-    return OpenAPI(
+    app = OpenAPI(
         "yupnope",
-        instance_path=instance_path,
+        instance_path=settings.instance_path,
         info=Info(title="yupnope", version=version("yupnope"), description=_DESCRIPTION),
         security_schemes={"bearer": {"type": "http", "scheme": "bearer"}},
         validation_error_status=422,
         validation_error_model=Problem,
-        validation_error_callback=from_validation_error,
+        validation_error_callback=_validation_failed,
         # The description is served at /api/openapi.json; no pages that load scripts from a CDN.
         doc_ui=False,
     )
+    # Werkzeug refuses a larger body with 413 before it is read.
+    app.config["MAX_CONTENT_LENGTH"] = settings.max_content_length
+    return app
 
 
 def init_app(app: OpenAPI) -> None:
@@ -52,3 +58,13 @@ def _specification() -> Response:
     """Serve the description, generated once per process."""
     spec: dict[str, Any] = current_app.api_doc  # type: ignore[attr-defined]
     return jsonify(spec)
+
+
+def _validation_failed(error: ValidationError) -> Response:
+    """Return the 422 problem for a request body the API's models refused."""
+    errors = [
+        FieldError(field=".".join(str(part) for part in item["loc"]), message=item["msg"])
+        for item in error.errors(include_url=False, include_input=False)
+    ]
+    detail = "Some members of the request are missing or wrong."
+    return problem(Refusal(422, "validation", detail, errors=errors))

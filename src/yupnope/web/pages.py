@@ -1,4 +1,4 @@
-"""Serve the HTML pages of the contract: the tutorial's /, /login, /yup and /nope, and the rest."""
+"""Serve the HTML pages: the tutorial's /, /login, /yup and /nope, sign-up and the account."""
 
 from __future__ import annotations
 
@@ -7,20 +7,17 @@ from urllib.parse import parse_qsl
 from flask import Blueprint, abort, redirect, render_template, request, url_for
 from werkzeug.wrappers.response import Response
 
-from .. import db, services
-from ..errors import (
-    AccountError,
-    InvalidCredentials,
-    InvalidUsername,
-    SignupClosed,
-    Throttled,
-    UsernameTaken,
-)
+from .. import db, wiring
+from ..errors import AccountError, InvalidCredentials, SignupClosed, Throttled
 from . import guards
+from .answers import Refusal
+from .refusals import refusal
 
 bp = Blueprint("pages", __name__)
 
 Page = str | tuple[str, int] | tuple[str, int, dict[str, str]] | Response
+
+_NOT_UTF8 = "The form was not sent as UTF-8 text."
 
 
 def _fields(*names: str) -> list[str]:
@@ -31,11 +28,11 @@ def _fields(*names: str) -> list[str]:
     """
     # The raw bytes are checked first: once request.form has read the stream, they are gone.
     if not _body_is_utf8():
-        abort(400, "The form was not sent as UTF-8 text.")
+        abort(400, _NOT_UTF8)
     values = [request.form.get(name, "") for name in names]
     # Werkzeug decodes a multipart field's bad bytes into U+FFFD.
     if any("\ufffd" in value for value in values):
-        abort(400, "The form was not sent as UTF-8 text.")
+        abort(400, _NOT_UTF8)
     return values
 
 
@@ -56,7 +53,7 @@ def _body_is_utf8() -> bool:
     return True
 
 
-# Decorators register bottom-up: "/" comes first, so url_for builds "/", the contract's address.
+# Decorators register bottom-up: "/" comes first, so url_for builds "/", the README's address.
 @bp.get("/login")
 @bp.get("/")
 def login_form() -> Page:
@@ -72,15 +69,14 @@ def login() -> Response:
     username, password, wanted = _fields("username", "password", "next")
     if not username or not password:
         return redirect(url_for("pages.nope"), 303)
-    accounts = services.accounts()
     try:
-        user, started = accounts.log_in(
+        result = wiring.accounts().log_in(
             username,
             password,
             guards.client(),
             guards.now(),
-            guards.start_session,
-            guards.device_cookie(),
+            replacing=guards.current_session_id(),
+            device_cookie=guards.device_cookie(),
         )
     except InvalidCredentials:
         return redirect(url_for("pages.nope"), 303)
@@ -88,10 +84,10 @@ def login() -> Response:
         response = redirect(url_for("pages.nope", wait=exc.retry_after), 303)
         response.headers["Retry-After"] = str(exc.retry_after)
         return response
-    guards.sign_in(user, started)
-    guards.remember_device(accounts.device_cookie(user))
+    guards.sign_in(result.user, result.session)
+    guards.remember_device(result.device)
     target = guards.safe_next_url(wanted, url_for("pages.yup"))
-    if user.must_change_password:
+    if result.user.must_change_password:
         target = url_for("pages.account")
     return redirect(target, 303)
 
@@ -125,26 +121,25 @@ def logout() -> Response:
 @bp.route("/signup", methods=["GET", "POST"])
 def signup() -> Page:
     """Create an account and log in to it; a refusal re-renders the form with why."""
-    accounts = services.accounts()
+    accounts = wiring.accounts()
     if not accounts.signup_open:
-        return render_template("signup.html", error=str(SignupClosed()), closed=True), 403
+        closed = refusal(SignupClosed())
+        return render_template("signup.html", error=closed.message, closed=True), closed.status
     # HEAD comes here too: it must show the form, not try an empty sign-up.
     if request.method != "POST":
         return render_template("signup.html")
     username, password = _fields("username", "password")
+    client, now = guards.client(), guards.now()
     try:
-        user = accounts.sign_up(username, password, guards.client(), guards.now())
-    except Throttled as exc:
-        page = render_template("signup.html", error=str(exc), username=username)
-        return page, 429, {"Retry-After": str(exc.retry_after)}
-    except UsernameTaken as exc:
-        return render_template(
-            "signup.html", error=str(exc), field="username", username=username
-        ), 409
+        user = accounts.sign_up(username, password, client, now)
     except AccountError as exc:
-        field = "username" if isinstance(exc, InvalidUsername) else "password"
-        return render_template("signup.html", error=str(exc), field=field, username=username), 400
-    guards.sign_in(user)
+        refused = refusal(exc)
+        page = render_template(
+            "signup.html", error=refused.message, field=refused.field, username=username
+        )
+        return page, refused.status, refused.headers
+    started = wiring.sessions().start(user, client, now, replacing=guards.current_session_id())
+    guards.sign_in(user, started)
     return redirect(url_for("pages.yup"), 303)
 
 
@@ -162,7 +157,7 @@ def change_password() -> Page:
     record, user = guards.signed_in()
     current, new = _fields("current_password", "new_password")
     try:
-        services.accounts().change_password(
+        wiring.accounts().change_password(
             user,
             current,
             new,
@@ -170,12 +165,8 @@ def change_password() -> Page:
             guards.now(),
             keep_session=record.id,
         )
-    except InvalidCredentials:
-        return _account_page("current_password", "The current password is not right.", 400)
-    except Throttled as exc:
-        return _throttled_account_page("current_password", exc)
     except AccountError as exc:
-        return _account_page("new_password", str(exc), 400)
+        return _refused_account_page(refusal(exc), "current_password")
     return redirect(url_for("pages.account", done="password"), 303)
 
 
@@ -184,7 +175,7 @@ def change_password() -> Page:
 def logout_everywhere() -> Response:
     """End every session of this user, this one included."""
     _, user = guards.signed_in()
-    services.sessions().end_all(user.id, guards.client(), guards.now())
+    wiring.sessions().end_all(user.id, guards.client(), guards.now())
     guards.forget_cookie()
     return redirect(url_for("pages.login_form"), 303)
 
@@ -194,15 +185,14 @@ def logout_everywhere() -> Response:
 def delete_account() -> Page:
     """Delete the account after checking its password."""
     _, user = guards.signed_in()
+    (password,) = _fields("password")
     try:
-        (password,) = _fields("password")
-        services.accounts().delete_account(user, password, guards.client(), guards.now())
-    except InvalidCredentials:
-        return _account_page(
-            "delete_password", "The password is not right; the account was kept.", 400
+        wiring.accounts().delete_account(user, password, guards.client(), guards.now())
+    except AccountError as exc:
+        # The delete form's password input has an id of its own on the account page.
+        return _refused_account_page(
+            refusal(exc), "delete_password", {"password": "delete_password"}
         )
-    except Throttled as exc:
-        return _throttled_account_page("delete_password", exc)
     guards.forget_cookie()
     return redirect(url_for("pages.login_form", done="deleted"), 303)
 
@@ -211,7 +201,7 @@ def delete_account() -> Page:
 def healthz() -> tuple[str, int, dict[str, str]]:
     """Answer 200 when the database answers, 503 when it does not."""
     text = {"Content-Type": "text/plain; charset=utf-8"}
-    if db.ping(db.get_session()):
+    if db.ping(wiring.orm_session()):
         return "ok\n", 200, text
     return "database unavailable\n", 503, text
 
@@ -224,9 +214,16 @@ _ACCOUNT_SECTIONS = {
 }
 
 
-def _throttled_account_page(field: str, exc: Throttled) -> Page:
-    """Render the account page refusing a password check after too many wrong ones (429)."""
-    return _account_page(field, str(exc), 429, {"Retry-After": str(exc.retry_after)})
+def _refused_account_page(
+    refused: Refusal, form_field: str, ids: dict[str, str] | None = None
+) -> Page:
+    """Render the account page with a refusal shown on its input (``form_field`` if none).
+
+    ``ids`` maps an input's name to its id where the two differ on this page.
+    """
+    field = refused.field or form_field
+    field = (ids or {}).get(field, field)
+    return _account_page(field, refused.message, refused.status, refused.headers)
 
 
 def _account_page(

@@ -16,21 +16,22 @@ from typing import Any
 from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from ..config import PREFIX, Network, trusted_networks
+from .. import wiring
+from ..config import Network, env_name
 
 log = logging.getLogger(__name__)
 
 
 def init_app(app: Flask) -> None:
     """Wrap the WSGI app in the middleware the TRUSTED_PROXIES setting asks for."""
-    setting = app.config["TRUSTED_PROXIES"].strip()
-    if not setting:
-        app.wsgi_app = _IgnoreForwarded(app.wsgi_app)  # type: ignore[method-assign]
-    elif setting.isdigit():
-        count = int(setting)
+    settings = wiring.get(app).settings
+    count = settings.proxy_count
+    if count is not None:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=count, x_proto=count)  # type: ignore[method-assign]
+    elif settings.proxy_networks:
+        app.wsgi_app = _TrustedNetworks(app.wsgi_app, settings.proxy_networks)  # type: ignore[method-assign]
     else:
-        app.wsgi_app = _TrustedNetworks(app.wsgi_app, trusted_networks(setting))  # type: ignore[method-assign]
+        app.wsgi_app = _IgnoreForwarded(app.wsgi_app)  # type: ignore[method-assign]
 
 
 class _IgnoreForwarded:
@@ -44,10 +45,10 @@ class _IgnoreForwarded:
         if not self.warned and "HTTP_X_FORWARDED_FOR" in environ:
             self.warned = True
             log.warning(
-                "requests carry X-Forwarded-For, but %sTRUSTED_PROXIES is empty: the header is "
+                "requests carry X-Forwarded-For, but %s is empty: the header is "
                 "ignored and every client looks like the proxy; set it to the number or the "
                 "CIDRs of the proxies in front",
-                PREFIX,
+                env_name("trusted_proxies"),
             )
         result: Iterable[bytes] = self.app(environ, start_response)
         return result
@@ -56,7 +57,7 @@ class _IgnoreForwarded:
 class _TrustedNetworks:
     """Take the client from X-Forwarded-For, skipping entries that are trusted proxies."""
 
-    def __init__(self, app: Any, networks: list[Network]) -> None:
+    def __init__(self, app: Any, networks: tuple[Network, ...]) -> None:
         self.app = app
         self.networks = networks
 

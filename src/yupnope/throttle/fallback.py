@@ -1,8 +1,7 @@
 """Count in Redis while it answers, and in the database while it does not.
 
 Throttling never stops with Redis: it moves to the database, with one warning per outage, and
-back when Redis answers again (CONTRACT.md: "set: throttle counters live in Redis"; DESIGN.md:
-Redis is "an option for the throttle counters, never required").
+back when Redis answers again: Redis is an option for the counters, never a requirement.
 """
 
 from __future__ import annotations
@@ -13,8 +12,9 @@ import time
 from collections.abc import Callable
 from typing import TypeVar
 
-from .counters import Counters, DatabaseCounters
-from .redis_counters import UNREACHABLE, RedisCounters
+from .counters import Counters
+from .database import DatabaseCounters
+from .redis import UNREACHABLE, RedisCounters
 
 log = logging.getLogger(__name__)
 

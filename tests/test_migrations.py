@@ -15,7 +15,8 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Engine, func, inspect, select
 from sqlalchemy.exc import OperationalError
 
-from yupnope import create_app, db, schema, services
+from helpers import CHEAP_ARGON2, schema_is_current
+from yupnope import create_app, db, migrations, wiring
 from yupnope.client import Client
 from yupnope.models import Base
 
@@ -27,10 +28,10 @@ def _differences(engine: Engine) -> list[object]:
 
 def test_migrations_match_the_models_on_sqlite(tmp_path: Path) -> None:
     engine = db.make_engine(f"sqlite:///{tmp_path}/x.db")
-    assert not schema.is_current(engine)
-    schema.upgrade(engine)
-    schema.upgrade(engine)  # a second run has nothing to do
-    assert schema.is_current(engine)
+    assert not schema_is_current(engine)
+    migrations.upgrade(engine)
+    migrations.upgrade(engine)  # a second run has nothing to do
+    assert schema_is_current(engine)
     assert _differences(engine) == []
     assert {"users", "sessions", "login_events"} <= set(inspect(engine).get_table_names())
 
@@ -40,24 +41,26 @@ def test_migrations_and_the_account_rules_work_on_postgresql(
 ) -> None:
     engine = db.make_engine(postgres_url)
     try:
-        schema.upgrade(engine)
-        assert schema.is_current(engine)
+        migrations.upgrade(engine)
+        assert schema_is_current(engine)
         assert _differences(engine) == []
     finally:
         engine.dispose()
-    app = create_app(
-        {"INSTANCE_PATH": str(tmp_path), "DATABASE_URL": postgres_url, "ARGON2_MEMORY_KIB": 8}
-    )
+    app = create_app({"instance_path": str(tmp_path), "database_url": postgres_url, **CHEAP_ARGON2})
     now = datetime.now(UTC)
-    with app.app_context():
-        accounts = services.accounts()
-        accounts.sign_up("Alice", "correct horse battery", Client(), now)
-        user = accounts.authenticate("ALICE", "correct horse battery", Client(), now)
-        started = services.sessions().start(user, Client(), now)
-        found = services.sessions().find(started.token, now)
-        assert found is not None and found[1].username == "Alice"
-        assert found[0].created_at == now
-    app.extensions["yupnope.engine"].dispose()
+    try:
+        with app.app_context():
+            accounts = wiring.accounts()
+            accounts.sign_up("Alice", "correct horse battery", Client(), now)
+            logged_in = accounts.log_in("ALICE", "correct horse battery", Client(), now)
+            # The session the login started, and one started on its own for the same user.
+            another = wiring.sessions().start(logged_in.user, Client(), now)
+            for started in (logged_in.session, another):
+                found = wiring.sessions().find(started.token, now)
+                assert found is not None and found[1].username == "Alice"
+                assert found[0].created_at == now
+    finally:
+        wiring.get(app).engine.dispose()
 
 
 def test_instances_migrating_one_postgresql_at_once_take_turns(
@@ -82,7 +85,7 @@ def test_instances_migrating_one_postgresql_at_once_take_turns(
         assert code == 0, err.decode()
     engine = db.make_engine(postgres_url)
     try:
-        assert schema.is_current(engine)
+        assert schema_is_current(engine)
         assert _differences(engine) == []
     finally:
         engine.dispose()
@@ -99,5 +102,5 @@ def test_a_stuck_statement_on_postgresql_is_cancelled(postgres_url: str) -> None
 
 
 def test_the_pool_size_setting_reaches_the_engine(app_factory: Any, postgres_url: str) -> None:
-    app = app_factory(DATABASE_URL=postgres_url, DATABASE_POOL_SIZE=7)
-    assert app.extensions["yupnope.engine"].pool.size() == 7
+    app = app_factory(database_url=postgres_url, database_pool_size=7)
+    assert wiring.get(app).engine.pool.size() == 7  # type: ignore[attr-defined]

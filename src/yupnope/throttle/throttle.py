@@ -20,49 +20,24 @@ Names that match no account are counted exactly like names that do.
 
 from __future__ import annotations
 
-import hashlib
-import ipaddress
 import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from .counters import Backoff, Counters, Keeper, waiting
-from .errors import Throttled
-from .store import Count
-
-ACCOUNT = "account"
-DEVICE = "device"
-ADDRESS = "address"
-GLOBAL = "global"
-SIGNUP = "signup"
-CONFIRMATION = "confirmation"
-
-
-@dataclass(frozen=True)
-class Limit:
-    """Allow ``count`` attempts per ``window``."""
-
-    count: int
-    window: timedelta
-
-
-@dataclass(frozen=True)
-class Policy:
-    """Carry every throttle setting."""
-
-    free_failures: int
-    base_delay: timedelta
-    max_delay: timedelta
-    account: Limit
-    address: Limit
-    global_: Limit
-    signup: Limit
-
-    @property
-    def backoff(self) -> Backoff:
-        """Return the progressive delay of an account's (or a device's) failures."""
-        # A wait comes after a failure, so none can come before the first: 0 free is 1 free.
-        return Backoff(max(self.free_failures, 1), self.base_delay, self.max_delay)
+from ..errors import Throttled
+from .counters import Count, Counters, Keeper
+from .policy import (
+    ACCOUNT,
+    ADDRESS,
+    CONFIRMATION,
+    DEVICE,
+    GLOBAL,
+    SIGNUP,
+    Limit,
+    Policy,
+    account_key,
+    address_key,
+)
 
 
 @dataclass(frozen=True)
@@ -74,30 +49,6 @@ class Counted:
     #: The wait this attempt set on the personal counter, and the one it replaced.
     blocked: datetime | None = None
     blocked_before: datetime | None = None
-
-
-def account_key(username_key: str) -> str:
-    """Return the counter key of a folded user name: a digest, so no name is stored twice."""
-    return hashlib.sha256(username_key.encode("utf-8")).hexdigest()
-
-
-def address_key(address: str | None) -> str:
-    """Return the counter key of a client address: IPv4 as it is, IPv6 by its /64 network.
-
-    One IPv6 host commonly holds a whole /64, so counting single addresses would count nothing.
-    """
-    if not address:
-        return "unknown"
-    try:
-        ip = ipaddress.ip_address(address)
-    except ValueError:
-        return address[:64]
-    if ip.version == 6:
-        mapped = ip.ipv4_mapped
-        if mapped is not None:
-            return str(mapped)
-        return str(ipaddress.ip_network(f"{ip}/64", strict=False))
-    return str(ip)
 
 
 class Throttle:
@@ -211,7 +162,7 @@ class Throttle:
 
     def _personal_wait(self, state: Count, now: datetime) -> float:
         """Return how long the account (or device) must still wait, counting this attempt."""
-        if waiting(state, now) and state.blocked_until is not None:
+        if state.waiting(now) and state.blocked_until is not None:
             return _seconds(state.blocked_until - now)
         if state.count > self.policy.account.count:
             return _window_left(state, self.policy.account, now)

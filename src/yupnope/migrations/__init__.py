@@ -1,4 +1,7 @@
-"""Bring the database schema to the version this code expects, with Alembic."""
+"""Bring the database schema to the version this code expects, with Alembic.
+
+The migrations themselves are in ``versions/``; ``env.py`` runs them on the engine given here.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +10,6 @@ from importlib import resources
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
 from alembic.util.exc import CommandError
 from sqlalchemy import Engine
 
@@ -36,11 +38,3 @@ def upgrade(engine: Engine) -> None:
             "version of yupnope does not know (a newer version made it); run that version, "
             "or restore a backup made with this one"
         ) from None
-
-
-def is_current(engine: Engine) -> bool:
-    """Return whether the database is at the newest migration."""
-    heads = set(ScriptDirectory.from_config(_config(engine)).get_heads())
-    with engine.connect() as connection:
-        applied = set(MigrationContext.configure(connection).get_current_heads())
-    return applied == heads

@@ -17,8 +17,8 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from .counters import Backoff, Counters
-from .store import Count
+from .counters import Count, Counters
+from .policy import Backoff
 
 T = TypeVar("T")
 

@@ -28,6 +28,23 @@ from .security.passwords import Argon2Parameters, Hasher
 
 T = TypeVar("T")
 
+#: Logins that may wait for a hashing slot in one process, per CPU of the machine: enough for an
+#: ordinary burst however it falls on the workers (with one slot, eight waiting on 2 CPUs is about
+#: 160 ms of hashing at OWASP's costs, inside the wait); past that, waiting would only hold request
+#: threads a flood needs freed. Waiting holds no memory.
+QUEUE_PER_CPU = 4
+
+
+def hashing_slots(cpus: int, workers: int) -> int:
+    """Return each worker's share of the machine's CPUs as hashing slots, rounded up.
+
+    argon2 is bound by memory bandwidth: more hashes at once than cores makes each slower and
+    holds more memory, so the workers of one machine share its cores out among them. Rounding
+    up leaves no core idle when the CPUs do not divide evenly (4 CPUs, 3 workers: 2 each, at
+    most 6 at once), at the cost of that much oversubscription.
+    """
+    return max(1, -(-cpus // workers))
+
 
 class Gate:
     """Admit at most ``slots`` holders at once; at most ``queue`` more wait up to ``wait`` s.

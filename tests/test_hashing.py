@@ -17,13 +17,12 @@ import pytest
 from flask import Flask
 from sqlalchemy import event, select
 
-from conftest import GOOD_PASSWORD, add_user, login
-from yupnope import services
-from yupnope.admission import Gate
+from helpers import GOOD_PASSWORD, add_user, count_users, login
+from yupnope import wiring
+from yupnope.db import WRITE_OPTION
 from yupnope.errors import Busy
+from yupnope.hashing import Gate, hashing_slots
 from yupnope.models import ThrottleCounter
-from yupnope.server import hashing_slots
-from yupnope.store import WRITE_OPTION
 
 #: Seconds a test thread may take for anything; reaching it means the test failed.
 PATIENCE = 10
@@ -240,7 +239,7 @@ def test_a_slot_is_given_back_when_the_block_raises() -> None:
 @contextmanager
 def slot_held_elsewhere(app: Flask) -> Iterator[None]:
     """Hold the app's only hashing slot from another thread for the block."""
-    gate: Gate = app.extensions["yupnope.hasher"].gate
+    gate: Gate = wiring.get(app).hasher.gate
     held, done = threading.Event(), threading.Event()
 
     def hold() -> None:
@@ -260,14 +259,14 @@ def slot_held_elsewhere(app: Flask) -> Iterator[None]:
 
 def counts(app: Flask) -> dict[tuple[str, str], int]:
     with app.app_context():
-        rows = services.store().session.scalars(select(ThrottleCounter)).all()
+        rows = wiring.orm_session().scalars(select(ThrottleCounter)).all()
         return {(row.scope, row.key): row.count for row in rows}
 
 
 def test_a_login_with_no_free_slot_gets_503_and_is_not_counted(
     app_factory: Callable[..., Flask],
 ) -> None:
-    app = app_factory(HASH_CONCURRENCY=1, HASH_WAIT_SECONDS=0.05)
+    app = app_factory(hash_concurrency=1, hash_wait_seconds=0.05)
     add_user(app, "alice")
     browser = app.test_client()
     assert login(browser, "alice", "not the password").headers["Location"] == "/nope"
@@ -310,12 +309,12 @@ def test_a_login_against_a_saturated_gate_costs_no_database_write(
     Under a flood, a refusal that wrote throttle counters (and took them back) would cost two
     write transactions each and starve the pages; it costs none.
     """
-    app = app_factory(HASH_CONCURRENCY=1)
+    app = app_factory(hash_concurrency=1)
     add_user(app, "alice")
-    app.extensions["yupnope.hasher"].gate.queue = 0
+    wiring.get(app).hasher.gate.queue = 0
     # The first request of a process prunes expired rows (a write of its own): get it done.
     assert app.test_client().get("/healthz").status_code == 200
-    engine = app.extensions["yupnope.engine"]
+    engine = wiring.get(app).engine
     writes: list[bool] = []
 
     def began(connection: Any) -> None:
@@ -342,24 +341,23 @@ def signup_while_busy(app: Flask) -> Any:
 
 
 def test_a_sign_up_with_no_free_slot_creates_nothing(app_factory: Callable[..., Flask]) -> None:
-    app = app_factory(HASH_CONCURRENCY=1, HASH_WAIT_SECONDS=0.05)
+    app = app_factory(hash_concurrency=1, hash_wait_seconds=0.05)
     busy = signup_while_busy(app)
     assert "The server is busy checking other logins." in busy.get_data(as_text=True)
     assert "Set-Cookie" not in busy.headers
-    with app.app_context():
-        assert services.store().count_users() == 0
+    assert count_users(app) == 0
 
 
 def test_a_sign_up_with_no_free_slot_gets_503(app_factory: Callable[..., Flask]) -> None:
-    app = app_factory(HASH_CONCURRENCY=1, HASH_WAIT_SECONDS=0.05)
+    app = app_factory(hash_concurrency=1, hash_wait_seconds=0.05)
     busy = signup_while_busy(app)
     assert busy.status_code == 503
     assert busy.headers["Retry-After"] == "1"
 
 
 def test_the_app_queues_four_logins_per_cpu(app_factory: Callable[..., Flask]) -> None:
-    app = app_factory(HASH_CONCURRENCY=3)
-    gate = app.extensions["yupnope.hasher"].gate
+    app = app_factory(hash_concurrency=3)
+    gate = wiring.get(app).hasher.gate
     assert (gate.slots, gate.queue) == (3, 4 * (os.cpu_count() or 1))
 
 

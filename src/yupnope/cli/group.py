@@ -1,0 +1,87 @@
+"""Hold the ``yupnope`` command group and what every command shares: the app, errors, tables."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import ParamSpec, TypeVar
+
+import click
+from flask import Flask
+from sqlalchemy.exc import SQLAlchemyError
+
+from .. import config, create_app, migrations, wiring
+from ..errors import AccountError, Busy
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def one_line_errors(command: Callable[P, R]) -> Callable[P, R]:
+    """Turn every expected failure into click's one-line ``Error: …`` and exit status 1."""
+
+    @functools.wraps(command)
+    def wrapped(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return command(*args, **kwargs)
+        except (AccountError, Busy, config.ConfigError, migrations.SchemaError) as exc:
+            raise click.ClickException(str(exc)) from None
+        except SQLAlchemyError as exc:
+            reason = str(getattr(exc, "orig", None) or exc).splitlines()[0]
+            raise click.ClickException(f"database error: {reason}") from None
+        except OSError as exc:
+            raise click.ClickException(
+                f"{exc.strerror or exc}: {exc.filename or ''}".rstrip(": ")
+            ) from None
+
+    return wrapped
+
+
+@contextmanager
+def open_app() -> Iterator[Flask]:
+    """Build the app from the settings in force, bring its schema up to date, enter its context."""
+    app = create_app()
+    engine = wiring.get(app).engine
+    try:
+        migrations.upgrade(engine)
+        with app.app_context():
+            yield app
+    finally:
+        # Close the pooled connections: `serve` forks its workers after this, and an open SQLite
+        # connection must not cross a fork (sqlite.org/howtocorrupt.html, 2.6).
+        engine.dispose()
+
+
+def now() -> datetime:
+    """Return the current aware UTC time."""
+    return datetime.now(UTC)
+
+
+def print_table(rows: list[tuple[str, ...]]) -> None:
+    """Print rows as columns padded to their widest cell."""
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        click.echo(
+            "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
+        )
+
+
+@click.group()
+@click.version_option(package_name="yupnope")
+def cli() -> None:
+    """Run and manage a yupnope login server."""
+
+
+@cli.group()
+def db() -> None:
+    """Manage the database schema."""
+
+
+@db.command("upgrade")
+@one_line_errors
+def db_upgrade() -> None:
+    """Apply every schema migration the database lacks."""
+    with open_app():
+        click.echo("The database schema is up to date.")

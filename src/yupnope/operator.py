@@ -1,0 +1,163 @@
+"""Carry out the operator's actions on accounts: add, import, find, change, unlock, remove, list.
+
+Every action is recorded in the event log as the operator's, from the ``cli`` client. Each
+read ends its transaction before returning, so nothing is held open while the operator types
+or while passwords are hashed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from . import usernames
+from .accounts import Accounts
+from .client import OPERATOR
+from .db import DuplicateKey
+from .errors import ImportFileError, UnknownUser, UsernameTaken
+from .models import EventKind, LoginEvent, User
+from .security import passwords
+from .usernames import Username
+
+
+@dataclass(frozen=True)
+class ImportReport:
+    """Say what an import did: the names it added and the names it skipped as existing."""
+
+    added: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+    must_change: list[str] = field(default_factory=list)
+
+
+class Operator:
+    """Carry out the operator's actions, under the same account rules as everyone else's."""
+
+    def __init__(self, accounts: Accounts) -> None:
+        self.accounts = accounts
+        self.store = accounts.store
+
+    def free_name(self, username: str) -> Username:
+        """Return the parsed name when no account has it yet, or raise UsernameTaken."""
+        name = usernames.parse(username)
+        taken = self.store.users.by_key(name.key) is not None
+        self.store.tx.end_read()
+        if taken:
+            raise UsernameTaken(name.display)
+        return name
+
+    def add_user(self, username: str, password: str, now: datetime) -> User:
+        """Create an account, under the same rules as sign-up."""
+        return self.accounts.create(username, password, OPERATOR, now, EventKind.ADMIN_USER_ADDED)
+
+    def find(self, username: str) -> User:
+        """Return the user with this name, or raise UnknownUser."""
+        user = self.store.users.by_key(usernames.parse(username).key)
+        self.store.tx.end_read()
+        if user is None:
+            raise UnknownUser(username)
+        return user
+
+    def users(self) -> Sequence[User]:
+        """Return every user, by name."""
+        found = self.store.users.all()
+        self.store.tx.end_read()
+        return found
+
+    def events(self, since: datetime | None, username: str | None) -> Sequence[LoginEvent]:
+        """Return the events from ``since`` on, all or those of the user named ``username``."""
+        user_id = self.find(username).id if username is not None else None
+        found = self.store.events.since(since, user_id)
+        self.store.tx.end_read()
+        return found
+
+    def remove_user(self, user: User, now: datetime) -> None:
+        """Delete a user and end their sessions."""
+        with self.store.tx.write():
+            self.store.remove_user(user.id)
+            self._record(EventKind.ADMIN_USER_REMOVED, user, now)
+
+    def set_password(self, user: User, password: str, now: datetime) -> None:
+        """Give a user a new password chosen by the operator and end their sessions and tokens."""
+        new_hash = self.accounts.hasher.hash(
+            self.accounts.acceptable(password, user.username, "password")
+        )
+        with self.store.tx.write():
+            self.store.users.update(user, password_hash=new_hash, must_change_password=False)
+            self.store.end_credentials_of(user.id)
+            self._record(EventKind.ADMIN_PASSWORD_SET, user, now)
+
+    def set_disabled(self, user: User, disabled: bool, now: datetime) -> None:
+        """Disable a user (ending their sessions and tokens) or enable them again."""
+        kind = EventKind.ADMIN_USER_DISABLED if disabled else EventKind.ADMIN_USER_ENABLED
+        with self.store.tx.write():
+            self.store.users.update(user, disabled=disabled)
+            if disabled:
+                self.store.end_credentials_of(user.id)
+            self._record(kind, user, now)
+
+    def unlock(self, user: User, now: datetime) -> bool:
+        """Clear the throttle of ``user``'s account; return whether it had one."""
+        cleared = self.accounts.throttle.unlock(user.username_key)
+        with self.store.tx.write():
+            self._record(EventKind.ADMIN_USER_UNLOCKED, user, now)
+        return cleared
+
+    def import_users(
+        self,
+        entries: Mapping[Username, str],
+        now: datetime,
+        workers: int,
+        progress: Callable[[int], None] = lambda _done: None,
+    ) -> ImportReport:
+        """Add every entry whose name is free, all in one transaction; hash on ``workers`` threads.
+
+        The entries are already checked by the caller. Passwords that fail today's policy are
+        kept, so the user can log in once, and marked so that they must choose a new one.
+        argon2 releases the GIL, so threads use every core without processes to start.
+        """
+        existing = self.store.users.existing_keys([name.key for name in entries])
+        self.store.tx.end_read()
+        todo = [(name, secret) for name, secret in entries.items() if name.key not in existing]
+        report = ImportReport(skipped=[n.display for n in entries if n.key in existing])
+        progress(len(report.skipped))
+        hasher = self.accounts.hasher
+
+        def hash_one(item: tuple[Username, str]) -> str:
+            return hasher.hash(item[1])
+
+        hashes: list[str] = []
+        with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+            for encoded in pool.map(hash_one, todo):
+                hashes.append(encoded)
+                progress(1)
+        users = []
+        for (name, secret), encoded in zip(todo, hashes, strict=True):
+            weak = passwords.policy_failure(secret, name.display) is not None
+            users.append(
+                User(
+                    username=name.display,
+                    username_key=name.key,
+                    password_hash=encoded,
+                    must_change_password=weak,
+                    created_at=now,
+                )
+            )
+            report.added.append(name.display)
+            if weak:
+                report.must_change.append(name.display)
+        try:
+            with self.store.tx.write():
+                self.store.users.add(*users)
+                self.store.events.record(EventKind.ADMIN_USERS_IMPORTED, now, OPERATOR)
+        except DuplicateKey:
+            raise ImportFileError(
+                "another import or sign-up took one of these names meanwhile; nothing was "
+                "imported, run the import again"
+            ) from None
+        return report
+
+    def _record(self, kind: EventKind, user: User, now: datetime) -> None:
+        """Record the operator's action on ``user`` in the event log."""
+        self.store.events.record(kind, now, OPERATOR, user.id, user.username)

@@ -1,0 +1,61 @@
+"""Query the event log."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import cast
+
+from sqlalchemy import Insert, Table, delete, insert, select
+from sqlalchemy.orm import Session as OrmSession
+
+from ..client import Client
+from ..models import EventKind, LoginEvent
+
+events = cast(Table, LoginEvent.__table__)
+
+INSERT_EVENT: Insert = insert(events)
+
+
+class EventRows:
+    """Append to the event log, read it, and prune it."""
+
+    def __init__(self, session: OrmSession) -> None:
+        self.session = session
+
+    def record(
+        self,
+        kind: EventKind,
+        now: datetime,
+        client: Client,
+        user_id: int | None = None,
+        username: str | None = None,
+    ) -> None:
+        """Append one event to the log."""
+        self.session.execute(
+            INSERT_EVENT,
+            {
+                "at": now,
+                "kind": kind.value,
+                "user_id": user_id,
+                "username": username,
+                "client_address": client.address,
+                "user_agent": client.user_agent,
+            },
+        )
+
+    def since(
+        self, since: datetime | None = None, user_id: int | None = None
+    ) -> Sequence[LoginEvent]:
+        """Return events from ``since`` on, oldest first, all or one user's."""
+        query = select(LoginEvent).order_by(LoginEvent.at, LoginEvent.id)
+        if since is not None:
+            query = query.where(LoginEvent.at >= since)
+        if user_id is not None:
+            query = query.where(LoginEvent.user_id == user_id)
+        return self.session.scalars(query).all()
+
+    def delete_before(self, before: datetime) -> int:
+        """Delete events older than ``before``; return how many."""
+        result = self.session.execute(delete(LoginEvent).where(LoginEvent.at < before))
+        return result.rowcount  # type: ignore[attr-defined, no-any-return]

@@ -1,0 +1,84 @@
+"""Query the sessions table."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import cast
+
+from sqlalchemy import (
+    Delete,
+    Insert,
+    Select,
+    Table,
+    Update,
+    bindparam,
+    delete,
+    insert,
+    inspect,
+    select,
+    update,
+)
+from sqlalchemy.orm import Session as OrmSession
+from sqlalchemy.orm.attributes import set_committed_value
+
+from ..models import Session, User
+from .credentials import CredentialRows
+
+sessions = cast(Table, Session.__table__)
+
+SESSION_BY_DIGEST: Select[Session, User] = (
+    select(Session, User)
+    .join(User, User.id == Session.user_id)
+    .where(Session.token_digest == bindparam("digest_"), Session.kind == bindparam("kind_"))
+)
+
+INSERT_SESSION: Insert = insert(sessions).returning(*sessions.c)
+
+DELETE_SESSION: Delete = delete(sessions).where(sessions.c.id == bindparam("id_"))
+
+TOUCH_SESSION: Update = (
+    update(sessions).where(sessions.c.id == bindparam("id_")).values(last_seen_at=bindparam("now_"))
+)
+
+
+class SessionRows(CredentialRows[Session]):
+    """Read and write sessions."""
+
+    def __init__(self, session: OrmSession) -> None:
+        super().__init__(session, Session)
+
+    def add(self, record: Session) -> Session:
+        """Insert a session row and return it with its id and the defaults it was given."""
+        # The loaded values, by attribute; models.py names every attribute as its column.
+        given = inspect(record).dict
+        columns = {key: given[key] for key in sessions.c.keys() if key in given}
+        row = self.session.execute(INSERT_SESSION, columns).one()
+        for key, value in row._mapping.items():
+            set_committed_value(record, key, value)
+        return record
+
+    def by_digest(self, token_digest: str, kind: str) -> tuple[Session, User] | None:
+        """Return the session of ``kind`` whose token hashes to ``token_digest``, with its user."""
+        row = self.session.execute(
+            SESSION_BY_DIGEST, {"digest_": token_digest, "kind_": kind}
+        ).first()
+        return None if row is None else (row[0], row[1])
+
+    def delete(self, session_id: int) -> int:
+        """Delete one session row; return 0 or 1."""
+        result = self.session.execute(DELETE_SESSION, {"id_": session_id})
+        return result.rowcount  # type: ignore[attr-defined, no-any-return]
+
+    def touch(self, record: Session, now: datetime) -> None:
+        """Record that a session was used at ``now``, in the row and the loaded object."""
+        self.session.execute(TOUCH_SESSION, {"id_": record.id, "now_": now})
+        set_committed_value(record, "last_seen_at", now)
+
+    def delete_expired(self, idle_before: datetime, now: datetime) -> int:
+        """Delete sessions unused since ``idle_before`` or past their absolute end."""
+        result = self.session.execute(
+            delete(Session).where(
+                (Session.last_seen_at < idle_before) | (Session.expires_at <= now)
+            )
+        )
+        return result.rowcount  # type: ignore[attr-defined, no-any-return]

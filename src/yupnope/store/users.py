@@ -1,0 +1,98 @@
+"""Query the users table."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, cast
+
+from sqlalchemy import Select, Table, Update, bindparam, delete, select, update
+from sqlalchemy.orm import Session as OrmSession
+from sqlalchemy.orm.attributes import set_committed_value
+
+from ..models import User
+
+users = cast(Table, User.__table__)
+
+USER_BY_KEY: Select[User] = select(User).where(User.username_key == bindparam("key_"))
+
+#: A user's hash and state, the row locked until the transaction ends (FOR UPDATE).
+USER_STATE: Select[Any] = (
+    select(users.c.password_hash, users.c.disabled)
+    .where(users.c.id == bindparam("id_"))
+    .with_for_update()
+)
+
+#: Updates the columns named by its parameters (SQLAlchemy makes the SET clause of their names)
+#: of a user still enabled with the hash given.
+UPDATE_USER_IF_UNCHANGED: Update = update(users).where(
+    users.c.id == bindparam("id_"),
+    users.c.password_hash == bindparam("old_hash_"),
+    users.c.disabled.is_(False),
+)
+
+
+class UserRows:
+    """Read and write users."""
+
+    def __init__(self, session: OrmSession) -> None:
+        self.session = session
+
+    def by_key(self, username_key: str) -> User | None:
+        """Return the user whose folded name is ``username_key``."""
+        return self.session.scalars(USER_BY_KEY, {"key_": username_key}).first()
+
+    def existing_keys(self, keys: Sequence[str]) -> set[str]:
+        """Return which of ``keys`` already belong to a user."""
+        found: set[str] = set()
+        for start in range(0, len(keys), 500):
+            chunk = keys[start : start + 500]
+            found.update(
+                self.session.scalars(select(User.username_key).where(User.username_key.in_(chunk)))
+            )
+        return found
+
+    def all(self) -> Sequence[User]:
+        """Return every user, by name."""
+        return self.session.scalars(select(User).order_by(User.username_key)).all()
+
+    def add(self, *added: User) -> None:
+        """Insert users in one statement batch, giving each its id."""
+        self.session.add_all(added)
+        self.session.flush()
+
+    def delete(self, user_id: int) -> None:
+        """Delete a user's row (their credentials first: see Store.remove_user)."""
+        self.session.execute(delete(User).where(User.id == user_id))
+
+    def update(self, user: User, **values: object) -> None:
+        """Update named columns of one user, and the loaded object to match without dirtying it."""
+        self.session.execute(update(User).where(User.id == user.id).values(**values))
+        for key, value in values.items():
+            set_committed_value(user, key, value)
+
+    def update_if_unchanged(self, user: User, **values: object) -> bool:
+        """Update a user only if it still exists, enabled, with the hash ``user`` was loaded with.
+
+        Returns False, changing nothing, when an operator removed, disabled or re-passworded
+        the user since it was loaded (a login racing that change must lose).
+        """
+        # The statement sets the columns its parameters name, so anything else must not pass.
+        if not values or values.keys() - users.c.keys():
+            raise ValueError(f"not a set of user columns: {sorted(values)}")
+        result = self.session.execute(
+            UPDATE_USER_IF_UNCHANGED, {**values, "id_": user.id, "old_hash_": user.password_hash}
+        )
+        if result.rowcount != 1:  # type: ignore[attr-defined]
+            return False
+        for key, value in values.items():
+            set_committed_value(user, key, value)
+        return True
+
+    def is_unchanged(self, user: User) -> bool:
+        """Return whether ``user`` still exists, enabled, with the hash it was loaded with.
+
+        The row is locked until the transaction ends (FOR UPDATE; SQLite's write transaction
+        already excludes other writers), so the answer holds for the rest of the transaction.
+        """
+        found = self.session.execute(USER_STATE, {"id_": user.id}).first()
+        return found is not None and found[0] == user.password_hash and not found[1]

@@ -1,0 +1,172 @@
+"""Hold the app's long-lived objects on one typed extension, and build each request's rules.
+
+The long-lived objects (settings, engine, hasher and its gate, throttle policy, session
+lifetimes, device cookies, the Redis counters) are made once per process and hang on
+``app.extensions["yupnope"]`` as one ``Wiring``, so every use is typed and found by grep.
+The rules are cheap objects over the request's (or the command's) ORM session, made on each
+call to the accessors below; the ORM session lives in the app context and closes with it.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from datetime import datetime, timedelta
+
+from flask import Flask, current_app, g
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session as OrmSession
+
+from . import db, housekeeping
+from .accounts import Accounts
+from .config import Settings
+from .hashing import QUEUE_PER_CPU, Gate, GatedHasher
+from .operator import Operator
+from .personal_tokens import PersonalTokens
+from .security.passwords import Argon2Parameters
+from .security.tokens import DeviceCookies
+from .sessions import Lifetimes, Sessions
+from .store import Store
+from .throttle import Policy, Throttle
+from .throttle.counters import Keeper
+from .throttle.database import DatabaseCounters
+from .throttle.fallback import RETRY_SECONDS, FallbackCounters, Outage
+from .throttle.redis import RedisCounters, public_url, redis_client
+
+log = logging.getLogger(__name__)
+
+#: The key of the one extension this app installs.
+EXTENSION = "yupnope"
+
+
+class Wiring:
+    """Carry the objects one process makes once and every request shares."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.engine = db.engine_for(settings)
+        self.sessionmaker = db.make_sessionmaker(self.engine)
+        cpus = os.cpu_count() or 1
+        self.hasher = GatedHasher(
+            Argon2Parameters(
+                memory_kib=settings.argon2_memory_kib,
+                time_cost=settings.argon2_time_cost,
+                parallelism=settings.argon2_parallelism,
+            ),
+            # Four logins per CPU of the machine may wait, whatever this worker's share of
+            # slots: see QUEUE_PER_CPU.
+            Gate(
+                settings.hash_concurrency or cpus,
+                settings.hash_wait_seconds,
+                queue=QUEUE_PER_CPU * cpus,
+            ),
+        )
+        self.policy = Policy.of(settings)
+        self.lifetimes = Lifetimes(
+            idle=timedelta(seconds=settings.session_idle_seconds),
+            absolute=timedelta(seconds=settings.session_absolute_seconds),
+            touch=timedelta(seconds=settings.session_touch_seconds),
+        )
+        self.devices = DeviceCookies(
+            settings.secret_key, max_age=settings.device_cookie_days * 86400
+        )
+        # The Redis client connects at its first command, in the worker process that sends it.
+        self.redis: tuple[RedisCounters, Outage] | None = None
+        if settings.redis_url:
+            counters = RedisCounters(
+                redis_client(settings.redis_url),
+                settings.redis_key_prefix,
+                longest_wait=self.policy.max_delay,
+            )
+            self.redis = (counters, Outage(public_url(settings.redis_url), RETRY_SECONDS))
+        #: When this process next prunes expired rows (a time.monotonic() value).
+        self.next_prune = 0.0
+
+    def init_app(self, app: Flask) -> None:
+        """Hang this wiring on ``app`` and close each app context's ORM session at its end."""
+        app.extensions[EXTENSION] = self
+        app.teardown_appcontext(_close_session)
+
+    def counters(self, store: Store) -> Keeper:
+        """Return the throttle counters: in Redis if one is configured, with the database behind."""
+        database = DatabaseCounters(store)
+        if self.redis is None:
+            return database
+        remote, outage = self.redis
+        return FallbackCounters(remote, database, outage)
+
+
+def get(app: Flask | None = None) -> Wiring:
+    """Return the wiring of ``app``, or of the current app."""
+    found = (app or current_app).extensions.get(EXTENSION)
+    if not isinstance(found, Wiring):
+        raise RuntimeError("this app was not made by yupnope.create_app")
+    return found
+
+
+def orm_session() -> OrmSession:
+    """Return this app context's ORM session, opening it on first use."""
+    session = g.get("yupnope_orm_session")
+    if not isinstance(session, OrmSession):
+        session = get().sessionmaker()
+        g.yupnope_orm_session = session
+    return session
+
+
+def _close_session(_exc: BaseException | None) -> None:
+    session = g.pop("yupnope_orm_session", None)
+    if not isinstance(session, OrmSession):
+        return
+    try:
+        session.close()
+    except SQLAlchemyError as exc:
+        # The answer is already made; only the rollback on a connection that died meanwhile
+        # failed, and the pool has discarded that connection. Raising here would turn the
+        # answer into a bare 500.
+        log.warning("database session not closed cleanly: %s", " ".join(str(exc).split()))
+
+
+def store() -> Store:
+    """Return a store over this app context's ORM session."""
+    return Store(orm_session())
+
+
+def sessions() -> Sessions:
+    """Return the session keeper over this app context's ORM session."""
+    return Sessions(store(), get().lifetimes)
+
+
+def accounts() -> Accounts:
+    """Return the owner's account rules over this app context's ORM session."""
+    wiring = get()
+    shared = store()
+    return Accounts(
+        shared,
+        wiring.hasher,
+        Throttle(wiring.counters(shared), wiring.policy),
+        wiring.devices,
+        Sessions(shared, wiring.lifetimes),
+        signup_open=wiring.settings.signup_open,
+    )
+
+
+def operator() -> Operator:
+    """Return the operator's actions over this app context's ORM session."""
+    return Operator(accounts())
+
+
+def personal_tokens() -> PersonalTokens:
+    """Return the personal token keeper over this app context's ORM session."""
+    return PersonalTokens(store())
+
+
+def prune(now: datetime) -> housekeeping.Pruned:
+    """Delete expired sessions, stale throttle counters and events past retention."""
+    wiring = get()
+    return housekeeping.prune(
+        store(),
+        now,
+        idle=wiring.lifetimes.idle,
+        longest_window=wiring.policy.longest_window,
+        retention=timedelta(days=wiring.settings.audit_retention_days),
+    )
