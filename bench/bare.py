@@ -10,7 +10,7 @@ import argparse
 
 from flask import Flask
 
-from yupnope.server import Server
+from yupnope.cli.serve import Server
 
 app = Flask(__name__)
 

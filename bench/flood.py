@@ -13,26 +13,13 @@ import math
 from dataclasses import dataclass, replace
 
 import cpu
-import measurements
 import memory
-from measurements import (
-    WRK_TIMEOUT_SECONDS,
-    Load,
-    Run,
-    Timing,
-    finish_wrk,
-    interleave,
-    median,
-    p99,
-    rate,
-    say,
-    settle,
-    start_wrk,
-    wrk_run,
-)
+import wrk
+from measurements import Run, Timing, interleave, median, p99, rate
 from memory import MIB, Peak
 from report import Result, at_most
 from servers import Server
+from wrk import WRK_TIMEOUT_SECONDS, Load, finish_wrk, say, settle, start_wrk, wrk_run
 
 #: Concurrent login attempts of the flood (the issue's number).
 FLOOD_CONNECTIONS = 500
@@ -155,7 +142,7 @@ def bench_flood(
     rounds, seconds, warmup = timing
     print(f"B4, B5: {FLOOD_CONNECTIONS} concurrent logins against memory and pages", flush=True)
     page = Load("logged-in `GET /yup`", server.name, "/yup", PAGE_CONNECTIONS, cookie=cookie)
-    flood = measurements.login(
+    flood = wrk.login(
         "`POST /login` flood, wrong password",
         server.name,
         credentials,

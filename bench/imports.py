@@ -15,7 +15,8 @@ import time
 from pathlib import Path
 
 import cpu
-from measurements import Run, cpu_ms, rate, raw_argon2
+from hashing import raw_argon2
+from measurements import Run, cpu_ms, rate
 from report import Result, at_least
 from servers import Server, program, run
 

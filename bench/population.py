@@ -14,9 +14,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import sqlalchemy
-from measurements import Load, Timing, cpu_ms, interleave, measure, median, rate, refused
+from measurements import Timing, cpu_ms, interleave, median, rate, refused
 from report import Result, at_most
 from servers import Server
+from wrk import Load, measure
 
 from yupnope import config, db
 from yupnope.models import User
@@ -45,7 +46,7 @@ def fill(env: dict[str, str], count: int, encoded: str) -> float:
 
     The schema must exist already (``yupnope users add`` or ``db upgrade`` made it).
     """
-    engine = db.make_engine(config.load(environ=env)["DATABASE_URL"])
+    engine = db.make_engine(config.load(environ=env).database_url)
     began = time.perf_counter()
     try:
         with engine.begin() as connection:

@@ -15,8 +15,8 @@ from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
-from measurements import Load
 from servers import Server, program, run, spawn
+from wrk import Load
 
 
 def profile(load: Load, server: Server, seconds: int, folder: Path) -> str:

@@ -1,4 +1,4 @@
-"""Write the results as a Markdown table, a PNG chart and docs/benchmarks.md around them.
+"""Write the results as Markdown tables, and docs/benchmarks.md around them and the chart.
 
 The report is rewritten whole by every run except its findings block, which people write by hand
 (what the profiles show, what to do) and which is carried over from the previous report.
@@ -6,19 +6,13 @@ The report is rewritten whole by every run except its findings block, which peop
 
 from __future__ import annotations
 
-import importlib.metadata
-import os
-import platform
-import re
-import shutil
-import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from measurements import Load, Run
-from servers import program, run
+from measurements import Run
+from wrk import Load
 
 FINDINGS_START = "<!-- findings:start -->"
 FINDINGS_END = "<!-- findings:end -->"
@@ -69,46 +63,6 @@ def at_most(ratio: float, ceiling: float) -> dict[str, Any]:
         "low": 0.0,
         "high": ceiling,
     }
-
-
-def machine(root: Path, cpus: int) -> list[tuple[str, str]]:
-    """Describe the machine and the software the numbers were measured with."""
-    cpuinfo = Path("/proc/cpuinfo").read_text()
-    model = re.search(r"^model name\s*:\s*(.+)$", cpuinfo, re.MULTILINE)
-    memory = re.search(r"^MemTotal:\s*(\d+) kB", Path("/proc/meminfo").read_text(), re.MULTILINE)
-    release = Path("/etc/os-release")
-    text = release.read_text() if release.exists() else ""
-    system = re.search(r'^PRETTY_NAME="?([^"\n]+)', text, re.MULTILINE)
-    wrk = run([program("wrk"), "--version"], capture_output=True).stdout.split("\n")[0]
-    commit = "unknown"
-    git = shutil.which("git")
-    if git is not None:
-        head = run([git, "-C", str(root), "rev-parse", "--short", "HEAD"], capture_output=True)
-        dirty = run([git, "-C", str(root), "status", "--porcelain", "src"], capture_output=True)
-        commit = head.stdout.strip() or commit
-        if dirty.stdout.strip():
-            commit += ", src/ with uncommitted changes"
-
-    def version(name: str) -> str:
-        """Return the installed version of package ``name``."""
-        try:
-            return importlib.metadata.version(name)
-        except importlib.metadata.PackageNotFoundError:
-            return "?"
-
-    packages = ("flask", "gunicorn", "sqlalchemy", "argon2-cffi", "argon2-cffi-bindings")
-    return [
-        ("CPU", model.group(1).strip() if model else platform.processor() or "unknown"),
-        ("cores", f"{cpus} (usable by this process: {len(os.sched_getaffinity(0))})"),
-        ("memory", f"{int(memory.group(1)) / 2**20:.1f} GiB" if memory else "unknown"),
-        ("system", f"{system.group(1) if system else platform.system()}, {platform.release()}"),
-        ("Python", f"{platform.python_implementation()} {platform.python_version()}"),
-        ("SQLite", sqlite3.sqlite_version),
-        ("packages", ", ".join(f"{name} {version(name)}" for name in packages)),
-        ("load generator", wrk.strip()),
-        ("yupnope", f"{version('yupnope')} (commit {commit})"),
-        ("load average at start", " ".join(f"{x:.2f}" for x in os.getloadavg())),
-    ]
 
 
 def table(results: Sequence[Result]) -> str:
@@ -170,63 +124,6 @@ def _runs_table(results: Sequence[Result]) -> str:
                 f" | {one.steal_cores:.2f} cores |"
             )
     return "\n".join(rows)
-
-
-def chart(results: Sequence[Result], path: Path) -> None:
-    """Draw each ratio as a bar against its target, and save the PNG at ``path``.
-
-    When a ratio or a target is far from 1 (B5's p99 may grow a hundredfold, its target is 5),
-    the axis is logarithmic, so the bars near 1 stay readable beside it.
-    """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    shown = [r for r in results if not r.skipped]
-    values = [r.ratio for r in shown] + [r.low for r in shown if r.low]
-    values += [r.high for r in shown if r.high is not None]
-    logarithmic = max(values, default=1.0) > 3
-    figure, axes = plt.subplots(figsize=(max(7.5, 0.9 * len(shown) + 2), 3.8), dpi=110)
-    if logarithmic:
-        axes.set_yscale("log")
-        bottom = min(0.1, min(values) / 2)
-        axes.set_ylim(bottom, max(values) * 2)
-    else:
-        bottom = 0.0
-        axes.set_ylim(0, max(1.15, *(value * 1.1 for value in values)))
-    xs = list(range(len(shown)))
-    colours = ["#3a8d3a" if r.met else "#c0392b" for r in shown]
-    bars = axes.bar(xs, [r.ratio - bottom for r in shown], bottom=bottom, width=0.55, color=colours)
-    for x, r, bar in zip(xs, shown, bars, strict=True):
-        left, right = x - 0.38, x + 0.38
-        if r.high is None:
-            lines, label, at = [r.low], f"≥ {r.low:.2f}", r.low
-        elif not r.low:
-            lines, label, at = [r.high], f"≤ {r.high:.2f}", r.high
-        else:
-            lines, label, at = [r.low, r.high], f"{r.low:.2f}–{r.high:.2f}", r.high
-        axes.hlines(lines, left, right, colors="black", linestyles="--", lw=1.5, zorder=3)
-        axes.annotate(
-            label, (right, at), xytext=(0, 3), textcoords="offset points", fontsize=7, ha="right"
-        )
-        # The middle of the bar as the eye sees it: geometric on a logarithmic axis.
-        height = (bottom * r.ratio) ** 0.5 if logarithmic else r.ratio / 2
-        axes.annotate(
-            f"{r.ratio:.2f}" if r.ratio < 100 else f"{r.ratio:,.0f}",
-            (bar.get_x() + bar.get_width() / 2, height),
-            ha="center",
-            color="white",
-            fontweight="bold",
-            fontsize=8,
-        )
-    axes.set_xticks(xs, [f"{r.id}\n{r.target}" for r in shown], fontsize=8)
-    axes.set_ylabel("yupnope ÷ baseline" + (" (log scale)" if logarithmic else ""))
-    axes.set_title("yupnope against its baselines, measured side by side")
-    axes.spines[["top", "right"]].set_visible(False)
-    figure.tight_layout()
-    figure.savefig(path)
-    plt.close(figure)
 
 
 def _kept_findings(path: Path) -> str:

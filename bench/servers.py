@@ -196,7 +196,7 @@ def session_cookie(server: Server, username: str, password: str) -> str:
     jar: http.cookies.SimpleCookie = http.cookies.SimpleCookie()
     for header in headers.get_all("Set-Cookie") or []:
         jar.load(header)
-    morsel = jar.get(config.SESSION_COOKIE_NAME)
+    morsel = jar.get(config.Settings.session_cookie_name)
     if morsel is None:
         sys.exit("bench: logging in set no session cookie")
     cookie = f"{morsel.key}={morsel.value}"
