@@ -71,7 +71,7 @@ def stacks(text: str) -> Iterator[tuple[list[str], int]]:
 def _ours(frame: str) -> bool:
     """Return whether a frame is yupnope's, or Flask's, Jinja's or gunicorn's logging around it."""
     if "(yupnope/" in frame:
-        return "yupnope/cli.py" not in frame
+        return "yupnope/cli/" not in frame
     return re.search(r"\((flask|jinja2|gunicorn/glogging)/", frame) is not None
 
 

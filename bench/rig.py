@@ -13,10 +13,10 @@ from wrk import Load
 
 CPUS = os.cpu_count() or 1
 
-#: Workers per server as ``yupnope serve`` picks them when not told (cli.py: one per CPU).
+#: Workers per server as ``yupnope serve`` picks them when not told (cli/serve.py: one per CPU).
 WORKERS = CPUS
 
-#: Threads per worker as ``yupnope serve`` picks them when not told (cli.py: six per CPU).
+#: Threads per worker as ``yupnope serve`` picks them when not told (cli/serve.py: six per CPU).
 THREADS = 6 * CPUS
 
 #: Hashing slots per worker, given to every server as YUPNOPE_HASH_CONCURRENCY so that no

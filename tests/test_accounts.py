@@ -11,7 +11,18 @@ import pytest
 from flask import Flask
 from sqlalchemy import event
 
-from helpers import GOOD_PASSWORD, NOW, HashCounter, count_sessions_of, count_users, user_by_id
+from helpers import (
+    GOOD_PASSWORD,
+    NOW,
+    OPERATOR_CHANGES,
+    HashCounter,
+    add_user,
+    change_as_operator,
+    count_rows,
+    count_sessions_of,
+    count_users,
+    user_by_id,
+)
 from yupnope import usernames, wiring
 from yupnope.accounts import Accounts
 from yupnope.client import Client
@@ -25,7 +36,7 @@ from yupnope.errors import (
     WeakPassword,
     WrongPassword,
 )
-from yupnope.models import EventKind
+from yupnope.models import EventKind, Session
 from yupnope.operator import Operator
 
 #: Run every app test here on SQLite and on PostgreSQL (see conftest.database_url).
@@ -268,3 +279,27 @@ def test_a_good_login_and_its_session_take_two_write_transactions(app: Flask) ->
         assert writes.count(True) == 2
         assert count_sessions_of(app, result.user.id) == 1
         assert result.session.record.user_id == result.user.id
+
+
+@pytest.mark.parametrize("change", OPERATOR_CHANGES)
+def test_an_operator_change_during_the_hash_wins_over_the_login(
+    app: Flask, monkeypatch: pytest.MonkeyPatch, change: str
+) -> None:
+    add_user(app, "alice")
+    verify = argon2.PasswordHasher.verify
+
+    def verify_then_change(*args: Any, **kwargs: Any) -> Any:
+        # The change commits between the login's check of the password and its last write.
+        matches = verify(*args, **kwargs)
+        with app.app_context():
+            change_as_operator("alice", change)
+        return matches
+
+    monkeypatch.setattr(argon2.PasswordHasher, "verify", verify_then_change)
+    with app.app_context(), pytest.raises(InvalidCredentials):
+        wiring.accounts().log_in("alice", GOOD_PASSWORD, CLIENT, NOW, replacing=None)
+    assert count_rows(app, Session) == 0
+    with app.app_context():
+        kinds = [event.kind for event in wiring.store().events.since()]
+    assert EventKind.LOGIN_FAILED in kinds
+    assert EventKind.LOGIN not in kinds

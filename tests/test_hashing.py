@@ -331,6 +331,32 @@ def test_a_login_against_a_saturated_gate_costs_no_database_write(
     assert counts(app) == {}
 
 
+def test_a_busy_login_reads_nothing_not_even_the_session_it_would_replace(
+    app_factory: Callable[..., Flask],
+) -> None:
+    """Refuse a login at once when every slot is taken, though the browser holds a session."""
+    app = app_factory(hash_concurrency=1)
+    add_user(app, "alice")
+    browser = app.test_client()
+    assert login(browser, "alice", GOOD_PASSWORD).headers["Location"] == "/yup"
+    wiring.get(app).hasher.gate.queue = 0
+    engine = wiring.get(app).engine
+    transactions: list[Any] = []
+
+    def began(connection: Any) -> None:
+        transactions.append(connection)
+
+    with slot_held_elsewhere(app):
+        event.listen(engine, "begin", began)
+        try:
+            busy: Any = login(browser, "alice")
+        finally:
+            event.remove(engine, "begin", began)
+    assert busy.status_code == 503
+    assert transactions == []
+    assert "Set-Cookie" not in busy.headers
+
+
 def signup_while_busy(app: Flask) -> Any:
     """Post a good sign-up form while the only hashing slot is held elsewhere."""
     form = {"username": "carol", "password": GOOD_PASSWORD}

@@ -1,7 +1,8 @@
 """Apply the owner's account rules: sign up, log in, change the password, delete the account.
 
-Plain values in, model objects or errors out; nothing here knows of Flask. Slow work (argon2)
-always runs outside any database transaction, so no lock or snapshot is held while hashing.
+Plain values in, model objects and results out, or errors; nothing here knows of Flask. Slow
+work (argon2) always runs outside any database transaction, so no lock or snapshot is held while
+hashing.
 """
 
 from __future__ import annotations
@@ -44,7 +45,10 @@ class LoginResult:
 
 
 class Accounts:
-    """Carry out every change to accounts, for the pages, the API and the command line alike."""
+    """Carry out an owner's changes to their account, for the pages and the API alike.
+
+    The operator's actions build on these rules in operator.py.
+    """
 
     def __init__(
         self,
@@ -84,15 +88,15 @@ class Accounts:
         password: str,
         client: Client,
         now: datetime,
-        replacing: int | None = None,
+        replacing: str | None = None,
         device_cookie: str | None = None,
         kind: SessionKind = SessionKind.BROWSER,
     ) -> LoginResult:
         """Check a name and password and start a session of ``kind``, or raise why not.
 
-        The session replaces the ``replacing`` one, and starts in the login's last write
-        transaction, once the account is known to be unchanged since its check: it exists
-        exactly when the login succeeded.
+        The session replaces the one whose token is ``replacing`` (the client's own), and
+        starts in the login's last write transaction, once the account is known to be
+        unchanged since its check: it exists exactly when the login succeeded.
 
         Raises InvalidCredentials, Throttled (too many failures: checked before any hashing, and
         the same whether the name exists or the password is right) or Busy (no hashing slot).

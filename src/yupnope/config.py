@@ -113,6 +113,8 @@ class Settings:
     #: JSON API with bearer tokens; empty sends no CORS headers at all.
     cors_origins: str = ""
 
+    #: ``trusted_proxies`` parsed: how many proxies stand in front, when it is a count.
+    proxy_count: int | None = field(init=False, default=None, repr=False)
     #: ``trusted_proxies`` parsed: the CIDRs of the proxies, when it lists CIDRs.
     proxy_networks: tuple[Network, ...] = field(init=False, default=(), repr=False)
     #: ``cors_origins`` parsed and normalised as browsers write ``Origin``.
@@ -121,15 +123,11 @@ class Settings:
     def __post_init__(self) -> None:
         _validate(self)
         proxies = self.trusted_proxies.strip()
-        if proxies and not proxies.isdigit():
+        if proxies.isdigit():
+            object.__setattr__(self, "proxy_count", int(proxies))
+        elif proxies:
             object.__setattr__(self, "proxy_networks", trusted_networks(proxies))
         object.__setattr__(self, "allowed_origins", parse_origins(self.cors_origins))
-
-    @property
-    def proxy_count(self) -> int | None:
-        """Return how many proxies stand in front, when ``trusted_proxies`` is a count."""
-        proxies = self.trusted_proxies.strip()
-        return int(proxies) if proxies.isdigit() else None
 
 
 def env_name(name: str) -> str:

@@ -48,10 +48,10 @@ class Sessions:
         user: User,
         client: Client,
         now: datetime,
-        replacing: int | None = None,
+        replacing: str | None = None,
         kind: SessionKind = SessionKind.BROWSER,
     ) -> Started:
-        """Open a session for ``user`` in a write of its own, deleting the ``replacing`` row.
+        """Open a session for ``user`` in a write of its own, ending the one of ``replacing``.
 
         Raises InvalidCredentials when the user was removed, disabled or given another password
         since it was loaded: an operator's action always wins the race against a sign-in that
@@ -67,13 +67,15 @@ class Sessions:
         user: User,
         client: Client,
         now: datetime,
-        replacing: int | None = None,
+        replacing: str | None = None,
         kind: SessionKind = SessionKind.BROWSER,
     ) -> Started:
-        """Insert a session for ``user`` under a new token inside the caller's write.
+        """Insert a session for ``user`` under a new token, ending the one of ``replacing``.
 
         A fresh token at every login stops session fixation: a token planted before login is
-        worthless after it. The caller has made sure the user is unchanged in that write.
+        worthless after it, and the session the client held (``replacing``, its token) ends.
+        Part of the caller's write when one is open (a login's last write, which has made sure
+        the user is unchanged), else a write of its own.
         """
         token = tokens.new_token()
         record = Session(
@@ -86,9 +88,10 @@ class Sessions:
             user_agent=client.user_agent,
             kind=kind.value,
         )
-        if replacing is not None:
-            self.store.sessions.delete(replacing)
-        self.store.sessions.add(record)
+        with self.store.tx.write(join=True):
+            if replacing:
+                self.store.sessions.delete_by_digest(tokens.digest(replacing), kind.value)
+            self.store.sessions.add(record)
         return Started(token=token, record=record)
 
     def find(

@@ -131,9 +131,9 @@ def store() -> Store:
     return Store(orm_session())
 
 
-def sessions() -> Sessions:
-    """Return the session keeper over this app context's ORM session."""
-    return Sessions(store(), get().lifetimes)
+def sessions(shared: Store | None = None) -> Sessions:
+    """Return the session keeper over ``shared``, or over this app context's ORM session."""
+    return Sessions(shared or store(), get().lifetimes)
 
 
 def accounts() -> Accounts:
@@ -145,7 +145,7 @@ def accounts() -> Accounts:
         wiring.hasher,
         Throttle(wiring.counters(shared), wiring.policy),
         wiring.devices,
-        Sessions(shared, wiring.lifetimes),
+        sessions(shared),
         signup_open=wiring.settings.signup_open,
     )
 

@@ -23,7 +23,7 @@ def audit(username: str | None, since: str | None) -> None:
     start = _parse_since(since, now()) if since else None
     with open_app():
         rows: list[tuple[str, ...]] = [("TIME", "EVENT", "USER", "ADDRESS", "USER AGENT")]
-        for event in wiring.operator().events(start, username):
+        for event in wiring.operator().events(start, username or None):
             rows.append(
                 (
                     event.at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S"),

@@ -10,7 +10,7 @@ from flask import Flask
 from gunicorn.app.base import BaseApplication
 
 from .. import config, create_app, wiring
-from ..hashing import QUEUE_PER_CPU, hashing_slots
+from ..hashing import hashing_slots
 from .group import cli, one_line_errors, open_app
 
 
@@ -74,9 +74,9 @@ def serve(host: str, port: int, workers: int | None, threads: int | None, debug:
     bind = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
     cpus = os.cpu_count() or 1
     workers = workers or cpus
-    # More per CPU than a worker's hashing slots and their queue (QUEUE_PER_CPU per CPU) can
-    # hold, so a flood of logins always leaves threads for the pages.
-    threads = threads or (QUEUE_PER_CPU + 2) * cpus
+    # Six per CPU: more than a worker's hashing slots and their queue (QUEUE_PER_CPU per CPU)
+    # can hold, so a flood of logins always leaves threads for the pages.
+    threads = threads or 6 * cpus
     # Workers build their app after the fork from the environment: one connection per thread,
     # and the machine's cores shared out among the workers as hashing slots.
     if not settings.database_pool_size:

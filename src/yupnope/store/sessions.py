@@ -36,6 +36,10 @@ INSERT_SESSION: Insert = insert(sessions).returning(*sessions.c)
 
 DELETE_SESSION: Delete = delete(sessions).where(sessions.c.id == bindparam("id_"))
 
+DELETE_SESSION_BY_DIGEST: Delete = delete(sessions).where(
+    sessions.c.token_digest == bindparam("digest_"), sessions.c.kind == bindparam("kind_")
+)
+
 TOUCH_SESSION: Update = (
     update(sessions).where(sessions.c.id == bindparam("id_")).values(last_seen_at=bindparam("now_"))
 )
@@ -67,6 +71,13 @@ class SessionRows(CredentialRows[Session]):
     def delete(self, session_id: int) -> int:
         """Delete one session row; return 0 or 1."""
         result = self.session.execute(DELETE_SESSION, {"id_": session_id})
+        return result.rowcount  # type: ignore[attr-defined, no-any-return]
+
+    def delete_by_digest(self, token_digest: str, kind: str) -> int:
+        """Delete the session of ``kind`` whose token hashes to ``token_digest``; return 0 or 1."""
+        result = self.session.execute(
+            DELETE_SESSION_BY_DIGEST, {"digest_": token_digest, "kind_": kind}
+        )
         return result.rowcount  # type: ignore[attr-defined, no-any-return]
 
     def touch(self, record: Session, now: datetime) -> None:

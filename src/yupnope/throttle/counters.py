@@ -68,6 +68,10 @@ class Counters(Protocol):
 class Keeper(Protocol):
     """Run the steps of one throttle decision together, wherever the counters are kept."""
 
-    def transaction(self, work: Callable[[Counters], T]) -> T:
-        """Return ``work(counters)``; if it raises, every hit it made is taken back."""
+    def transaction(self, work: Callable[[Counters], T], join: bool = False) -> T:
+        """Return ``work(counters)``; if it raises, every hit it made is taken back.
+
+        With ``join``, counters kept in the database change inside the caller's open write
+        (a login's last write), committed with it; otherwise in a write of their own.
+        """
         ...

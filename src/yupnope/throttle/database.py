@@ -44,9 +44,7 @@ class DatabaseCounters:
     def clear(self, scope: str, key: str) -> int:
         return self.store.counters.clear(scope, key)
 
-    def transaction(self, work: Callable[[Counters], T]) -> T:
-        # A login settles its throttle inside its own last write, so that one commit holds
-        # both; anywhere else this is a write of its own. Either way a rollback on an
-        # exception takes every hit back.
-        with self.store.tx.write(join=True):
+    def transaction(self, work: Callable[[Counters], T], join: bool = False) -> T:
+        # The rollback on an exception takes every hit back (joined: the caller's rollback).
+        with self.store.tx.write(join=join):
             return work(self)

@@ -91,7 +91,7 @@ class FallbackCounters:
         self.database = database
         self.outage = outage
 
-    def transaction(self, work: Callable[[Counters], T]) -> T:
+    def transaction(self, work: Callable[[Counters], T], join: bool = False) -> T:
         if self.outage.worth_trying():
             try:
                 result = self.remote.transaction(work)
@@ -104,4 +104,4 @@ class FallbackCounters:
             else:
                 self.outage.ended()
                 return result
-        return self.database.transaction(work)
+        return self.database.transaction(work, join)

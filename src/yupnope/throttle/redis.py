@@ -162,7 +162,8 @@ class RedisCounters:
     def clear(self, scope: str, key: str) -> int:
         return int(self.client.delete(self.key(scope, key)))
 
-    def transaction(self, work: Callable[[Counters], T]) -> T:
+    def transaction(self, work: Callable[[Counters], T], join: bool = False) -> T:
+        # Redis has no transaction to join: each step is atomic by itself.
         inside = copy.copy(self)
         inside._taken = []
         try:

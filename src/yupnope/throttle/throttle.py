@@ -123,7 +123,8 @@ class Throttle:
             for scope, key in counted.shared:
                 counters.refund(scope, key)
 
-        self.counters.transaction(forget)
+        # Joins a login's last write, so that one commit holds the login and its settling.
+        self.counters.transaction(forget, join=True)
 
     def refund(self, counted: Counted) -> None:
         """Take back an admitted attempt that was never checked (no hashing slot came free).

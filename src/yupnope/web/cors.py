@@ -10,7 +10,7 @@ from __future__ import annotations
 from flask import Flask, Response, request
 
 from .. import wiring
-from .answers import API_PREFIX
+from .answers import for_api
 from .guards import cors_origins
 
 #: Seconds a browser may keep a preflight's answer.
@@ -28,7 +28,7 @@ def init_app(app: Flask) -> None:
 
 
 def _allow(response: Response) -> Response:
-    if not request.path.startswith(API_PREFIX):
+    if not for_api():
         return response
     # The answer depends on Origin whether or not this one is listed, so caches must key on it.
     response.vary.add("Origin")

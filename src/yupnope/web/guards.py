@@ -19,7 +19,7 @@ from .. import wiring
 from ..client import Client
 from ..models import Session, User
 from ..sessions import Started
-from .answers import API_PREFIX
+from .answers import for_api
 from .cookies import DEVICE_COOKIE, ServerSession
 
 P = ParamSpec("P")
@@ -91,10 +91,12 @@ def login_required(view: Callable[P, R]) -> Callable[P, R | Response]:
     return wrapped
 
 
-def current_session_id() -> int | None:
-    """Return the id of this browser's session, which a new login replaces, or None."""
-    found = current()
-    return None if found is None else found[0].id
+def cookie_token() -> str | None:
+    """Return the session token this browser sent, unchecked: a new login ends its session.
+
+    Read without a lookup, so a login pays no query before its hashing slot and throttle.
+    """
+    return _server_session().token
 
 
 def sign_in(user: User, started: Started) -> None:
@@ -103,7 +105,9 @@ def sign_in(user: User, started: Started) -> None:
     A login starts its session inside its own transaction and hands it in once that is
     committed, so no cookie names a session that was rolled back.
     """
-    _server_session().issue(started.token, started.record.expires_at)
+    cookie = _server_session()
+    cookie.accessed = True
+    cookie.issue(started.token, started.record.expires_at)
     g.yupnope_current = (started.record, user)
 
 
@@ -160,7 +164,7 @@ def refuse_cross_origin() -> None:
     """
     if request.method not in _UNSAFE_METHODS:
         return
-    if request.path.startswith(API_PREFIX) and (
+    if for_api() and (
         "Authorization" in request.headers or request.headers.get("Origin") in cors_origins()
     ):
         return

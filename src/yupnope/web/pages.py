@@ -75,7 +75,7 @@ def login() -> Response:
             password,
             guards.client(),
             guards.now(),
-            replacing=guards.current_session_id(),
+            replacing=guards.cookie_token(),
             device_cookie=guards.device_cookie(),
         )
     except InvalidCredentials:
@@ -138,7 +138,7 @@ def signup() -> Page:
             "signup.html", error=refused.message, field=refused.field, username=username
         )
         return page, refused.status, refused.headers
-    started = wiring.sessions().start(user, client, now, replacing=guards.current_session_id())
+    started = wiring.sessions().start(user, client, now, replacing=guards.cookie_token())
     guards.sign_in(user, started)
     return redirect(url_for("pages.yup"), 303)
 
