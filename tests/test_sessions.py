@@ -11,7 +11,7 @@ from flask import Flask
 from helpers import GOOD_PASSWORD, NOW, OPERATOR_CHANGES, change_as_operator
 from yupnope import wiring
 from yupnope.client import Client
-from yupnope.errors import InvalidCredentials
+from yupnope.errors import AccountChanged
 from yupnope.models import User
 from yupnope.security import tokens
 from yupnope.sessions import Sessions
@@ -43,7 +43,7 @@ def test_only_the_digest_of_the_token_is_stored(ctx: tuple[Sessions, User]) -> N
 def test_starting_a_session_replaces_the_previous_one(ctx: tuple[Sessions, User]) -> None:
     sessions, user = ctx
     first = sessions.start(user, CLIENT, NOW)
-    second = sessions.start(user, CLIENT, NOW, replacing=first.record.id)
+    second = sessions.start(user, CLIENT, NOW, replacing=first.token)
     assert first.token != second.token
     assert sessions.find(first.token, NOW) is None
     assert sessions.find(second.token, NOW) is not None
@@ -138,7 +138,7 @@ def test_a_login_that_checked_before_an_operator_change_gets_no_session(
     # The login's copy belongs to another request: detach it from this ORM session.
     sessions.store.session.expunge(checked)
     change_as_operator("alice", change)
-    with pytest.raises(InvalidCredentials):
+    with pytest.raises(AccountChanged):
         sessions.start(checked, CLIENT, NOW)
     assert sessions.store.sessions.count_of(checked.id) == 0
 
