@@ -142,6 +142,28 @@ def change_as_operator(username: str, change: str) -> None:
         operator.remove_user(user, now)
 
 
+def operator_acts_during_hash_check(
+    monkeypatch: pytest.MonkeyPatch, app: Flask, username: str, change: str
+) -> None:
+    """Make the operator's ``change`` to ``username`` commit right after the next verify.
+
+    That is the instant between a rule's check of a password and its write: the race an
+    operator's remedy (a new password, disabling, removal) must win.
+    """
+    verify = argon2.PasswordHasher.verify
+    done: list[bool] = []
+
+    def verify_then_change(*args: Any, **kwargs: Any) -> Any:
+        matches = verify(*args, **kwargs)
+        if not done:
+            done.append(True)
+            with app.app_context():
+                change_as_operator(username, change)
+        return matches
+
+    monkeypatch.setattr(argon2.PasswordHasher, "verify", verify_then_change)
+
+
 def login(client: FlaskClient, username: str, password: str = GOOD_PASSWORD) -> Any:
     """Post the login form like a same-site browser would."""
     return client.post(

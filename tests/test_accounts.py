@@ -17,10 +17,10 @@ from helpers import (
     OPERATOR_CHANGES,
     HashCounter,
     add_user,
-    change_as_operator,
     count_rows,
     count_sessions_of,
     count_users,
+    operator_acts_during_hash_check,
     user_by_id,
 )
 from yupnope import usernames, wiring
@@ -28,6 +28,7 @@ from yupnope.accounts import Accounts
 from yupnope.client import Client
 from yupnope.db import WRITE_OPTION
 from yupnope.errors import (
+    AccountChanged,
     InvalidCredentials,
     InvalidUsername,
     SignupClosed,
@@ -286,20 +287,49 @@ def test_an_operator_change_during_the_hash_wins_over_the_login(
     app: Flask, monkeypatch: pytest.MonkeyPatch, change: str
 ) -> None:
     add_user(app, "alice")
-    verify = argon2.PasswordHasher.verify
-
-    def verify_then_change(*args: Any, **kwargs: Any) -> Any:
-        # The change commits between the login's check of the password and its last write.
-        matches = verify(*args, **kwargs)
-        with app.app_context():
-            change_as_operator("alice", change)
-        return matches
-
-    monkeypatch.setattr(argon2.PasswordHasher, "verify", verify_then_change)
+    operator_acts_during_hash_check(monkeypatch, app, "alice", change)
     with app.app_context(), pytest.raises(InvalidCredentials):
-        wiring.accounts().log_in("alice", GOOD_PASSWORD, CLIENT, NOW, replacing=None)
+        wiring.accounts().log_in("alice", GOOD_PASSWORD, CLIENT, NOW)
     assert count_rows(app, Session) == 0
     with app.app_context():
         kinds = [event.kind for event in wiring.store().events.since()]
     assert EventKind.LOGIN_FAILED in kinds
     assert EventKind.LOGIN not in kinds
+
+
+@pytest.mark.parametrize("change", OPERATOR_CHANGES)
+def test_an_operator_change_during_a_password_change_wins(
+    app: Flask, monkeypatch: pytest.MonkeyPatch, change: str
+) -> None:
+    """Refuse the owner's new password when the operator acted after its check (finding 2)."""
+    add_user(app, "alice")
+    with app.app_context():
+        user = wiring.operator().find("alice")
+        operator_acts_during_hash_check(monkeypatch, app, "alice", change)
+        with pytest.raises(AccountChanged):
+            wiring.accounts().change_password(
+                user, GOOD_PASSWORD, "an attacker's new passphrase", CLIENT, NOW
+            )
+    with app.app_context():
+        after = wiring.store().users.by_key("alice")
+        hasher = wiring.get(app).hasher
+        if change == "remove":
+            assert after is None
+        else:
+            assert after is not None
+            assert not hasher.verify(after.password_hash, "an attacker's new passphrase")
+            assert after.disabled == (change == "disable")
+        kinds = [event.kind for event in wiring.store().events.since()]
+    assert EventKind.PASSWORD_CHANGED not in kinds
+
+
+def test_an_operator_change_during_an_account_deletion_wins(
+    app: Flask, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    add_user(app, "alice")
+    with app.app_context():
+        user = wiring.operator().find("alice")
+        operator_acts_during_hash_check(monkeypatch, app, "alice", "set-password")
+        with pytest.raises(AccountChanged):
+            wiring.accounts().delete_account(user, GOOD_PASSWORD, CLIENT, NOW)
+        assert wiring.store().users.by_key("alice") is not None

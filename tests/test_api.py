@@ -23,6 +23,7 @@ from helpers import (
     HashCounter,
     add_user,
     login,
+    operator_acts_during_hash_check,
     run_cli,
 )
 from yupnope import personal_tokens, wiring
@@ -386,6 +387,16 @@ def test_password_change_by_cookie_keeps_the_browser(app: Flask, token: str) -> 
     assert change(logged_in, None, GOOD_PASSWORD, NEW_PASSWORD, **SAME_ORIGIN).status_code == 204
     assert browser_in(logged_in)
     refused(logged_in, token)
+
+
+def test_an_operators_reset_during_a_password_change_wins(
+    app: Flask, client: FlaskClient, token: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    operator_acts_during_hash_check(monkeypatch, app, "alice", "set-password")
+    problem(change(client, token, GOOD_PASSWORD, NEW_PASSWORD), 401, "not_authenticated")
+    attackers = call(client, "POST", "/sessions", json=credentials("alice", NEW_PASSWORD))
+    problem(attackers, 401, "bad_credentials")
+    refused(client, token)
 
 
 def test_password_change_refusals_end_nothing(client: FlaskClient, token: str) -> None:

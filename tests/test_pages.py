@@ -24,6 +24,7 @@ from helpers import (
     add_user,
     count_users,
     login,
+    operator_acts_during_hash_check,
 )
 from yupnope import create_app, wiring
 from yupnope.cli.import_file import parse_import_file
@@ -679,6 +680,24 @@ def test_change_password_ends_the_other_sessions_only(app: Flask, alice: str) ->
     assert logged_in_as(there) is None
     assert location(login(app.test_client(), "alice", GOOD_PASSWORD)) == "/nope"
     assert location(login(app.test_client(), "alice", NEW_PASSWORD)) == "/yup"
+
+
+def test_an_operators_reset_during_a_password_change_wins(
+    app: Flask, alice: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Refuse a change checked against the old password once the operator has set a new one.
+
+    The attacker with a stolen session types the right current password; the operator's
+    ``users set-password`` commits while it is checked. The attacker's password must not win.
+    """
+    client = logged_in_client(app)
+    operator_acts_during_hash_check(monkeypatch, app, "alice", "set-password")
+    response = change_password(client, GOOD_PASSWORD, NEW_PASSWORD)
+    assert location(response) == "/"
+    assert "yupnope_session=;" in response.headers["Set-Cookie"]
+    assert location(login(app.test_client(), "alice", NEW_PASSWORD)) == "/nope"
+    operators = "an operator's new passphrase"
+    assert location(login(app.test_client(), "alice", operators)) == "/yup"
 
 
 @pytest.mark.parametrize(

@@ -11,7 +11,7 @@ from flask import Flask
 from helpers import GOOD_PASSWORD, NOW, OPERATOR_CHANGES, change_as_operator
 from yupnope import wiring
 from yupnope.client import Client
-from yupnope.errors import InvalidCredentials, SessionRequired
+from yupnope.errors import AccountChanged, SessionRequired
 from yupnope.models import User
 
 #: Run every app test here on SQLite and on PostgreSQL (see conftest.database_url).
@@ -38,7 +38,7 @@ def test_no_token_is_made_for_a_user_changed_since_the_request_began(
     with app.app_context():
         change_as_operator("alice", action)
     tokens = wiring.personal_tokens()
-    with pytest.raises(InvalidCredentials):
+    with pytest.raises(AccountChanged):
         tokens.issue(alice, "backup", A_YEAR, CLIENT, NOW)
     assert wiring.store().tokens.count_of(alice_id) == 0
 

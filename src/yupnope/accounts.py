@@ -15,6 +15,7 @@ from . import usernames
 from .client import Client
 from .db import DuplicateKey
 from .errors import (
+    AccountChanged,
     Busy,
     InvalidCredentials,
     InvalidUsername,
@@ -170,6 +171,8 @@ class Accounts:
         """Replace the password after checking the current one.
 
         Every other session and every personal token of the user ends with the old password.
+        The new password is written only over the hash that was checked: an operator's
+        password set, disabling or removal committed meanwhile wins (AccountChanged).
         """
         self._confirm(
             user,
@@ -179,14 +182,21 @@ class Accounts:
         )
         new_hash = self.hasher.hash(self.acceptable(new, user.username, "new_password"))
         with self.store.tx.write():
-            self.store.users.update(user, password_hash=new_hash, must_change_password=False)
+            if not self.store.users.update_if_unchanged(
+                user, password_hash=new_hash, must_change_password=False
+            ):
+                raise AccountChanged()
             self.store.end_credentials_of(user.id, keep_session=keep_session)
             self.store.events.record(
                 EventKind.PASSWORD_CHANGED, now, client, user.id, user.username
             )
 
     def delete_account(self, user: User, password: str, client: Client, now: datetime) -> None:
-        """Delete the account with its sessions and tokens, after checking its password."""
+        """Delete the account with its sessions and tokens, after checking its password.
+
+        Raises AccountChanged, deleting nothing, when an operator changed the account since
+        its password was checked.
+        """
         self._confirm(
             user,
             password,
@@ -194,6 +204,8 @@ class Accounts:
             WrongPassword("The password is not right; the account was kept.", "password"),
         )
         with self.store.tx.write():
+            if not self.store.users.is_unchanged(user):
+                raise AccountChanged()
             self.store.remove_user(user.id)
             self.store.events.record(EventKind.ACCOUNT_DELETED, now, client, user.id, user.username)
 

@@ -19,6 +19,17 @@ class InvalidCredentials(AccountError):
         super().__init__("The name or password is not right.")
 
 
+class AccountChanged(AccountError):
+    """Refuse an owner's change because the account changed under it since it was checked.
+
+    An operator removed, disabled or re-passworded the account meanwhile: the operator's
+    action wins, and the credential the request came with has ended with it.
+    """
+
+    def __init__(self) -> None:
+        super().__init__("Your account was changed meanwhile. Log in again.")
+
+
 class InvalidUsername(AccountError):
     """Refuse a name that cannot be an account name: empty, too long, or with hidden characters."""
 

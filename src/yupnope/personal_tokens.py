@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 
 from .client import Client
 from .errors import (
-    InvalidCredentials,
+    AccountChanged,
     InvalidTokenRequest,
     PasswordChangeRequired,
     SessionRequired,
@@ -75,7 +75,7 @@ class PersonalTokens:
         token cannot mint longer-lived ones; InvalidTokenRequest for a blank, unprintable or
         too long name or a lifetime out of bounds; PasswordChangeRequired while the user's
         password must be changed first; TooManyTokens when the user holds the most they may;
-        and InvalidCredentials when the user was removed, disabled or given another password
+        and AccountChanged when the user was removed, disabled or given another password
         since the request began: a token must not outlive the credentials it was made with.
         """
         if by_token:
@@ -104,7 +104,7 @@ class PersonalTokens:
         with self.store.tx.write():
             # Locks the user's row, so concurrent requests also count the tokens one by one.
             if not self.store.users.is_unchanged(user):
-                raise InvalidCredentials()
+                raise AccountChanged()
             if self.store.tokens.count_of(user.id) >= MAX_PER_USER:
                 raise TooManyTokens(MAX_PER_USER)
             self.store.tokens.add(record)

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from .client import Client
-from .errors import InvalidCredentials
+from .errors import AccountChanged
 from .models import EventKind, Session, SessionKind, User
 from .security import tokens
 from .store import Store
@@ -53,13 +53,13 @@ class Sessions:
     ) -> Started:
         """Open a session for ``user`` in a write of its own, ending the one of ``replacing``.
 
-        Raises InvalidCredentials when the user was removed, disabled or given another password
+        Raises AccountChanged when the user was removed, disabled or given another password
         since it was loaded: an operator's action always wins the race against a sign-in that
         checked the old state.
         """
         with self.store.tx.write():
             if not self.store.users.is_unchanged(user):
-                raise InvalidCredentials()
+                raise AccountChanged()
             return self.open(user, client, now, replacing, kind)
 
     def open(

@@ -17,11 +17,11 @@ from flask_openapi3.models.tag import Tag
 from pydantic import BaseModel
 
 from .. import wiring
-from ..errors import AccountError, InvalidCredentials
+from ..errors import AccountError
 from ..models import SessionKind
 from . import bodies, guards
 from .answers import Refusal
-from .bearer import caller, not_authenticated
+from .bearer import caller
 from .problems import documented
 from .refusals import refusal
 from .schemas import (
@@ -249,9 +249,6 @@ def create_token(body: NewToken) -> Response:
             guards.now(),
             by_token=found.token is not None,
         )
-    except InvalidCredentials:
-        # The user was changed since this request began: its credential is gone too.
-        raise not_authenticated() from None
     except AccountError as exc:
         raise refusal(exc) from None
     described = TokenOut.model_validate(issued.record).model_dump()

@@ -8,7 +8,7 @@ from flask import Blueprint, abort, redirect, render_template, request, url_for
 from werkzeug.wrappers.response import Response
 
 from .. import db, wiring
-from ..errors import AccountError, InvalidCredentials, SignupClosed, Throttled
+from ..errors import AccountChanged, AccountError, InvalidCredentials, SignupClosed, Throttled
 from . import guards
 from .answers import Refusal
 from .refusals import refusal
@@ -138,7 +138,10 @@ def signup() -> Page:
             "signup.html", error=refused.message, field=refused.field, username=username
         )
         return page, refused.status, refused.headers
-    started = wiring.sessions().start(user, client, now, replacing=guards.cookie_token())
+    try:
+        started = wiring.sessions().start(user, client, now, replacing=guards.cookie_token())
+    except AccountChanged:
+        return _log_in_again()
     guards.sign_in(user, started)
     return redirect(url_for("pages.yup"), 303)
 
@@ -165,6 +168,8 @@ def change_password() -> Page:
             guards.now(),
             keep_session=record.id,
         )
+    except AccountChanged:
+        return _log_in_again()
     except AccountError as exc:
         return _refused_account_page(refusal(exc), "current_password")
     return redirect(url_for("pages.account", done="password"), 303)
@@ -188,6 +193,8 @@ def delete_account() -> Page:
     (password,) = _fields("password")
     try:
         wiring.accounts().delete_account(user, password, guards.client(), guards.now())
+    except AccountChanged:
+        return _log_in_again()
     except AccountError as exc:
         # The delete form's password input has an id of its own on the account page.
         return _refused_account_page(
@@ -195,6 +202,12 @@ def delete_account() -> Page:
         )
     guards.forget_cookie()
     return redirect(url_for("pages.login_form", done="deleted"), 303)
+
+
+def _log_in_again() -> Response:
+    """Send the browser to the login form: an operator's change ended its session meanwhile."""
+    guards.forget_cookie()
+    return redirect(url_for("pages.login_form"), 303)
 
 
 @bp.get("/healthz")

@@ -7,6 +7,7 @@ a page shows the message under that input, the API sends it as the problem's ``d
 from __future__ import annotations
 
 from ..errors import (
+    AccountChanged,
     AccountError,
     InvalidCredentials,
     InvalidTokenRequest,
@@ -25,6 +26,7 @@ from .answers import CHALLENGE, Refusal
 #: The status and stable code of each refusal by the rules.
 STATUS_AND_CODE: dict[type[AccountError], tuple[int, str]] = {
     InvalidCredentials: (401, "bad_credentials"),
+    AccountChanged: (401, "not_authenticated"),
     WrongPassword: (403, "bad_credentials"),
     InvalidUsername: (422, "invalid_username"),
     WeakPassword: (422, "weak_password"),
@@ -42,7 +44,7 @@ def refusal(exc: AccountError) -> Refusal:
     """Return the answer to a refusal by the rules."""
     status, code = STATUS_AND_CODE.get(type(exc), (400, "refused"))
     found = Refusal(status, code, str(exc), field=exc.field)
-    if isinstance(exc, InvalidCredentials):
+    if isinstance(exc, InvalidCredentials | AccountChanged):
         found.headers["WWW-Authenticate"] = CHALLENGE
     elif isinstance(exc, Throttled):
         found.headers["Retry-After"] = str(exc.retry_after)
