@@ -49,6 +49,7 @@ from yupnope.throttle.policy import (
     ADDRESS,
     DEVICE,
     GLOBAL,
+    REFUSAL,
     SIGNUP,
     account_key,
     address_key,
@@ -125,7 +126,11 @@ def attempt(
 
 
 def counters(app: Flask) -> dict[tuple[str, str], int]:
-    """Return every throttle counter's count, read afresh from Redis or the database."""
+    """Return every attempt counter's count, read afresh from Redis or the database.
+
+    The counters of refusals already logged (scope REFUSAL) are left out: they count log
+    rows, not attempts.
+    """
     with app.app_context():
         rows = wiring.orm_session().scalars(select(ThrottleCounter)).all()
         found = {(row.scope, row.key): row.count for row in rows}
@@ -133,8 +138,8 @@ def counters(app: Flask) -> dict[tuple[str, str], int]:
     if wired.redis is not None:
         assert found == {}, "counters went to the database while Redis answered"
         remote, _outage = wired.redis
-        return RedisSpace(wired.settings.redis_url, remote.prefix, remote.client).counts()
-    return found
+        found = RedisSpace(wired.settings.redis_url, remote.prefix, remote.client).counts()
+    return {counter: count for counter, count in found.items() if counter[0] != REFUSAL}
 
 
 def account(name: str) -> tuple[str, str]:
@@ -631,3 +636,72 @@ def test_prune_deletes_what_ran_out_and_keeps_the_rest(app_factory: Callable[...
         }
         logins = select(LoginEvent.username).where(LoginEvent.kind == EventKind.LOGIN.value)
         assert set(session.scalars(logins)) == {"recent"}
+
+
+def events_of(app: Flask, kind: EventKind) -> int:
+    """Return how many events of ``kind`` the log holds."""
+    with app.app_context():
+        return sum(1 for event in wiring.store().events.since() if event.kind == kind)
+
+
+@pytest.mark.parametrize(
+    ("name", "password"),
+    [("bad\u0000name", GOOD_PASSWORD), ("alice", "x" * 10_000)],
+    ids=["malformed name", "over-long password"],
+)
+def test_malformed_attempts_are_counted_before_they_are_logged(
+    app_factory: Callable[..., Flask], name: str, password: str
+) -> None:
+    """Refuse a flood of malformed attempts like wrong ones: the log cannot grow past the limits.
+
+    Before, such attempts were never counted and each wrote an event: about 1,000 rows a
+    second from one client.
+    """
+    app = app_factory(throttle_address_limit=3)
+    add_user(app, "alice")
+    with app.app_context():
+        outcomes = [attempt(name, password) for _ in range(50)]
+    assert outcomes[:3] == ["nope"] * 3
+    assert all(isinstance(outcome, int) for outcome in outcomes[3:])
+    assert events_of(app, EventKind.LOGIN_FAILED) == 3
+    assert events_of(app, EventKind.LOGIN_THROTTLED) == 1
+    # Another address is not held back by this one's malformed attempts.
+    with app.app_context():
+        assert attempt("alice", GOOD_PASSWORD, address=ELSEWHERE) == "yup"
+
+
+def test_repeated_refusals_make_one_row_per_counter_and_window(
+    app_factory: Callable[..., Flask],
+) -> None:
+    app = app_factory(throttle_free_failures=1, throttle_base_delay_seconds=600)
+    add_user(app, "alice")
+    with app.app_context():
+        assert attempt("alice", WRONG) == "nope"
+        assert all(isinstance(attempt("alice", WRONG), int) for _ in range(40))
+    assert events_of(app, EventKind.LOGIN_THROTTLED) == 1
+    assert events_of(app, EventKind.LOGIN_FAILED) == 1
+
+
+def test_repeated_sign_up_refusals_make_one_row(app_factory: Callable[..., Flask]) -> None:
+    app = app_factory(throttle_signup_limit=1)
+    with app.app_context():
+        accounts = wiring.accounts()
+        client = Client(address=HOME, user_agent="pytest")
+        accounts.sign_up("carol", GOOD_PASSWORD, client, NOW)
+        for number in range(20):
+            with pytest.raises(Throttled):
+                accounts.sign_up(f"dave{number}", GOOD_PASSWORD, client, NOW)
+    assert events_of(app, EventKind.SIGNUP_THROTTLED) == 1
+
+
+def test_the_event_log_keeps_at_most_its_cap(app_factory: Callable[..., Flask]) -> None:
+    app = app_factory(audit_max_events=5)
+    add_user(app, "alice")
+    with app.app_context():
+        for _ in range(9):
+            attempt(f"nobody{_}", WRONG, address=f"192.0.2.{_ + 10}")
+        written = sorted(event.id for event in wiring.store().events.since())
+        assert len(written) == 10
+        wiring.prune(NOW)
+        # The newest written are kept, whatever the times they carry.
+        assert sorted(event.id for event in wiring.store().events.since()) == written[-5:]

@@ -9,15 +9,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import NoReturn
 
 from . import usernames
+from .attempts import AttemptLog
 from .client import Client
 from .db import DuplicateKey
 from .errors import (
     AccountChanged,
     Busy,
-    InvalidCredentials,
     InvalidUsername,
     SignupClosed,
     Throttled,
@@ -66,6 +65,7 @@ class Accounts:
         self.devices = devices
         self.sessions = sessions
         self.signup_open = signup_open
+        self.attempts = AttemptLog(store, throttle)
 
     def sign_up(self, username: str, password: str, client: Client, now: datetime) -> User:
         """Create an account from the sign-up form, or raise why not.
@@ -77,9 +77,8 @@ class Accounts:
             raise SignupClosed()
         try:
             self.throttle.admit_signup(client.address, now)
-        except Throttled:
-            with self.store.tx.write():
-                self.store.events.record(EventKind.SIGNUP_THROTTLED, now, client)
+        except Throttled as refused:
+            self.attempts.refused(refused, EventKind.SIGNUP_THROTTLED, None, client, now)
             raise
         return self.create(username, password, client, now, EventKind.SIGNUP)
 
@@ -115,26 +114,33 @@ class Accounts:
             name = None
         secret = passwords.normalize(password) if password else None
         if name is None or secret is None:
-            self._failed(None, client, now)
+            # Counted before its event is written, as every attempt is, so malformed attempts
+            # are no cheaper way to fill the log than wrong ones.
+            try:
+                self.throttle.admit_malformed(client.address, now)
+            except Throttled as refused:
+                self.attempts.refused(refused, EventKind.LOGIN_THROTTLED, None, client, now)
+                raise
+            self.attempts.failed(None, client, now)
         user = self.store.users.by_key(name.key)
         self.store.tx.end_read()
         device = self.devices.read(device_cookie, name.key) if device_cookie else None
         try:
             counted = self.throttle.admit_login(name.key, client.address, device, now)
-        except Throttled:
-            self._record_attempt(EventKind.LOGIN_THROTTLED, user, client, now)
+        except Throttled as refused:
+            self.attempts.refused(refused, EventKind.LOGIN_THROTTLED, user, client, now)
             raise
         try:
             if user is None:
                 self.hasher.verify_dummy(secret)
-                self._failed(None, client, now)
+                self.attempts.failed(None, client, now)
             matches = self.hasher.verify(user.password_hash, secret)
         except Busy:
             # Not checked, so not an attempt: give it back to every budget it was counted in.
             self.throttle.refund(counted)
             raise
         if not matches or user.disabled:
-            self._failed(user, client, now)
+            self.attempts.failed(user, client, now)
         changes: dict[str, object] = {"last_login_at": now}
         if self.hasher.needs_rehash(user.password_hash):
             try:
@@ -156,7 +162,7 @@ class Accounts:
                 started = self.sessions.open(user, client, now, replacing, kind)
         if not unchanged:
             # An operator removed, disabled or re-passworded the account during the check.
-            self._failed(user, client, now)
+            self.attempts.failed(user, client, now)
         return LoginResult(user, started, self.devices.sign(user.username_key))
 
     def change_password(
@@ -266,21 +272,3 @@ class Accounts:
         if not matches:
             raise wrong
         self.throttle.succeeded(counted)
-
-    def _failed(self, user: User | None, client: Client, now: datetime) -> NoReturn:
-        """Record a failed login and raise the one answer every failure gets."""
-        self._record_attempt(EventKind.LOGIN_FAILED, user, client, now)
-        raise InvalidCredentials()
-
-    def _record_attempt(
-        self, kind: EventKind, user: User | None, client: Client, now: datetime
-    ) -> None:
-        """Record a refused login attempt against ``user``, or against no account.
-
-        The typed name is kept only when it names an account: a name that matches none is
-        often a password typed into the wrong field, and the log must never hold one.
-        """
-        with self.store.tx.write():
-            self.store.events.record(
-                kind, now, client, user.id if user else None, user.username if user else None
-            )

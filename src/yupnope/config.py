@@ -109,6 +109,8 @@ class Settings:
     hash_wait_seconds: float = 0.5
     #: Days login events are kept before they are pruned.
     audit_retention_days: int = 365
+    #: Most events the log keeps: the oldest beyond it are pruned whatever their age.
+    audit_max_events: int = 1_000_000
     #: Other sites' origins (``https://app.example.com``, comma-separated) whose pages may call the
     #: JSON API with bearer tokens; empty sends no CORS headers at all.
     cors_origins: str = ""
@@ -258,7 +260,7 @@ _POSITIVE = (
     *("throttle_address_limit", "throttle_address_window_seconds"),
     *("throttle_global_limit", "throttle_global_window_seconds"),
     *("throttle_signup_limit", "throttle_signup_window_seconds"),
-    *("device_cookie_days", "audit_retention_days"),
+    *("device_cookie_days", "audit_retention_days", "audit_max_events"),
     *("database_timeout_seconds", "database_statement_timeout_ms"),
 )
 

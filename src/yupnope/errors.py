@@ -118,9 +118,11 @@ class Throttled(AccountError):
     Whether the name exists or the password is right makes no difference to this answer.
     """
 
-    def __init__(self, retry_after: int) -> None:
+    def __init__(self, retry_after: int, counter: tuple[str, str] | None = None) -> None:
         super().__init__(f"Too many attempts. Try again in {_duration(retry_after)}.")
         self.retry_after = retry_after
+        #: The throttle counter (scope, key) whose limit or wait refused the attempt.
+        self.counter = counter
 
 
 class Busy(Exception):

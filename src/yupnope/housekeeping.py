@@ -28,12 +28,18 @@ def prune(
     idle: timedelta,
     longest_window: timedelta,
     retention: timedelta,
+    max_events: int,
 ) -> Pruned:
-    """Delete expired sessions and tokens, counters older than every window, old events."""
+    """Delete expired sessions and tokens, counters older than every window, old events.
+
+    Events go when they are older than ``retention``, and the oldest go whatever their age
+    once there are more than ``max_events``: a cap that holds however busy the log gets.
+    """
     with store.tx.write():
         return Pruned(
             sessions=store.sessions.delete_expired(now - idle, now),
             tokens=store.tokens.delete_expired(now),
             counters=store.counters.delete_stale(now - longest_window, now),
-            events=store.events.delete_before(now - retention),
+            events=store.events.delete_before(now - retention)
+            + store.events.delete_beyond(max_events),
         )

@@ -169,4 +169,5 @@ def prune(now: datetime) -> housekeeping.Pruned:
         idle=wiring.lifetimes.idle,
         longest_window=wiring.policy.longest_window,
         retention=timedelta(days=wiring.settings.audit_retention_days),
+        max_events=wiring.settings.audit_max_events,
     )

@@ -55,6 +55,15 @@ class EventRows:
             query = query.where(LoginEvent.user_id == user_id)
         return self.session.scalars(query).all()
 
+    def delete_beyond(self, keep: int) -> int:
+        """Delete every event but the newest ``keep``; return how many."""
+        # Ids only grow, so the newest events are those with the highest ids.
+        last_dropped = (
+            select(LoginEvent.id).order_by(LoginEvent.id.desc()).offset(keep).limit(1)
+        ).scalar_subquery()
+        result = self.session.execute(delete(LoginEvent).where(LoginEvent.id <= last_dropped))
+        return result.rowcount  # type: ignore[attr-defined, no-any-return]
+
     def delete_before(self, before: datetime) -> int:
         """Delete events older than ``before``; return how many."""
         result = self.session.execute(delete(LoginEvent).where(LoginEvent.at < before))

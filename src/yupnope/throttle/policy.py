@@ -16,6 +16,9 @@ ADDRESS = "address"
 GLOBAL = "global"
 SIGNUP = "signup"
 CONFIRMATION = "confirmation"
+#: Refusals already written to the event log, one counter per refusing counter: the log gets
+#: one row per counter and window however many attempts are refused.
+REFUSAL = "refusal"
 
 #: Doublings of the base wait after which it grows no more: 2**30 base waits is decades already.
 MOST_DOUBLINGS = 30
@@ -86,6 +89,15 @@ class Policy:
         """Return the progressive delay of an account's (or a device's) failures."""
         # A wait comes after a failure, so none can come before the first: 0 free is 1 free.
         return Backoff(max(self.free_failures, 1), self.base_delay, self.max_delay)
+
+    def refusal_window(self, scope: str) -> timedelta:
+        """Return how long the refusals of one counter of ``scope`` make one row in the log.
+
+        A shared counter's window; for an account's or a device's wait, the longest wait.
+        """
+        windows = {ADDRESS: self.address, GLOBAL: self.global_, SIGNUP: self.signup}
+        found = windows.get(scope)
+        return self.max_delay if found is None else found.window
 
     @property
     def longest_window(self) -> timedelta:

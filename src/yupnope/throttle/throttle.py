@@ -32,6 +32,7 @@ from .policy import (
     CONFIRMATION,
     DEVICE,
     GLOBAL,
+    REFUSAL,
     SIGNUP,
     Limit,
     Policy,
@@ -44,7 +45,8 @@ from .policy import (
 class Counted:
     """Name the counters one admitted attempt was added to, to take it back on success."""
 
-    personal: tuple[str, str]
+    #: The account's, device's or confirmations' own counter; None for a malformed attempt.
+    personal: tuple[str, str] | None
     shared: tuple[tuple[str, str], ...]
     #: The wait this attempt set on the personal counter, and the one it replaced.
     blocked: datetime | None = None
@@ -75,6 +77,17 @@ class Throttle:
             lambda counters: self._count_login(counters, personal, shared, now)
         )
 
+    def admit_malformed(self, address: str | None, now: datetime) -> Counted:
+        """Count an attempt whose name or password cannot be one, or raise Throttled.
+
+        It names no account, so only the address's and the global budgets count it: a client
+        cannot send malformed attempts faster than wrong ones.
+        """
+        shared = ((ADDRESS, address_key(address)), (GLOBAL, "*"))
+        return self.counters.transaction(
+            lambda counters: self._count_login(counters, None, shared, now)
+        )
+
     def admit_confirmation(self, username_key: str, now: datetime) -> Counted:
         """Count an owner's password confirmation on a counter of its own, or raise Throttled.
 
@@ -92,34 +105,54 @@ class Throttle:
     def _count_login(
         self,
         counters: Counters,
-        personal: tuple[str, str],
+        personal: tuple[str, str] | None,
         shared: tuple[tuple[str, str], ...],
         now: datetime,
     ) -> Counted:
         limits = {ADDRESS: self.policy.address, GLOBAL: self.policy.global_}
         backoff = self.policy.backoff
-        # The hit sets this attempt's wait along with its count, so no concurrent attempt can
-        # come between them; a refusal below takes both back.
-        count = counters.hit(*personal, now, now - self.policy.account.window, backoff)
-        waits = [self._personal_wait(count, now)]
+        waits: list[tuple[float, tuple[str, str]]] = []
+        count = None
+        if personal is not None:
+            # The hit sets this attempt's wait along with its count, so no concurrent attempt
+            # can come between them; a refusal below takes both back.
+            count = counters.hit(*personal, now, now - self.policy.account.window, backoff)
+            waits.append((self._personal_wait(count, now), personal))
         for scope, key in shared:
             limit = limits[scope]
             hit = counters.hit(scope, key, now, now - limit.window)
             if hit.count > limit.count:
-                waits.append(_window_left(hit, limit, now))
-        retry_after = max(waits)
+                waits.append((_window_left(hit, limit, now), (scope, key)))
+        retry_after, refusing = max(waits, default=(0.0, ("", "")))
         if retry_after > 0:
             # Leaving the transaction by an exception takes every hit back: refused, not counted.
-            raise Throttled(math.ceil(retry_after))
+            raise Throttled(math.ceil(retry_after), refusing)
+        if count is None:
+            return Counted(personal, shared)
         delay = backoff.wait(count.count)
         blocked = None if delay is None else now + delay
         return Counted(personal, shared, blocked, count.blocked_until)
+
+    def first_refusal(self, refused: Throttled, now: datetime) -> bool:
+        """Count a refusal against its counter; return whether it is the first of its window.
+
+        The event log records only that first one, so a client repeating a refused attempt
+        adds one row per counter and window, not one per attempt.
+        """
+        if refused.counter is None:
+            return True
+        scope, key = refused.counter
+        window = self.policy.refusal_window(scope)
+        return self.counters.transaction(
+            lambda counters: counters.hit(REFUSAL, f"{scope}:{key}", now, now - window).count == 1
+        )
 
     def succeeded(self, counted: Counted) -> None:
         """Forget the personal failures after a success and take the shared attempt back."""
 
         def forget(counters: Counters) -> None:
-            counters.clear(*counted.personal)
+            if counted.personal is not None:
+                counters.clear(*counted.personal)
             for scope, key in counted.shared:
                 counters.refund(scope, key)
 
@@ -134,9 +167,11 @@ class Throttle:
         """
 
         def give_back(counters: Counters) -> None:
-            for scope, key in (counted.personal, *counted.shared):
+            for scope, key in counted.shared:
                 counters.refund(scope, key)
-            if counted.blocked is not None:
+            if counted.personal is not None:
+                counters.refund(*counted.personal)
+            if counted.personal is not None and counted.blocked is not None:
                 counters.unblock(
                     *counted.personal, set_at=counted.blocked, back_to=counted.blocked_before
                 )
@@ -148,9 +183,10 @@ class Throttle:
         limit = self.policy.signup
 
         def count(counters: Counters) -> None:
-            hit = counters.hit(SIGNUP, address_key(address), now, now - limit.window)
+            key = address_key(address)
+            hit = counters.hit(SIGNUP, key, now, now - limit.window)
             if hit.count > limit.count:
-                raise Throttled(math.ceil(_window_left(hit, limit, now)))
+                raise Throttled(math.ceil(_window_left(hit, limit, now)), (SIGNUP, key))
 
         self.counters.transaction(count)
 
