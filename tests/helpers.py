@@ -29,11 +29,13 @@ from alembic.script import ScriptDirectory
 from click.testing import CliRunner
 from flask import Flask
 from flask.testing import FlaskClient
+from itsdangerous import TimestampSigner, URLSafeTimedSerializer
 from sqlalchemy import Engine, func, select
 
 from yupnope import migrations, wiring
 from yupnope.cli import cli
 from yupnope.models import Base, Session, ThrottleCounter, User
+from yupnope.security import tokens
 
 #: argon2 at its cheapest (argon2.profiles.CHEAPEST's costs) so unit tests stay fast.
 CHEAP_ARGON2 = {"argon2_memory_kib": 8, "argon2_time_cost": 1, "argon2_parallelism": 1}
@@ -123,6 +125,23 @@ def add_user(app: Flask, username: str, password: str = GOOD_PASSWORD) -> None:
     """Create a user directly through the operator's actions."""
     with app.app_context():
         wiring.operator().add_user(username, password, datetime.now(UTC))
+
+
+def device_cookie_from(app: Flask, username_key: str, days_ago: int) -> str:
+    """Return a device value signed with the app's key ``days_ago`` days ago.
+
+    itsdangerous dates a signature by its signer's clock, so a signer whose clock is behind
+    makes exactly the value a browser (or an API client) would still hold from back then.
+    """
+
+    class SignedBefore(TimestampSigner):
+        def get_timestamp(self) -> int:
+            return int(time.time()) - days_ago * 86400
+
+    serializer = URLSafeTimedSerializer(
+        wiring.get(app).settings.secret_key, salt="yupnope.device-cookie", signer=SignedBefore
+    )
+    return serializer.dumps([tokens.digest(username_key)[:32], "a-device-from-back-then"])
 
 
 #: What an operator can do to an account that must end its credentials at once.

@@ -20,14 +20,17 @@ from helpers import (
     GOOD_PASSWORD,
     NEW_PASSWORD,
     SAME_ORIGIN,
+    WRONG,
     HashCounter,
     add_user,
+    device_cookie_from,
     login,
     operator_acts_during_hash_check,
     run_cli,
 )
 from yupnope import personal_tokens, wiring
 from yupnope.config import ConfigError
+from yupnope.security.tokens import DeviceCookies
 from yupnope.web import guards
 
 #: Run every app test here on SQLite and on PostgreSQL (see conftest.database_url).
@@ -90,6 +93,14 @@ def api_login(client: FlaskClient, name: str, password: str = GOOD_PASSWORD) -> 
     assert response.status_code == 201, response.get_data(as_text=True)
     token: str = response.get_json()["token"]
     return token
+
+
+def device_of(client: FlaskClient, name: str, **extra: Any) -> str:
+    """Log in through the API as ``name`` and return the answer's device value."""
+    response = call(client, "POST", "/sessions", json={**credentials(name), **extra})
+    assert response.status_code == 201, response.get_data(as_text=True)
+    device: str = response.get_json()["device"]
+    return device
 
 
 def make_token(client: FlaskClient, session: str, name: str = "script", **extra: Any) -> Any:
@@ -159,7 +170,8 @@ def test_login_answers_a_token_that_works_as_bearer(app: Flask, client: FlaskCli
     response = call(client, "POST", "/sessions", json=credentials("ALICE"))
     assert response.status_code == 201
     body = response.get_json()
-    assert set(body) == {"token", "expires_at", "user"}
+    assert set(body) == {"token", "expires_at", "user", "device"}
+    assert isinstance(body["device"], str)
     assert set(body["user"]) == USER_FIELDS
     assert parse_time(body["expires_at"]) > parse_time(body["user"]["last_login_at"])
     assert (body["user"]["username"], body["user"]["must_change_password"]) == ("alice", False)
@@ -223,6 +235,65 @@ def test_the_first_wait_is_the_base_delay_with_no_free_failures(
         response = call(failed_once(app, name), "POST", "/sessions", json=credentials(name))
         assert response.status_code == 429
         assert 0 < int(response.headers["Retry-After"]) <= 60, f"free failures: {free}"
+
+
+@pytest.fixture
+def wary(app_factory: Callable[..., Flask]) -> Flask:
+    """Return an app with alice, where one failure makes an account (or device) wait 10 min."""
+    app = app_factory(throttle_free_failures=1, throttle_base_delay_seconds=600)
+    add_user(app, "alice")
+    return app
+
+
+def test_a_device_lets_its_client_in_while_the_account_waits_and_has_its_own_budget(
+    wary: Flask,
+) -> None:
+    client = wary.test_client()
+    device = device_of(client, "alice")
+    # A stranger's failure makes the account wait, even for the right password without a device.
+    problem(
+        call(client, "POST", "/sessions", json=credentials("alice", WRONG)), 401, "bad_credentials"
+    )
+    problem(call(client, "POST", "/sessions", json=credentials("alice")), 429, "throttled")
+    newer = device_of(client, "alice", device=device)
+    # Each login answers a new value; the earlier one still counts, each on its own budget.
+    assert newer != device
+    with_newer = {**credentials("alice", WRONG), "device": newer}
+    problem(call(client, "POST", "/sessions", json=with_newer), 401, "bad_credentials")
+    with_newer["password"] = GOOD_PASSWORD
+    problem(call(client, "POST", "/sessions", json=with_newer), 429, "throttled")
+    assert device_of(client, "alice", device=device)
+
+
+@pytest.mark.parametrize(
+    "kind", ["another account's", "signed elsewhere", "expired", "altered", "garbage", "empty"]
+)
+def test_a_device_not_valid_for_the_account_counts_as_none_and_is_no_error(
+    wary: Flask, kind: str
+) -> None:
+    add_user(wary, "bob")
+    client = wary.test_client()
+    alices, bobs = device_of(client, "alice"), device_of(client, "bob")
+    sent = {
+        "another account's": bobs,
+        "signed elsewhere": DeviceCookies("another secret", max_age=86400).sign("alice"),
+        "expired": device_cookie_from(wary, "alice", days_ago=181),
+        "altered": bobs.split(".", 1)[0] + "." + alices.split(".", 1)[1],
+        "garbage": "not a device \u0000 \u2603",
+        "empty": "",
+    }[kind]
+
+    def log_in(password: str) -> TestResponse:
+        return call(
+            client, "POST", "/sessions", json={**credentials("alice", password), "device": sent}
+        )
+
+    assert log_in(GOOD_PASSWORD).status_code == 201
+    problem(log_in(WRONG), 401, "bad_credentials")
+    # That failure went on the account, whose wait now holds for this value as for none.
+    problem(log_in(GOOD_PASSWORD), 429, "throttled")
+    problem(call(client, "POST", "/sessions", json=credentials("alice")), 429, "throttled")
+    assert device_of(client, "alice", device=alices)
 
 
 def test_a_session_token_is_no_personal_token(
@@ -629,6 +700,11 @@ def test_very_deep_nesting_is_400_not_500(app_factory: Callable[..., Flask]) -> 
         ("/sessions", {"username": "alice", "password": None}, "password"),
         ("/sessions", {"username": "alice"}, "password"),
         ("/sessions", {**credentials("alice"), "remember": True}, "remember"),
+        ("/sessions", {**credentials("alice"), "device": 5}, "device"),
+        ("/sessions", {**credentials("alice"), "device": True}, "device"),
+        ("/sessions", {**credentials("alice"), "device": ["a device"]}, "device"),
+        ("/sessions", {**credentials("alice"), "device": {"id": "a device"}}, "device"),
+        ("/sessions", {**credentials("alice"), "device": "x" * 513}, "device"),
         ("/users", {"username": ["alice"], "password": GOOD_PASSWORD}, "username"),
         ("/users", {"username": "a" * 257, "password": GOOD_PASSWORD}, "username"),
         ("/me/password", {"current_password": GOOD_PASSWORD}, "new_password"),
@@ -813,3 +889,17 @@ def test_openapi_describes_every_route_and_every_problem(app: Flask, client: Fla
             if operation["operationId"] not in ("createSession", "createUser"):
                 assert operation["security"] == [{"bearer": []}]
                 assert 401 in statuses
+
+
+def test_openapi_describes_the_device_given_and_taken_back(client: FlaskClient) -> None:
+    spec = client.get("/api/openapi.json").get_json()
+    schemas = spec["components"]["schemas"]
+    given = schemas["SessionCreated"]
+    assert "device" in given["required"]
+    assert "Keep it" in given["properties"]["device"]["description"]
+    taken = schemas["Credentials"]
+    assert "device" not in taken.get("required", [])
+    assert {"type": "string", "maxLength": 512} in taken["properties"]["device"]["anyOf"]
+    created = spec["paths"][API + "/sessions"]["post"]["responses"]["201"]
+    again = created["links"]["LogInAgain"]
+    assert again["requestBody"]["device"] == "$response.body#/device"

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from helpers import LiveServer, run_yupnope
+from helpers import TIMEOUT, LiveServer, run_yupnope
 
 pytestmark = pytest.mark.live
 
@@ -29,12 +29,12 @@ def example(language: str) -> str:
 
 @pytest.fixture
 def server(live_server_factory: Callable[..., LiveServer], instance: Path) -> LiveServer:
-    """Return a live server with the README's user, david."""
+    """Return a live server with the README's user, david, whose first failure waits ten minutes."""
     added = run_yupnope(
         instance, "users", "add", "david", "--password-stdin", input="a long passphrase"
     )
     assert added.returncode == 0, added.stderr
-    return live_server_factory()
+    return live_server_factory(throttle_free_failures=1, throttle_base_delay_seconds=600)
 
 
 def test_the_curl_example_logs_in_reads_the_account_and_logs_out(server: LiveServer) -> None:
@@ -52,14 +52,26 @@ def test_the_curl_example_logs_in_reads_the_account_and_logs_out(server: LiveSer
     assert done.stdout.endswith("401")
 
 
-def test_the_requests_example_makes_a_personal_token_that_works(server: LiveServer) -> None:
-    """Run the Python example: it prints the name and a token secret that outlives the logout."""
+def run_python_example(server: LiveServer, folder: Path) -> list[str]:
+    """Run the README's Python example in ``folder`` against ``server``; return its lines."""
     script = example("python").replace(EXAMPLE_ADDRESS, server.url)
     done = subprocess.run(
-        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=False
+        [sys.executable, "-c", script],
+        cwd=folder,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
     assert done.returncode == 0, done.stderr
-    lines = done.stdout.splitlines()
+    return done.stdout.splitlines()
+
+
+def test_the_requests_example_makes_a_personal_token_that_works(
+    server: LiveServer, tmp_path: Path
+) -> None:
+    """Run the Python example: it prints the name and a token secret that outlives the logout."""
+    lines = run_python_example(server, tmp_path)
     assert lines[0] == "david"
     secret = lines[1].removeprefix("keep this secret: ")
     assert secret.startswith("ynp_")
@@ -68,3 +80,18 @@ def test_the_requests_example_makes_a_personal_token_that_works(server: LiveServ
     )
     assert me.status_code == 200
     assert me.json()["username"] == "david"
+
+
+def test_the_requests_example_keeps_its_device_and_gets_in_while_strangers_wait(
+    server: LiveServer, tmp_path: Path
+) -> None:
+    """Run the Python example twice, a stranger's failure between: its device lets it in."""
+    assert run_python_example(server, tmp_path)[0] == "david"
+    sessions = f"{server.url}/api/v1/sessions"
+    wrong = {"username": "david", "password": "a stranger's guess"}
+    assert requests.post(sessions, json=wrong, timeout=TIMEOUT).status_code == 401
+    right = {"username": "david", "password": "a long passphrase"}
+    waiting = requests.post(sessions, json=right, timeout=TIMEOUT)
+    assert waiting.status_code == 429
+    assert int(waiting.headers["Retry-After"]) > 500
+    assert run_python_example(server, tmp_path)[0] == "david"

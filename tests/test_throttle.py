@@ -6,7 +6,6 @@ Time is driven by passing ``now``; nothing here sleeps.
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
@@ -14,8 +13,9 @@ from datetime import datetime, timedelta
 import pytest
 from click.testing import CliRunner
 from flask import Flask
-from itsdangerous import TimestampSigner, URLSafeTimedSerializer
+from flask.testing import FlaskClient
 from sqlalchemy import select
+from werkzeug.test import TestResponse
 
 from helpers import (
     GOOD_PASSWORD,
@@ -26,6 +26,7 @@ from helpers import (
     RedisSpace,
     add_user,
     counter_row,
+    device_cookie_from,
     environment,
     login,
     run_cli,
@@ -142,6 +143,59 @@ def counters(app: Flask) -> dict[tuple[str, str], int]:
     return {counter: count for counter, count in found.items() if counter[0] != REFUSAL}
 
 
+class Browser:
+    """Log in through the login form from one address, keeping cookies as a browser does."""
+
+    def __init__(self, app: Flask, address: str) -> None:
+        self.http: FlaskClient = app.test_client()
+        self.address = address
+
+    def log_in(self, name: str, password: str = GOOD_PASSWORD) -> Outcome:
+        """Post the form: "yup", "nope", or the wait it was told."""
+        response = self.http.post(
+            "/login",
+            data={"username": name, "password": password},
+            headers=SAME_ORIGIN,
+            environ_base={"REMOTE_ADDR": self.address},
+        )
+        return outcome(response, {"/yup": "yup", "/nope": "nope"}.get(response.location))
+
+
+class Program:
+    """Log in through the API from one address, keeping each answer's device as the README asks."""
+
+    def __init__(self, app: Flask, address: str) -> None:
+        self.http: FlaskClient = app.test_client()
+        self.address = address
+        self.device: str | None = None
+
+    def log_in(self, name: str, password: str = GOOD_PASSWORD) -> Outcome:
+        """Post the credentials, with the device once there is one: "yup", "nope", or the wait."""
+        body = {"username": name, "password": password}
+        if self.device is not None:
+            body["device"] = self.device
+        response = self.http.post(
+            "/api/v1/sessions", json=body, environ_base={"REMOTE_ADDR": self.address}
+        )
+        if response.status_code == 201:
+            self.device = response.get_json()["device"]
+        return outcome(response, {201: "yup", 401: "nope"}.get(response.status_code))
+
+
+def outcome(response: TestResponse, answered: str | None) -> Outcome:
+    """Return ``answered``, or else the wait a throttled answer names in its Retry-After."""
+    if answered is not None:
+        return answered
+    assert response.status_code in (303, 429), response.get_data(as_text=True)
+    return int(response.headers["Retry-After"])
+
+
+def waited(answer: Outcome) -> int:
+    """Return the wait a refused attempt was told, failing if it was not refused."""
+    assert isinstance(answer, int), answer
+    return answer
+
+
 def account(name: str) -> tuple[str, str]:
     return (ACCOUNT, account_key(name))
 
@@ -151,23 +205,6 @@ def device_cookie(app: Flask, name: str) -> str:
     with app.app_context():
         user = wiring.operator().find(name)
         return wiring.get(app).devices.sign(user.username_key)
-
-
-def device_cookie_from(app: Flask, username_key: str, days_ago: int) -> str:
-    """Return a device cookie signed with the app's key ``days_ago`` days ago.
-
-    itsdangerous dates a signature by its signer's clock, so a signer whose clock is behind
-    makes exactly the cookie a browser would still hold from back then.
-    """
-
-    class SignedBefore(TimestampSigner):
-        def get_timestamp(self) -> int:
-            return int(time.time()) - days_ago * 86400
-
-    serializer = URLSafeTimedSerializer(
-        wiring.get(app).settings.secret_key, salt="yupnope.device-cookie", signer=SignedBefore
-    )
-    return serializer.dumps([tokens.digest(username_key)[:32], "a-device-from-back-then"])
 
 
 # Progressive delay
@@ -388,6 +425,54 @@ def test_a_device_has_its_own_budget(app_factory: Callable[..., Flask]) -> None:
             "yup"
         )
     assert (DEVICE, device_id) not in counters(app)
+
+
+def test_strangers_who_spend_the_account_and_global_budgets_cannot_keep_the_owner_out(
+    app_factory: Callable[..., Flask],
+) -> None:
+    """Let the owner's browser and program in, by their device values, after the issue's attack.
+
+    The attack of the review: failures spread over one IPv6 /56, one /64 per attempt, make the
+    account wait and spend the server's budget, which used to refuse every API login.
+    """
+    app = app_factory(
+        throttle_free_failures=3, throttle_base_delay_seconds=600, throttle_global_limit=3
+    )
+    add_user(app, "alice")
+    browser, program = Browser(app, HOME), Program(app, HOME)
+    assert [browser.log_in("alice"), program.log_in("alice")] == ["yup", "yup"]
+    attackers = [f"2001:db8:0:{net:x}::1" for net in range(1, 6)]
+    assert [Program(app, attackers[i]).log_in("alice", WRONG) for i in range(3)] == ["nope"] * 3
+    assert counters(app)[(GLOBAL, "*")] == 3
+    # Anyone without a device value is refused: on alice by her wait, on anyone by the server's.
+    stranger, elsewhere = Program(app, attackers[3]), Browser(app, attackers[4])
+    assert 590 < waited(stranger.log_in("alice")) <= 600
+    assert 290 < waited(elsewhere.log_in("bob", WRONG)) <= 300
+    assert 590 < waited(Browser(app, ELSEWHERE).log_in("alice")) <= 600
+    # The owner's browser and program are counted on their own devices, on neither budget.
+    assert [browser.log_in("alice"), program.log_in("alice")] == ["yup", "yup"]
+    assert [program.log_in("alice", WRONG), program.log_in("alice")] == ["nope", "yup"]
+    found = counters(app)
+    assert (found[(GLOBAL, "*")], found[account("alice")]) == (3, 3)
+    assert not [key for key, count in found.items() if key[0] == DEVICE and count]
+
+
+def test_the_accounts_thirty_day_limit_never_shuts_out_its_devices(
+    app_factory: Callable[..., Flask],
+) -> None:
+    """Let the owner in by device after strangers spent the account's 100-a-month (here 3)."""
+    app = app_factory(throttle_free_failures=1000, throttle_account_limit=3)
+    assert wiring.get(app).settings.throttle_account_window_seconds == 30 * 86400
+    add_user(app, "alice")
+    browser, program = Browser(app, HOME), Program(app, HOME)
+    assert [browser.log_in("alice"), program.log_in("alice")] == ["yup", "yup"]
+    strangers = [Program(app, f"2001:db8:0:{net:x}::1") for net in range(1, 5)]
+    assert [strangers[i].log_in("alice", WRONG) for i in range(3)] == ["nope"] * 3
+    # The account is closed to everyone else for the rest of its thirty days.
+    assert waited(strangers[3].log_in("alice")) > 29 * 86400
+    assert waited(Browser(app, ELSEWHERE).log_in("alice")) > 29 * 86400
+    assert [browser.log_in("alice"), program.log_in("alice")] == ["yup", "yup"]
+    assert counters(app)[account("alice")] == 3
 
 
 # Refunds

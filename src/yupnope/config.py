@@ -82,7 +82,8 @@ class Settings:
     throttle_base_delay_seconds: int = 1
     #: Longest wait between two attempts on one account, in seconds.
     throttle_max_delay_seconds: int = 15 * 60
-    #: Failed logins one account may have in the window below (NIST SP 800-63B 5.2.2: at most 100).
+    #: Failed logins one account (or one device) may have in the window below (NIST SP 800-63B
+    #: 5.2.2: at most 100).
     throttle_account_limit: int = 100
     #: Seconds over which an account's failures add up.
     throttle_account_window_seconds: int = 30 * 24 * 3600
@@ -90,7 +91,7 @@ class Settings:
     throttle_address_limit: int = 50
     #: Seconds over which an address's failures add up.
     throttle_address_window_seconds: int = 15 * 60
-    #: Failed logins the whole server accepts from clients without a device cookie per window below.
+    #: Failed logins the whole server accepts from clients without a device value per window below.
     throttle_global_limit: int = 1000
     #: Seconds over which the global failures add up.
     throttle_global_window_seconds: int = 5 * 60
@@ -98,7 +99,8 @@ class Settings:
     throttle_signup_limit: int = 20
     #: Seconds over which an address's sign-up attempts add up.
     throttle_signup_window_seconds: int = 3600
-    #: Days a device cookie lets its browser skip the account's throttle (OWASP device cookies).
+    #: Days a device value (a browser's cookie, an API client's ``device``) lets its client skip
+    #: the account's, address's and global throttle (OWASP device cookies).
     device_cookie_days: int = 180
     #: Proxies whose X-Forwarded-For is believed: empty for none, a count, or comma-separated CIDRs.
     trusted_proxies: str = ""

@@ -26,7 +26,9 @@ def digest(token: str) -> str:
 
 
 class DeviceCookies:
-    """Sign and read device cookies: proof that a browser logged in to one account before.
+    """Sign and read device values: proof that a client logged in to one account before.
+
+    A browser keeps its value in a cookie, an API client as the ``device`` of its login answer.
 
     The value names the account only by a digest, carries a random device id, and is signed
     (itsdangerous, HMAC) with the server's secret, with its time so it expires after ``max_age``.

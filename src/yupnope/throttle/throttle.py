@@ -10,10 +10,12 @@ database, or in Redis when one is configured (see counters.py).
   and at most ``account_limit`` in a long window (NIST SP 800-63B 5.2.2).
 - Address: at most ``address_limit`` failures per window from one address (an IPv6 /64), which
   stops credential stuffing across many accounts.
-- Global: at most ``global_limit`` failures per window from browsers without a device cookie.
-- Device: a browser that logged in to the account before holds a signed device cookie; it is
-  counted on its own budget instead of the account's, address's and global one, so an attacker
-  cannot lock the owner out (OWASP, "Slow Down Online Guessing Attacks with Device Cookies").
+- Global: at most ``global_limit`` failures per window from clients without a device value.
+- Device: a client that logged in to the account before holds a signed device value (a
+  browser's cookie, an API client's ``device``); with it, an attempt is counted on that device's
+  own budget (the account's waits and limit) instead of the account's, address's and global
+  one, so an attacker cannot lock the owner out (OWASP, "Slow Down Online Guessing Attacks with
+  Device Cookies").
 
 Names that match no account are counted exactly like names that do.
 """
@@ -65,7 +67,7 @@ class Throttle:
     ) -> Counted:
         """Count a login attempt, or raise Throttled without counting it.
 
-        ``device`` is the id from a valid device cookie for this very name, or None.
+        ``device`` is the id from a valid device value for this very name, or None.
         """
         if device is not None:
             personal = (DEVICE, device)

@@ -87,13 +87,20 @@ def _no_content() -> Response:
     },
 )
 def create_session(body: Credentials) -> Response:
-    """Log in: trade a name and password for a bearer token.
+    """Log in: trade a name and password for a bearer token and a device value.
 
-    Every failure (unknown name, wrong password, disabled account) is the same 401.
+    Every failure (unknown name, wrong password, disabled account) is the same 401. The device
+    value, sent back with a later login, is the API client's device cookie (OWASP "Slow Down
+    Online Guessing Attacks with Device Cookies"): strangers' failures cannot lock it out.
     """
     try:
         result = wiring.accounts().log_in(
-            body.username, body.password, guards.client(), guards.now(), kind=SessionKind.API
+            body.username,
+            body.password,
+            guards.client(),
+            guards.now(),
+            device_cookie=body.device,
+            kind=SessionKind.API,
         )
     except AccountError as exc:
         raise refusal(exc) from None
@@ -101,6 +108,7 @@ def create_session(body: Credentials) -> Response:
         token=result.session.token,
         expires_at=result.session.record.expires_at,
         user=UserOut.model_validate(result.user),
+        device=result.device,
     )
     return _json(created, 201)
 

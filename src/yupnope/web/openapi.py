@@ -26,7 +26,9 @@ from .problems import FieldError, Problem
 _DESCRIPTION = (
     "The accounts of this yupnope server, for programs. Log in with POST /api/v1/sessions and "
     "send the token as `Authorization: Bearer <token>`; a page of this site may use its session "
-    "cookie instead. Every error is application/problem+json (RFC 9457) with a stable `code`."
+    "cookie instead. Keep the `device` of each login's answer and send it with the next login "
+    "to the same account, so that strangers' failures cannot lock you out. Every error is "
+    "application/problem+json (RFC 9457) with a stable `code`."
 )
 
 

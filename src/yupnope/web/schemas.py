@@ -19,6 +19,10 @@ from ..security import passwords
 _NAME_CAP = 4 * usernames.MAX_LENGTH
 _PASSWORD_CAP = 4 * passwords.MAX_LENGTH
 
+#: Longest device value the API reads at all: a signed one (security/tokens.py) is about 120
+#: characters, and anything longer is no device value but a wrong shape.
+_DEVICE_CAP = 512
+
 #: Largest id a path may name: ids are 32-bit on PostgreSQL.
 _MAX_ID = 2**31 - 1
 
@@ -46,10 +50,20 @@ class _Request(BaseModel):
 
 
 class Credentials(_Request):
-    """Carry a name and password to log in with."""
+    """Carry a name and password to log in with, and the device value of an earlier login."""
 
     username: Name
     password: Password
+    device: str | None = Field(
+        default=None,
+        max_length=_DEVICE_CAP,
+        description=(
+            "The `device` of an earlier login's answer for this account: the attempt is then "
+            "counted on that device's own budget, so strangers' failures cannot refuse it. A "
+            "value that is not valid for this account (another account's, expired, altered) "
+            "counts as none."
+        ),
+    )
 
 
 class NewUser(_Request):
@@ -128,13 +142,32 @@ class CreatedUser(UserOut):
 
 
 class SessionCreated(BaseModel):
-    """Carry a new session's bearer token (shown this once) and its end."""
+    """Carry a new session's bearer token (shown this once), its end, and a device value."""
+
+    model_config = _links(
+        LogInAgain={
+            "operationId": "createSession",
+            "requestBody": {
+                "username": "$request.body#/username",
+                "password": "$request.body#/password",
+                "device": "$response.body#/device",
+            },
+        }
+    )
 
     token: str = Field(description="Send as `Authorization: Bearer <token>`.")
     expires_at: datetime = Field(
         description="When the session ends at the latest; it ends sooner when left unused."
     )
     user: UserOut
+    device: str = Field(
+        description=(
+            "Keep it, and send it back as `device` with your later logins to this account: "
+            "they are then counted on this client's own budget, so strangers' failures cannot "
+            "lock you out. It identifies nothing but this client's past login to this account, "
+            "and counts for `DEVICE_COOKIE_DAYS` (180 unless the operator set another)."
+        )
+    )
 
 
 class SessionOut(BaseModel):
