@@ -333,3 +333,38 @@ def test_an_operator_change_during_an_account_deletion_wins(
         with pytest.raises(AccountChanged):
             wiring.accounts().delete_account(user, GOOD_PASSWORD, CLIENT, NOW)
         assert wiring.store().users.by_key("alice") is not None
+
+
+def test_a_hash_of_older_parameters_costs_what_an_unknown_name_costs(
+    app_factory: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Pad a verify against a hash made with cheaper parameters to today's cost.
+
+    Before, after the argon2 settings grew, existing names answered faster than unknown ones
+    until their next login: enumeration by timing. Costs are counted as argon2 counts them
+    (memory times passes), never timed.
+    """
+    old = app_factory()
+    with old.app_context():
+        wiring.operator().add_user("alice", GOOD_PASSWORD, NOW)
+    memory, passes = 64, 3
+    new = app_factory(argon2_memory_kib=memory, argon2_time_cost=passes)
+    spent: list[int] = []
+    verify = argon2.PasswordHasher.verify
+
+    def counting(self: argon2.PasswordHasher, encoded: str, password: str) -> bool:
+        found = argon2.extract_parameters(encoded)
+        spent.append(found.memory_cost * found.time_cost)
+        return verify(self, encoded, password)
+
+    monkeypatch.setattr(argon2.PasswordHasher, "verify", counting)
+
+    def cost_of_a_wrong_password(name: str) -> int:
+        spent.clear()
+        with new.app_context(), pytest.raises(InvalidCredentials):
+            wiring.accounts().log_in(name, "not the password at all", CLIENT, NOW)
+        return sum(spent)
+
+    unknown = cost_of_a_wrong_password("nobody")
+    assert unknown == memory * passes
+    assert abs(cost_of_a_wrong_password("alice") - unknown) <= memory // 2

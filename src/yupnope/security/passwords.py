@@ -64,6 +64,7 @@ class Hasher:
     """Hash and verify with one set of argon2id parameters; every verify costs one hash."""
 
     def __init__(self, parameters: Argon2Parameters) -> None:
+        self._parameters = parameters
         self._argon2 = argon2.PasswordHasher(
             time_cost=parameters.time_cost,
             memory_cost=parameters.memory_kib,
@@ -79,11 +80,45 @@ class Hasher:
         return self._argon2.hash(password)
 
     def verify(self, encoded: str, password: str) -> bool:
-        """Return whether ``password`` matches ``encoded``; a malformed hash does not match."""
+        """Return whether ``password`` matches ``encoded``; a malformed hash does not match.
+
+        A hash made with cheaper parameters than today's is verified faster than the dummy hash
+        of an unknown name, so until its user's next login the time would tell that the name
+        exists; the difference is spent on an unmatchable hash (Django's harden_runtime).
+        """
         try:
-            return self._argon2.verify(encoded, password)
+            matches: bool = self._argon2.verify(encoded, password)
         except (VerifyMismatchError, VerificationError, InvalidHashError):
-            return False
+            matches = False
+        padding = self._padding(encoded)
+        if padding is not None:
+            self._check(padding, password)
+        return matches
+
+    def _check(self, encoded: str, password: str) -> None:
+        """Verify ``password`` against ``encoded`` for its cost alone."""
+        try:
+            self._argon2.verify(encoded, password)
+        except (VerifyMismatchError, VerificationError, InvalidHashError):
+            pass
+
+    def _padding(self, encoded: str) -> str | None:
+        """Return the unmatchable hash that brings a verify of ``encoded`` to today's cost.
+
+        argon2's work grows with memory times passes, so the padding has today's memory and
+        as many passes as make up the shortfall, rounded to the nearest (at least one).
+        """
+        today = self._parameters
+        try:
+            stored = argon2.extract_parameters(encoded)
+            spent = stored.memory_cost * stored.time_cost
+        except InvalidHashError:
+            spent = 0
+        shortfall = today.memory_kib * today.time_cost - spent
+        passes = round(shortfall / today.memory_kib)
+        if shortfall <= 0 or passes < 1:
+            return None
+        return _padding_hash(today.memory_kib, passes, today.parallelism)
 
     def verify_dummy(self, password: str) -> None:
         """Spend exactly what a wrong-password verify spends, so an unknown name costs the same.
@@ -103,6 +138,12 @@ class Hasher:
             return self._argon2.check_needs_rehash(encoded)
         except InvalidHashError:
             return True
+
+
+@cache
+def _padding_hash(memory_kib: int, passes: int, parallelism: int) -> str:
+    """Return an unmatchable hash of these costs, made once per process."""
+    return _unmatchable_hash(Argon2Parameters(memory_kib, passes, parallelism))
 
 
 def _unmatchable_hash(parameters: Argon2Parameters) -> str:
