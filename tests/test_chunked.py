@@ -67,10 +67,11 @@ def post_chunked(
         sock.sendall(head.encode() + body)
         if cut_short:
             sock.shutdown(socket.SHUT_WR)
-        response = http.client.HTTPResponse(sock)
-        response.begin()
-        media = (response.getheader("Content-Type") or "").split(";")[0]
-        return Answer(response.status, media, response.read())
+        with http.client.HTTPResponse(sock) as response:
+            response.begin()
+            body = response.read()
+    media = (response.getheader("Content-Type") or "").split(";")[0]
+    return Answer(response.status, media, body)
 
 
 def post_routes(app: Flask) -> list[str]:
