@@ -8,15 +8,13 @@ cut to the limit and used.
 
 from __future__ import annotations
 
-import http.client
-import socket
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import pytest
 from flask import Flask
 
-from helpers import LiveServer
+from helpers import LiveServer, send_raw
 
 pytestmark = pytest.mark.live
 
@@ -50,11 +48,7 @@ def chunked(data: bytes, size: int = 100) -> bytes:
 def post_chunked(
     server: LiveServer, path: str, body: bytes, media_type: str, cut_short: bool = False
 ) -> Answer:
-    """POST ``body`` (already chunked) to ``path`` on a socket of its own, as a same-site form.
-
-    ``cut_short`` closes the sending half of the connection after the body, as a client that
-    stops half-way does.
-    """
+    """POST ``body`` (already chunked) to ``path`` as a same-site form; see ``send_raw``."""
     head = (
         f"POST {path} HTTP/1.1\r\n"
         f"Host: 127.0.0.1:{server.port}\r\n"
@@ -63,15 +57,9 @@ def post_chunked(
         "Transfer-Encoding: chunked\r\n"
         "Connection: close\r\n\r\n"
     )
-    with socket.create_connection(("127.0.0.1", server.port), timeout=15) as sock:
-        sock.sendall(head.encode() + body)
-        if cut_short:
-            sock.shutdown(socket.SHUT_WR)
-        with http.client.HTTPResponse(sock) as response:
-            response.begin()
-            body = response.read()
+    response, answer = send_raw(server, head.encode() + body, cut_short)
     media = (response.getheader("Content-Type") or "").split(";")[0]
-    return Answer(response.status, media, body)
+    return Answer(response.status, media, answer)
 
 
 def post_routes(app: Flask) -> list[str]:

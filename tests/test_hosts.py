@@ -6,15 +6,13 @@ Location, from Werkzeug's URL map.
 
 from __future__ import annotations
 
-import http.client
-import socket
 from collections.abc import Callable
 
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from helpers import SAME_ORIGIN, LiveServer
+from helpers import SAME_ORIGIN, LiveServer, send_raw
 
 PUBLIC = "https://login.example.com"
 
@@ -68,11 +66,8 @@ def test_a_live_server_never_echoes_a_forged_host(
     live_server_factory: Callable[..., LiveServer],
 ) -> None:
     server = live_server_factory(workers=1)
-    with socket.create_connection(("127.0.0.1", server.port), timeout=15) as sock:
-        sock.sendall(b"GET /static//style.css HTTP/1.1\r\nHost: evil.example\r\n\r\n")
-        with http.client.HTTPResponse(sock) as response:
-            response.begin()
-            body = response.read()
+    request = b"GET /static//style.css HTTP/1.1\r\nHost: evil.example\r\n\r\n"
+    response, body = send_raw(server, request)
     assert response.status == 308
     assert response.getheader("Location") == "/static/style.css"
     assert b"evil" not in body
