@@ -41,9 +41,9 @@ def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.fixture
 def instance(tmp_path: Path) -> Path:
-    """Return a fresh instance folder."""
+    """Return a fresh instance folder, private as yupnope makes one."""
     path = tmp_path / "instance"
-    path.mkdir()
+    path.mkdir(mode=0o700)
     return path
 
 

@@ -5,6 +5,7 @@ Fixtures live in conftest.py; everything here is an ordinary function or class t
 
 from __future__ import annotations
 
+import http.client
 import os
 import secrets
 import signal
@@ -269,6 +270,23 @@ class LiveServer:
         http = requests.Session()
         http.headers["Origin"] = self.url
         return http
+
+
+def send_raw(
+    server: LiveServer, data: bytes, cut_short: bool = False
+) -> tuple[http.client.HTTPResponse, bytes]:
+    """Send ``data`` as it is on a connection of its own; return the answer and its body.
+
+    For what no HTTP client sends: a chunked body, a forged Host. ``cut_short`` closes the
+    sending half of the connection after ``data``, as a client that stops half-way does.
+    """
+    with socket.create_connection(("127.0.0.1", server.port), timeout=15) as sock:
+        sock.sendall(data)
+        if cut_short:
+            sock.shutdown(socket.SHUT_WR)
+        with http.client.HTTPResponse(sock) as response:
+            response.begin()
+            return response, response.read()
 
 
 # Outside services: PostgreSQL and Redis.

@@ -863,3 +863,19 @@ def test_audit_bad_since_is_one_line(runner: CliRunner, since: str) -> None:
 
 def test_audit_of_an_unknown_user_is_one_line(runner: CliRunner) -> None:
     assert_one_line_error(run_cli(runner, "audit", "--user", "nobody"), "nobody")
+
+
+def test_audit_escapes_what_a_terminal_would_act_on(app: Flask, instance: Path) -> None:
+    # ESC starts a C0 control sequence and U+009B is CSI alone (C1): printed raw, a client's
+    # User-Agent would move the cursor, recolour or retitle the operator's terminal.
+    agent = "probe\x1b]0;owned\x07\x1b[2J\x9b31m\x85\x7f\tend\\x1b"
+    client = app.test_client()
+    client.environ_base["HTTP_USER_AGENT"] = agent
+    client.post(
+        "/login", data={"username": "nobody", "password": "a wrong guess"}, headers=SAME_ORIGIN
+    )
+    result = run_yupnope(instance, "audit")
+    assert result.returncode == 0, result.stderr
+    assert [ch for ch in result.stdout if not ch.isprintable() and ch != "\n"] == []
+    escaped = r"probe\x1b]0;owned\x07\x1b[2J\x9b31m\x85\x7f\tend\\x1b"
+    assert escaped in result.stdout.splitlines()[1]

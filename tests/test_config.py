@@ -90,6 +90,11 @@ def test_instance_file_then_environment_then_overrides(tmp_path: Path) -> None:
         ({"YUPNOPE_SESSION_TOUCH_SECONDS": "43200"}, "less than YUPNOPE_SESSION_IDLE_SECONDS"),
         ({"YUPNOPE_TRUSTED_PROXIES": "10.0.0.0/33"}, "count or CIDRs"),
         ({"YUPNOPE_HASH_WAIT_SECONDS": "0"}, "more than 0"),
+        ({"YUPNOPE_PUBLIC_URL": "login.example.com"}, "PUBLIC_URL takes origins like"),
+        ({"YUPNOPE_PUBLIC_URL": "https://login.example.com/"}, "PUBLIC_URL takes origins like"),
+        ({"YUPNOPE_PUBLIC_URL": "https://login.example.com/x?y"}, "PUBLIC_URL takes origins"),
+        ({"YUPNOPE_PUBLIC_URL": "ftp://login.example.com"}, "PUBLIC_URL takes origins like"),
+        ({"YUPNOPE_PUBLIC_URL": "https://me@login.example.com"}, "PUBLIC_URL takes origins"),
     ],
 )
 def test_bad_values_are_refused_with_the_settings_name(
@@ -97,6 +102,19 @@ def test_bad_values_are_refused_with_the_settings_name(
 ) -> None:
     with pytest.raises(config.ConfigError, match=message):
         config.load(environ={"YUPNOPE_INSTANCE_PATH": str(tmp_path), **env})
+
+
+@pytest.mark.parametrize(
+    ("setting", "origin"),
+    [
+        ("", ""),
+        (" HTTPS://Login.Example.com:443 ", "https://login.example.com"),
+        ("http://[::1]:8000", "http://[::1]:8000"),
+    ],
+)
+def test_the_public_url_is_kept_as_an_origin(tmp_path: Path, setting: str, origin: str) -> None:
+    env = {"YUPNOPE_INSTANCE_PATH": str(tmp_path), "YUPNOPE_PUBLIC_URL": setting}
+    assert config.load(environ=env).public_origin == origin
 
 
 @pytest.mark.parametrize(

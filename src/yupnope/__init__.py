@@ -16,6 +16,7 @@ from .wiring import Wiring
 def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     """Build the application from the settings in force (``overrides`` win over them all)."""
     settings = config.load(overrides=overrides)
+    instance.close_to_others(Path(settings.instance_path))
     if not settings.secret_key:
         key = instance.ensure_secret_key(Path(settings.instance_path))
         settings = dataclasses.replace(settings, secret_key=key)

@@ -74,7 +74,7 @@ class Settings:
     argon2_parallelism: int = 1
     #: Whether anyone may create an account at ``/signup``.
     signup_open: bool = True
-    #: Largest request body in bytes; a larger one gets 413 before it is read.
+    #: Largest request body in bytes, with a length or chunked; a larger one gets 413, never cut.
     max_content_length: int = 64 * 1024
     #: Failed logins an account (or a device) may have before each further one waits.
     throttle_free_failures: int = 5
@@ -116,6 +116,9 @@ class Settings:
     #: Other sites' origins (``https://app.example.com``, comma-separated) whose pages may call the
     #: JSON API with bearer tokens; empty sends no CORS headers at all.
     cors_origins: str = ""
+    #: Origin people reach this server at (``https://login.example.com``): redirects are built on
+    #: it and other hosts refused (400); empty answers any host and redirects with relative paths.
+    public_url: str = ""
 
     #: ``trusted_proxies`` parsed: how many proxies stand in front, when it is a count.
     proxy_count: int | None = field(init=False, default=None, repr=False)
@@ -123,6 +126,8 @@ class Settings:
     proxy_networks: tuple[Network, ...] = field(init=False, default=(), repr=False)
     #: ``cors_origins`` parsed and normalised as browsers write ``Origin``.
     allowed_origins: frozenset[str] = field(init=False, default=frozenset(), repr=False)
+    #: ``public_url`` parsed and normalised as an origin; empty when it is.
+    public_origin: str = field(init=False, default="", repr=False)
 
     def __post_init__(self) -> None:
         _validate(self)
@@ -132,6 +137,8 @@ class Settings:
         elif proxies:
             object.__setattr__(self, "proxy_networks", trusted_networks(proxies))
         object.__setattr__(self, "allowed_origins", parse_origins(self.cors_origins))
+        public = self.public_url.strip()
+        object.__setattr__(self, "public_origin", public and parse_origin(public, "public_url"))
 
 
 def env_name(name: str) -> str:
@@ -185,32 +192,29 @@ def trusted_networks(setting: str) -> tuple[Network, ...]:
 
 
 def parse_origins(setting: str) -> frozenset[str]:
-    """Return the origins in a comma-separated CORS_ORIGINS, or raise ConfigError naming one.
+    """Return the origins in a comma-separated CORS_ORIGINS, or raise ConfigError naming one."""
+    parts = (part.strip() for part in setting.split(","))
+    return frozenset(parse_origin(part, "cors_origins") for part in parts if part)
 
-    An origin is a scheme, a host and an optional port, as a browser sends it in ``Origin``.
-    """
-    origins = set()
-    for part in setting.split(","):
-        origin = part.strip()
-        if not origin:
-            continue
-        try:
-            parts = urlsplit(origin)
-            valid = parts.scheme in ("http", "https") and bool(parts.hostname)
-            parts.port  # noqa: B018 (reading it raises ValueError for a bad port)
-        except ValueError:
-            valid = False
-        if not valid or parts.path or parts.query or parts.fragment or "@" in parts.netloc:
-            raise ConfigError(
-                f"{env_name('cors_origins')} must list origins like https://app.example.com, "
-                f"and {origin!r} is not one"
-            )
-        # Browsers leave the scheme's default port out of Origin (RFC 6454 6.1).
-        default = {"http": 80, "https": 443}[parts.scheme]
-        port = "" if parts.port in (None, default) else f":{parts.port}"
-        host = f"[{parts.hostname}]" if ":" in (parts.hostname or "") else parts.hostname
-        origins.add(f"{parts.scheme}://{host}{port}")
-    return frozenset(origins)
+
+def parse_origin(origin: str, name: str) -> str:
+    """Return ``origin`` (a scheme, a host, a port) as browsers write it, or raise ConfigError."""
+    try:
+        parts = urlsplit(origin)
+        valid = parts.scheme in ("http", "https") and bool(parts.hostname)
+        parts.port  # noqa: B018 (reading it raises ValueError for a bad port)
+    except ValueError:
+        valid = False
+    if not valid or parts.path or parts.query or parts.fragment or "@" in parts.netloc:
+        raise ConfigError(
+            f"{env_name(name)} takes origins like https://app.example.com, "
+            f"and {origin!r} is not one"
+        )
+    # Browsers leave the scheme's default port out of Origin (RFC 6454 6.1).
+    default = {"http": 80, "https": 443}[parts.scheme]
+    port = "" if parts.port in (None, default) else f":{parts.port}"
+    host = f"[{parts.hostname}]" if ":" in (parts.hostname or "") else parts.hostname
+    return f"{parts.scheme}://{host}{port}"
 
 
 def _read_instance_file(path: Path) -> dict[str, Any]:

@@ -7,6 +7,7 @@ once with SQLITE_BUSY_SNAPSHOT when another process wrote in between, and no tim
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -54,9 +55,11 @@ def make_engine(url: str, limits: Limits | None = None) -> Engine:
         return _postgresql_engine(url, limits)
     if parsed.get_backend_name() != "sqlite":
         return create_engine(url, pool_pre_ping=True)
-    if parsed.database and parsed.database != ":memory:":
+    database = parsed.database or ""
+    # ":memory:" is no file, and a URI filename (file:…?uri=true) is SQLite's own to open.
+    if database and database != ":memory:" and not database.startswith("file:"):
         try:
-            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+            _create_private(Path(database))
         except OSError:
             # Start anyway: every query then fails as an outage (503), which /healthz reports.
             pass
@@ -81,6 +84,20 @@ def make_engine(url: str, limits: Limits | None = None) -> Engine:
         connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
     return engine
+
+
+def _create_private(path: Path) -> None:
+    """Create the database file empty, its owner's alone (0600), in a folder of 0700 if new.
+
+    SQLite would create it with the umask's mode, often 0644, and gives the -wal and -shm
+    files the database file's mode (os_unix.c, findCreateFileMode); an empty file is a new
+    database to it.
+    """
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    except FileExistsError:
+        pass
 
 
 def _postgresql_engine(url: str, limits: Limits) -> Engine:

@@ -60,12 +60,30 @@ def now() -> datetime:
 
 
 def print_table(rows: list[tuple[str, ...]]) -> None:
-    """Print rows as columns padded to their widest cell."""
+    """Print rows as columns padded to their widest cell, every cell made printable."""
+    rows = [tuple(printable(cell) for cell in row) for row in rows]
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     for row in rows:
         click.echo(
             "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
         )
+
+
+def printable(text: str) -> str:
+    """Return ``text`` with each character a terminal could act on written as its escape.
+
+    A cell may hold what a client sent (its User-Agent): printed raw, ESC (C0) or CSI U+009B
+    (C1) would start a control sequence in the operator's terminal (ECMA-48 5.3, CWE-150).
+    Every character Python does not call printable (C0, DEL, C1, format characters such as
+    U+202E, separators) is written as repr writes it (``\\x1b``, ``\\u202e``), and a backslash
+    is doubled so an escape in the output always means an escaped character.
+    """
+    if text.isprintable() and "\\" not in text:
+        return text
+    return "".join(
+        ch if ch.isprintable() and ch != "\\" else ch.encode("unicode_escape").decode("ascii")
+        for ch in text
+    )
 
 
 @click.group()

@@ -14,7 +14,7 @@ from jinja2 import ChoiceLoader, FileSystemLoader
 
 from .. import wiring
 from ..config import Settings
-from . import cookies, cors, failures, guards, headers, openapi, pages, proxies
+from . import bodies, cookies, cors, failures, guards, headers, hosts, openapi, pages, proxies
 
 #: Seconds between two prunings of expired rows by one process.
 PRUNE_INTERVAL = 3600
@@ -32,6 +32,10 @@ def init_app(app: OpenAPI) -> None:
         app.jinja_loader = ChoiceLoader([overrides, app.jinja_loader])
     app.session_interface = cookies.ServerSessionInterface()
     proxies.init_app(app)
+    # Before the guards, in this order: a request for another host, then a body that could not
+    # be read, are refused before anything else runs.
+    hosts.init_app(app)
+    bodies.init_app(app)
     guards.init_app(app)
     headers.init_app(app)
     cors.init_app(app)

@@ -1,0 +1,57 @@
+"""Answer for the public host alone, and never build a redirect from the client's Host.
+
+Werkzeug's URL map answers a path with doubled slashes (``//yup``) with a 308 whose Location
+it builds from the request's Host header, so a forged Host came back in an absolute redirect
+for a cache or a proxy to keep (host header injection, OWASP WSTG-INPV-17). That redirect is
+answered here instead: on ``YUPNOPE_PUBLIC_URL`` when it is set, else with a relative path
+(RFC 9110 10.2.2); every other redirect of the app is a relative path already.
+
+With a public URL, a request for another host is refused (400) before anything else runs,
+which also stops DNS rebinding against a server on a private address. Not Flask 3.1's
+TRUSTED_HOSTS: it refuses while Flask builds the request's URL adapter, so the error page has
+none to build its links with and the refusal ends as a 500.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit, urlunsplit
+
+from flask import Flask, abort, redirect, request
+from werkzeug.routing import RequestRedirect
+from werkzeug.wrappers.response import Response
+
+from .. import wiring
+
+
+def init_app(app: Flask) -> None:
+    """Refuse other hosts when there is a public URL, and answer the URL map's redirects."""
+    if wiring.get(app).settings.public_url:
+        app.before_request(refuse_other_hosts)
+    app.before_request(answer_routing_redirect)
+
+
+def hostname(host_or_url: str) -> str | None:
+    """Return the host name in a Host header's value or a URL, lower case, without port."""
+    return urlsplit(host_or_url if "//" in host_or_url else f"//{host_or_url}").hostname
+
+
+def refuse_other_hosts() -> None:
+    """Refuse a request whose Host is not the public URL's host (400).
+
+    The port is not compared, as TRUSTED_HOSTS does not: a proxy may add or drop it. Werkzeug
+    has already made a Host with characters no host name has into "", which matches nothing.
+    """
+    public = hostname(wiring.get().settings.public_origin)
+    if hostname(request.host) != public:
+        abort(400, f"This server answers for {public} only.")
+
+
+def answer_routing_redirect() -> Response | None:
+    """Answer a redirect the URL map asks for (merged slashes) without the client's Host."""
+    wanted = request.routing_exception
+    if not isinstance(wanted, RequestRedirect):
+        return None
+    parts = urlsplit(wanted.new_url)
+    # One leading slash only: "//host/path" is read as another host (RFC 3986 4.2).
+    target = urlunsplit(("", "", "/" + parts.path.lstrip("/"), parts.query, ""))
+    return redirect(wiring.get().settings.public_origin + target, wanted.code)

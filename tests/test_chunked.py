@@ -1,0 +1,133 @@
+"""Test chunked request bodies on a real `yupnope serve`: whole and in bounds, or refused.
+
+gunicorn undoes the chunking (RFC 9112 7.1) and the Flask test client never sends a chunked
+body, so these tests write their requests on raw sockets to a live server, as the outside
+review's probes did: a malformed body answered 500 with a traceback, and one over the limit was
+cut to the limit and used.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import pytest
+from flask import Flask
+
+from helpers import LiveServer, send_raw
+
+pytestmark = pytest.mark.live
+
+#: The largest body the servers here accept, small so an oversized one is quick to send.
+LIMIT = 1024
+
+#: Bodies whose chunked framing is broken, each the way gunicorn's reader finds it.
+MALFORMED = {
+    "a chunk size that is not hex": b"zz\r\nhello\r\n0\r\n\r\n",
+    "a chunk without its CRLF": b"5\r\nhelloXX0\r\n\r\n",
+    "a chunk extension without a name": b"5;=x\r\nhello\r\n0\r\n\r\n",
+    "a trailer that is no header": b"5\r\nhello\r\n0\r\nno colon here\r\n\r\n",
+}
+
+
+@dataclass(frozen=True)
+class Answer:
+    """Carry what the server answered a raw request: status, media type and body."""
+
+    status: int
+    media_type: str
+    body: bytes
+
+
+def chunked(data: bytes, size: int = 100) -> bytes:
+    """Return ``data`` cut into chunks of ``size`` bytes, ended by the last chunk (RFC 9112 7.1)."""
+    pieces = [data[i : i + size] for i in range(0, len(data), size)]
+    return b"".join(b"%x\r\n%s\r\n" % (len(piece), piece) for piece in pieces) + b"0\r\n\r\n"
+
+
+def post_chunked(
+    server: LiveServer, path: str, body: bytes, media_type: str, cut_short: bool = False
+) -> Answer:
+    """POST ``body`` (already chunked) to ``path`` as a same-site form; see ``send_raw``."""
+    head = (
+        f"POST {path} HTTP/1.1\r\n"
+        f"Host: 127.0.0.1:{server.port}\r\n"
+        "Sec-Fetch-Site: same-origin\r\n"
+        f"Content-Type: {media_type}\r\n"
+        "Transfer-Encoding: chunked\r\n"
+        "Connection: close\r\n\r\n"
+    )
+    response, answer = send_raw(server, head.encode() + body, cut_short)
+    media = (response.getheader("Content-Type") or "").split(";")[0]
+    return Answer(response.status, media, answer)
+
+
+def post_routes(app: Flask) -> list[str]:
+    """Return every path that takes a POST, pages and API alike, new ones included."""
+    return sorted(
+        rule.rule
+        for rule in app.url_map.iter_rules()
+        if "POST" in (rule.methods or ()) and not rule.arguments
+    )
+
+
+def media_of(path: str) -> str:
+    """Return the media type a route reads: JSON under /api, a form elsewhere."""
+    return "application/json" if path.startswith("/api/") else "application/x-www-form-urlencoded"
+
+
+def assert_refused(answer: Answer, path: str, status: int, code: str) -> None:
+    """Check a refusal's status and shape: problem+json with ``code`` under /api, else a page."""
+    assert answer.status == status, (path, answer)
+    if path.startswith("/api/"):
+        assert answer.media_type == "application/problem+json", (path, answer)
+        assert f'"code":"{code}"'.encode() in answer.body, (path, answer)
+    else:
+        assert answer.media_type == "text/html", (path, answer)
+
+
+def test_malformed_chunked_bodies_get_400_on_every_post_route(
+    app: Flask, live_server_factory: Callable[..., LiveServer]
+) -> None:
+    server = live_server_factory(workers=1, max_content_length=LIMIT)
+    routes = post_routes(app)
+    assert {"/login", "/signup", "/api/v1/sessions", "/api/v1/users"} <= set(routes)
+    for path in routes:
+        for why, body in MALFORMED.items():
+            answer = post_chunked(server, path, body, media_of(path))
+            assert_refused(answer, path, 400, "bad_request")
+            assert b"chunked" in answer.body, (path, why, answer)
+        cut = post_chunked(server, path, b"40\r\nnot all of it", media_of(path), cut_short=True)
+        assert_refused(cut, path, 400, "bad_request")
+    log = server.log.read_text()
+    assert "Traceback" not in log
+    assert " 500 " not in log
+
+
+def test_a_chunked_body_over_the_limit_is_refused_not_cut(
+    live_server_factory: Callable[..., LiveServer],
+) -> None:
+    server = live_server_factory(workers=1, max_content_length=LIMIT)
+    form = b"username=nobody&password=a+long+enough+guess&next="
+    json = b'{"username": "nobody", "password": "a long enough guess"}'
+    for path, start, pad in (("/login", form, b"x"), ("/api/v1/sessions", json, b" ")):
+        # Cut to the limit, the oversized body would still be a well-formed login.
+        too_big = start + pad * (LIMIT + 1 - len(start))
+        answer = post_chunked(server, path, chunked(too_big), media_of(path))
+        assert_refused(answer, path, 413, "too_large")
+        # A body of exactly the limit is read whole and goes on to the login.
+        exact = post_chunked(server, path, chunked(too_big[:LIMIT]), media_of(path))
+        assert exact.status == (303 if path == "/login" else 401), (path, exact)
+    huge = post_chunked(server, "/login", chunked(b"x" * (1 << 20), 1 << 16), media_of("/login"))
+    assert huge.status == 413
+    assert "Traceback" not in server.log.read_text()
+
+
+def test_a_whole_chunked_body_is_read_as_if_it_had_a_length(
+    live_server_factory: Callable[..., LiveServer],
+) -> None:
+    server = live_server_factory(workers=1, max_content_length=LIMIT)
+    body = b'{"username": "carol", "password": "a long enough passphrase"}'
+    answer = post_chunked(server, "/api/v1/users", chunked(body, 7), "application/json")
+    assert answer.status == 201, answer
+    assert b'"username":"carol"' in answer.body
