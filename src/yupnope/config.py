@@ -8,19 +8,19 @@ environment (``YUPNOPE_COOKIE_SECURE=always``), and last a caller's own mapping 
 from __future__ import annotations
 
 import dataclasses
-import ipaddress
 import os
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, get_type_hints
-from urllib.parse import urlsplit
+
+from . import addresses
+from .addresses import Network
 
 #: Start of every setting's environment variable.
 ENV_PREFIX = "YUPNOPE_"
 
-Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 #: The values COOKIE_SECURE takes.
 COOKIE_SECURE_CHOICES = ("auto", "always", "never")
@@ -132,13 +132,20 @@ class Settings:
     def __post_init__(self) -> None:
         _validate(self)
         proxies = self.trusted_proxies.strip()
-        if proxies.isdigit():
-            object.__setattr__(self, "proxy_count", int(proxies))
-        elif proxies:
-            object.__setattr__(self, "proxy_networks", trusted_networks(proxies))
-        object.__setattr__(self, "allowed_origins", parse_origins(self.cors_origins))
-        public = self.public_url.strip()
-        object.__setattr__(self, "public_origin", public and parse_origin(public, "public_url"))
+        try:
+            if proxies.isdigit():
+                object.__setattr__(self, "proxy_count", int(proxies))
+            elif proxies:
+                networks = addresses.networks(proxies, env_name("trusted_proxies"))
+                object.__setattr__(self, "proxy_networks", networks)
+            origins = addresses.origins(self.cors_origins, env_name("cors_origins"))
+            object.__setattr__(self, "allowed_origins", origins)
+            public = self.public_url.strip()
+            if public:
+                origin = addresses.origin(public, env_name("public_url"))
+                object.__setattr__(self, "public_origin", origin)
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
 
 
 def env_name(name: str) -> str:
@@ -175,46 +182,6 @@ def load(
     if not values.get("database_url"):
         values["database_url"] = f"sqlite:///{instance / 'yupnope.db'}"
     return Settings(**values)
-
-
-def trusted_networks(setting: str) -> tuple[Network, ...]:
-    """Return the CIDRs in a comma-separated TRUSTED_PROXIES, or raise ConfigError naming one."""
-    networks = []
-    for part in setting.split(","):
-        try:
-            networks.append(ipaddress.ip_network(part.strip(), strict=False))
-        except ValueError:
-            raise ConfigError(
-                f"{env_name('trusted_proxies')} must be a count or CIDRs, "
-                f"and {part.strip()!r} is neither"
-            ) from None
-    return tuple(networks)
-
-
-def parse_origins(setting: str) -> frozenset[str]:
-    """Return the origins in a comma-separated CORS_ORIGINS, or raise ConfigError naming one."""
-    parts = (part.strip() for part in setting.split(","))
-    return frozenset(parse_origin(part, "cors_origins") for part in parts if part)
-
-
-def parse_origin(origin: str, name: str) -> str:
-    """Return ``origin`` (a scheme, a host, a port) as browsers write it, or raise ConfigError."""
-    try:
-        parts = urlsplit(origin)
-        valid = parts.scheme in ("http", "https") and bool(parts.hostname)
-        parts.port  # noqa: B018 (reading it raises ValueError for a bad port)
-    except ValueError:
-        valid = False
-    if not valid or parts.path or parts.query or parts.fragment or "@" in parts.netloc:
-        raise ConfigError(
-            f"{env_name(name)} takes origins like https://app.example.com, "
-            f"and {origin!r} is not one"
-        )
-    # Browsers leave the scheme's default port out of Origin (RFC 6454 6.1).
-    default = {"http": 80, "https": 443}[parts.scheme]
-    port = "" if parts.port in (None, default) else f":{parts.port}"
-    host = f"[{parts.hostname}]" if ":" in (parts.hostname or "") else parts.hostname
-    return f"{parts.scheme}://{host}{port}"
 
 
 def _read_instance_file(path: Path) -> dict[str, Any]:

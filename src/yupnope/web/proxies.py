@@ -17,7 +17,8 @@ from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from .. import wiring
-from ..config import Network, env_name
+from ..addresses import Network
+from ..config import env_name
 
 log = logging.getLogger(__name__)
 
