@@ -24,6 +24,7 @@ from urllib.parse import urlsplit
 import argon2
 import pytest
 import requests
+from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
@@ -400,11 +401,23 @@ def user_by_id(user_id: int) -> User | None:
     return wiring.orm_session().get(User, user_id)
 
 
-def schema_is_current(engine: Engine) -> bool:
-    """Return whether the database is at the newest migration."""
+def alembic_config(engine: Engine | None = None) -> Config:
+    """Return an Alembic configuration of the project's migrations, on ``engine`` if given."""
     config = Config()
     config.set_main_option("script_location", str(Path(migrations.__file__).parent))
-    heads = set(ScriptDirectory.from_config(config).get_heads())
+    if engine is not None:
+        config.attributes["engine"] = engine
+    return config
+
+
+def migrate_to(engine: Engine, revision: str) -> None:
+    """Bring the database to an older revision, to fill it as that version of yupnope would."""
+    command.upgrade(alembic_config(engine), revision)
+
+
+def schema_is_current(engine: Engine) -> bool:
+    """Return whether the database is at the newest migration."""
+    heads = set(ScriptDirectory.from_config(alembic_config()).get_heads())
     with engine.connect() as connection:
         applied = set(MigrationContext.configure(connection).get_current_heads())
     return applied == heads

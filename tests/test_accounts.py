@@ -29,6 +29,7 @@ from yupnope.client import Client
 from yupnope.db import WRITE_OPTION
 from yupnope.errors import (
     AccountChanged,
+    ImportFileError,
     InvalidCredentials,
     InvalidUsername,
     SignupClosed,
@@ -368,3 +369,91 @@ def test_a_hash_of_older_parameters_costs_what_an_unknown_name_costs(
     unknown = cost_of_a_wrong_password("nobody")
     assert unknown == memory * passes
     assert abs(cost_of_a_wrong_password("alice") - unknown) <= memory // 2
+
+
+# Look-alike names (UTS #39): taken like the name they look like, however they arrive.
+
+#: The names from the outside review, each beside the account it looked like.
+LOOK_ALIKES = [
+    ("i\u0307nci", "inci"),  # i + combining dot above
+    ("al\u0131\u0307ce", "alice"),  # dotless ı + combining dot above
+    ("İnci", "inci"),  # Turkish capital İ: its fold is i + combining dot above
+    ("\u0441\u043e\u0440\u0435", "cope"),  # all Cyrillic
+]
+
+
+@pytest.mark.parametrize(("look_alike", "taken"), LOOK_ALIKES)
+def test_a_name_that_looks_like_a_taken_one_is_taken(
+    app: Flask, accounts: Accounts, operator: Operator, look_alike: str, taken: str
+) -> None:
+    user = accounts.sign_up(taken, GOOD_PASSWORD, CLIENT, NOW)
+    with pytest.raises(UsernameTaken, match="is taken"):
+        accounts.sign_up(look_alike, GOOD_PASSWORD, CLIENT, NOW)
+    with pytest.raises(UsernameTaken):
+        operator.add_user(look_alike, GOOD_PASSWORD, NOW)
+    with pytest.raises(UsernameTaken):
+        operator.free_name(look_alike)
+    assert count_users(app) == 1
+    assert user.username_skeleton == usernames.parse(look_alike).skeleton
+
+
+@pytest.mark.parametrize(("look_alike", "taken"), LOOK_ALIKES)
+def test_the_look_alike_first_takes_the_plain_name(
+    app: Flask, accounts: Accounts, look_alike: str, taken: str
+) -> None:
+    accounts.sign_up(look_alike, GOOD_PASSWORD, CLIENT, NOW)
+    with pytest.raises(UsernameTaken):
+        accounts.sign_up(taken, GOOD_PASSWORD, CLIENT, NOW)
+    assert count_users(app) == 1
+
+
+def test_a_name_mixing_scripts_is_refused_and_logs_in_as_no_one(
+    app: Flask, accounts: Accounts
+) -> None:
+    accounts.sign_up("alice", GOOD_PASSWORD, CLIENT, NOW)
+    with pytest.raises(InvalidUsername, match=r"several scripts \(Cyrillic and Latin\)"):
+        accounts.sign_up("\u0430lice", GOOD_PASSWORD, CLIENT, NOW)
+    with pytest.raises(InvalidCredentials):
+        accounts.log_in("\u0430lice", GOOD_PASSWORD, CLIENT, NOW)
+    assert count_users(app) == 1
+
+
+def add_user_during_the_next_hash(app: Flask, monkeypatch: pytest.MonkeyPatch, name: str) -> None:
+    """Make the next argon2 hash first add ``name``: it commits between a check and an insert."""
+    hash_ = argon2.PasswordHasher.hash
+
+    def hash_after_adding(*args: Any, **kwargs: Any) -> Any:
+        monkeypatch.setattr(argon2.PasswordHasher, "hash", hash_)
+        add_user(app, name)
+        return hash_(*args, **kwargs)
+
+    monkeypatch.setattr(argon2.PasswordHasher, "hash", hash_after_adding)
+
+
+def test_a_look_alike_signed_up_during_the_hash_makes_the_name_taken(
+    app: Flask, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The skeleton's unique index settles a race the check before the hash cannot see."""
+    add_user_during_the_next_hash(app, monkeypatch, "inci")
+    with app.app_context(), pytest.raises(UsernameTaken):
+        wiring.accounts().sign_up("i\u0307nci", GOOD_PASSWORD, CLIENT, NOW)
+    assert count_users(app) == 1
+
+
+def test_import_skips_names_that_look_like_existing_ones(app: Flask, operator: Operator) -> None:
+    operator.add_user("inci", GOOD_PASSWORD, NOW)
+    entries = {usernames.parse(name): GOOD_PASSWORD for name in ("i\u0307nci", "İnci", "bob")}
+    report = operator.import_users(entries, NOW, workers=1)
+    assert sorted(report.skipped) == sorted(["i\u0307nci", "İnci"])
+    assert report.added == ["bob"]
+    assert count_users(app) == 2
+
+
+def test_an_import_racing_a_look_alike_sign_up_imports_nothing(
+    app: Flask, operator: Operator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    add_user_during_the_next_hash(app, monkeypatch, "İnci")
+    entries = {usernames.parse(name): GOOD_PASSWORD for name in ("inci", "bob")}
+    with pytest.raises(ImportFileError, match="took one of these names meanwhile"):
+        operator.import_users(entries, NOW, workers=1)
+    assert count_users(app) == 1

@@ -396,6 +396,9 @@ def test_sign_up_creates_an_account_that_can_log_in(client: FlaskClient) -> None
     [
         ("ALICE", GOOD_PASSWORD, 409, "name_taken", None),
         (" ａｌｉｃｅ ", GOOD_PASSWORD, 409, "name_taken", None),
+        ("al\u0131\u0307ce", GOOD_PASSWORD, 409, "name_taken", None),  # looks like alice
+        ("\u0430lice", GOOD_PASSWORD, 422, "invalid_username", None),  # Cyrillic а, Latin lice
+        ("bob\u2665", GOOD_PASSWORD, 422, "invalid_username", None),  # a symbol (RFC 8265)
         ("newcomer", "password", 422, "weak_password", "common"),
         ("newcomer", "NEWCOMER", 422, "weak_password", "same_as_name"),
         ("newcomer", "x" * 300, 422, "weak_password", "too_long"),
@@ -411,6 +414,18 @@ def test_sign_up_refusals(
     add_user(app, "alice")
     response = call(client, "POST", "/users", json=credentials(name, password))
     assert problem(response, status, code).get("reason") == reason
+
+
+def test_sign_up_of_a_look_alike_says_the_name_is_taken(app: Flask, client: FlaskClient) -> None:
+    add_user(app, "inci")
+    for look_alike in ("i\u0307nci", "İnci"):
+        response = call(client, "POST", "/users", json=credentials(look_alike))
+        assert (
+            problem(response, 409, "name_taken")["detail"] == f"The name {look_alike!r} is taken."
+        )
+    response = call(client, "POST", "/users", json=credentials("\u0456nci"))
+    detail = problem(response, 422, "invalid_username")["detail"]
+    assert detail == "The name mixes letters of several scripts (Cyrillic and Latin)."
 
 
 def test_sign_up_is_403_when_closed(app_factory: Callable[..., Flask]) -> None:

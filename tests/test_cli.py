@@ -160,6 +160,17 @@ def test_add_taken_name_case_insensitive(runner: CliRunner, again: str) -> None:
     assert table(runner) == before
 
 
+@pytest.mark.parametrize("look_alike", ["i\u0307nci", "İnci", "\u0456nci"])
+def test_add_a_name_that_looks_like_a_taken_one(runner: CliRunner, look_alike: str) -> None:
+    assert add(runner, "inci").exit_code == 0
+    before = table(runner)
+    if look_alike == "\u0456nci":  # a Cyrillic і among Latin letters: refused as it is
+        assert_one_line_error(add(runner, look_alike), "several scripts (Cyrillic and Latin)")
+    else:
+        assert_one_line_error(add(runner, look_alike), f"The name {look_alike!r} is taken.")
+    assert table(runner) == before
+
+
 @pytest.mark.parametrize(
     ("password", "why"),
     [
@@ -408,6 +419,23 @@ def test_import_skips_and_reports_existing_names(
     assert "Skipped 2 existing: david, kate" in again.stdout
 
 
+def test_import_skips_names_that_look_like_existing_ones(runner: CliRunner, tmp_path: Path) -> None:
+    add(runner, "inci")
+    users = {"i\u0307nci": {"password": "a pass phrase"}, "kate": {"password": "k8t"}}
+    result = run_cli(runner, "users", "import", str(write_json(tmp_path / "u.json", users)))
+    assert result.exit_code == 0, result.output
+    assert "Added 1 user(s)." in result.stdout
+    assert "Skipped 1 existing: i\u0307nci" in result.stdout
+    assert sorted(table(runner)) == ["inci", "kate"]
+
+
+def test_import_refuses_a_file_with_two_names_alike(runner: CliRunner, tmp_path: Path) -> None:
+    users = {"inci": {"password": "a pass phrase"}, "İnci": {"password": "another one"}}
+    result = run_cli(runner, "users", "import", str(write_json(tmp_path / "u.json", users)))
+    assert_one_line_error(result, "user 'İnci' looks like 'inci'")
+    assert table(runner) == {}
+
+
 BAD_FILES: dict[str, bytes] = {
     "not JSON": b'{"david": {"password": "Baldy1"}',
     "empty file": b"",
@@ -428,6 +456,9 @@ BAD_FILES: dict[str, bytes] = {
     "names equal after case-folding": b'{"david": {"password": "a"}, "DAVID": {"password": "b"}}',
     "NFKC twins": '{"\uff24avid": {"password": "a"}, "david": {"password": "b"}}'.encode(),
     "same name twice": b'{"david": {"password": "a"}, "david": {"password": "b"}}',
+    "look-alike twins": '{"inci": {"password": "a"}, "İnci": {"password": "b"}}'.encode(),
+    "mixed scripts": '{"\u0430lice": {"password": "a"}}'.encode(),
+    "a symbol in a name": '{"bob\u2665": {"password": "a"}}'.encode(),
     "password key twice": b'{"david": {"password": "a", "password": "b"}}',
     "nested too deeply": b"[" * 100_000,
     "integer too long": b'{"david": {"password": ' + b"9" * 5000 + b"}}",

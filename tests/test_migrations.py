@@ -5,20 +5,24 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import unicodedata
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import argon2
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import Engine, func, inspect, select
+from sqlalchemy import Engine, column, func, inspect, select, table
 from sqlalchemy.exc import OperationalError
 
-from helpers import CHEAP_ARGON2, schema_is_current
-from yupnope import create_app, db, migrations, wiring
+from helpers import CHEAP_ARGON2, GOOD_PASSWORD, migrate_to, run_yupnope, schema_is_current
+from yupnope import create_app, db, migrations, usernames, wiring
 from yupnope.client import Client
-from yupnope.models import Base
+from yupnope.errors import UsernameTaken
+from yupnope.models import Base, User
 
 
 def _differences(engine: Engine) -> list[object]:
@@ -104,3 +108,121 @@ def test_a_stuck_statement_on_postgresql_is_cancelled(postgres_url: str) -> None
 def test_the_pool_size_setting_reaches_the_engine(app_factory: Any, postgres_url: str) -> None:
     app = app_factory(database_url=postgres_url, database_pool_size=7)
     assert wiring.get(app).engine.pool.size() == 7  # type: ignore[attr-defined]
+
+
+# 0004: each user's name skeleton, filled in for the accounts already there.
+
+#: Users as yupnope 0003 could hold them: a look-alike of an older name, a name today's rules
+#: refuse (a symbol), and names the older code keyed as it still does.
+OLD_USERS = ["alice", "bob♥", "\u0430lice", "inci", "İnci", "Straße"]
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def old_database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
+    """Return an engine on a database at revision 0003 holding OLD_USERS, in that order."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path}/old.db"
+    else:
+        url = request.getfixturevalue("postgres_url")
+    engine = db.make_engine(url)
+    migrate_to(engine, "0003")
+    hashed = argon2.PasswordHasher(memory_cost=8, time_cost=1, parallelism=1).hash(GOOD_PASSWORD)
+    users = table(
+        "users",
+        *(column(name) for name in ("username", "username_key", "password_hash")),
+        *(column(name) for name in ("disabled", "must_change_password", "created_at")),
+    )
+    with engine.begin() as connection:
+        for name in OLD_USERS:
+            # The key as the code before 0004 made it: NFKC of the case fold, which it still is.
+            key = unicodedata.normalize("NFKC", name.casefold())
+            connection.execute(
+                users.insert().values(
+                    username=name,
+                    username_key=key,
+                    password_hash=hashed,
+                    disabled=False,
+                    must_change_password=False,
+                    created_at=datetime.now(UTC),
+                )
+            )
+    yield engine
+    engine.dispose()
+
+
+def skeletons(engine: Engine) -> dict[str, str | None]:
+    """Return each user's name with its skeleton."""
+    with engine.connect() as connection:
+        rows = connection.execute(select(User.username, User.username_skeleton)).all()
+    return {name: skeleton for name, skeleton in rows}
+
+
+def test_the_skeleton_migration_fills_every_user_and_keeps_look_alikes(
+    old_database: Engine,
+) -> None:
+    notes = migrations.upgrade(old_database)
+    assert notes == [
+        "the user names 'alice' and 'аlice' look alike; both accounts are kept, and "
+        "`yupnope users list` marks 'аlice'",
+        "the user names 'inci' and 'İnci' look alike; both accounts are kept, and "
+        "`yupnope users list` marks 'İnci'",
+    ]
+    assert skeletons(old_database) == {
+        "alice": "alice",
+        "bob♥": usernames.skeleton("bob♥"),
+        "\u0430lice": None,
+        "inci": "inci",
+        "İnci": None,
+        "Straße": "strasse",
+    }
+    assert schema_is_current(old_database)
+    assert _differences(old_database) == []
+    assert migrations.upgrade(old_database) == []  # said once, by the run that migrates
+
+
+def test_accounts_kept_by_the_migration_log_in_and_hold_their_look_alikes(
+    old_database: Engine, tmp_path: Path
+) -> None:
+    migrations.upgrade(old_database)
+    url = old_database.url.render_as_string(hide_password=False)
+    app = create_app({"instance_path": str(tmp_path), "database_url": url, **CHEAP_ARGON2})
+    now = datetime.now(UTC)
+    try:
+        with app.app_context():
+            accounts = wiring.accounts()
+            # Names today's rules refuse, or that look like an older one, still log in.
+            for name in ("bob♥", "BOB♥", "\u0430lice", "İnci", "STRASSE"):
+                assert accounts.log_in(name, GOOD_PASSWORD, Client(), now).user
+            with pytest.raises(UsernameTaken):
+                accounts.sign_up("al\u0131\u0307ce", GOOD_PASSWORD, Client(), now)
+            # The holder of the skeleton goes: the look-alike kept beside it takes the skeleton.
+            operator = wiring.operator()
+            operator.remove_user(operator.find("alice"), now)
+            with pytest.raises(UsernameTaken):
+                accounts.sign_up("alice", GOOD_PASSWORD, Client(), now)
+    finally:
+        wiring.get(app).engine.dispose()
+    assert skeletons(old_database)["\u0430lice"] == "alice"
+
+
+@pytest.mark.parametrize("old_database", ["sqlite"], indirect=True)
+def test_db_upgrade_names_the_look_alikes_and_users_list_marks_them(
+    old_database: Engine, tmp_path: Path
+) -> None:
+    settings = {"YUPNOPE_DATABASE_URL": old_database.url.render_as_string(hide_password=False)}
+    upgraded = run_yupnope(tmp_path / "instance", "db", "upgrade", settings=settings)
+    assert upgraded.returncode == 0, upgraded.stderr
+    assert upgraded.stdout == "The database schema is up to date.\n"
+    assert upgraded.stderr.splitlines() == [
+        "Note: the user names 'alice' and 'аlice' look alike; both accounts are kept, and "
+        "`yupnope users list` marks 'аlice'",
+        "Note: the user names 'inci' and 'İnci' look alike; both accounts are kept, and "
+        "`yupnope users list` marks 'İnci'",
+    ]
+    listed = run_yupnope(tmp_path / "instance", "users", "list", settings=settings)
+    assert listed.stderr == ""
+    states = {
+        line.split("  ")[0]: line.rsplit("  ", 1)[1] for line in listed.stdout.splitlines()[1:]
+    }
+    assert states["\u0430lice"] == states["İnci"] == "active, looks like another user"
+    assert states["alice"] == states["inci"] == states["bob♥"] == "active"

@@ -528,7 +528,7 @@ def test_signup_creates_the_account_and_logs_in(app: Flask, client: FlaskClient)
     assert location(login(app.test_client(), "carol")) == "/yup"
 
 
-@pytest.mark.parametrize("again", ["alice", "Alice", "ALICE", "ａｌｉｃｅ"])
+@pytest.mark.parametrize("again", ["alice", "Alice", "ALICE", "ａｌｉｃｅ", "al\u0131\u0307ce"])
 def test_signup_refuses_a_taken_name(
     app: Flask, client: FlaskClient, alice: str, again: str
 ) -> None:
@@ -573,8 +573,20 @@ def test_signup_refuses_a_weak_password(
         ("al\u200bice", "control, invisible"),
         ("al\tice", "control, invisible"),
         ("al  ice", "two spaces"),
+        ("\u0430lice", "mixes letters of several scripts (Cyrillic and Latin)"),
+        ("bob\u2665", "may not contain symbols such as"),
     ],
-    ids=["empty", "blank", "65-chars", "bell", "zero-width-space", "tab", "double-space"],
+    ids=[
+        "empty",
+        "blank",
+        "65-chars",
+        "bell",
+        "zero-width-space",
+        "tab",
+        "double-space",
+        "mixed-scripts",
+        "symbol",
+    ],
 )
 def test_signup_refuses_an_invalid_name(
     app: Flask, client: FlaskClient, username: str, message: str

@@ -31,7 +31,6 @@ from .security.tokens import DeviceCookies
 from .sessions import Sessions, Started
 from .store import Store
 from .throttle import Throttle
-from .usernames import Username
 
 
 @dataclass(frozen=True)
@@ -109,11 +108,13 @@ class Accounts:
             # must cost next to nothing, or refusing alone would starve the pages.
             raise Busy()
         try:
-            name: Username | None = usernames.parse(username)
+            # The key only: a name made before today's rules still logs in, and a look-alike
+            # of a name is no account's key, so it fails like any unknown name.
+            key: str | None = usernames.lookup_key(username)
         except InvalidUsername:
-            name = None
+            key = None
         secret = passwords.normalize(password) if password else None
-        if name is None or secret is None:
+        if key is None or secret is None:
             # Counted before its event is written, as every attempt is, so malformed attempts
             # are no cheaper way to fill the log than wrong ones.
             try:
@@ -122,11 +123,11 @@ class Accounts:
                 self.attempts.refused(refused, EventKind.LOGIN_THROTTLED, None, client, now)
                 raise
             self.attempts.failed(None, client, now)
-        user = self.store.users.by_key(name.key)
+        user = self.store.users.by_key(key)
         self.store.tx.end_read()
-        device = self.devices.read(device_cookie, name.key) if device_cookie else None
+        device = self.devices.read(device_cookie, key) if device_cookie else None
         try:
-            counted = self.throttle.admit_login(name.key, client.address, device, now)
+            counted = self.throttle.admit_login(key, client.address, device, now)
         except Throttled as refused:
             self.attempts.refused(refused, EventKind.LOGIN_THROTTLED, user, client, now)
             raise
@@ -221,12 +222,13 @@ class Accounts:
         """Create an account under the name and password rules, recording ``kind``."""
         name = usernames.parse(username)
         secret = self.acceptable(password, name.display, "password")
-        if self.store.users.by_key(name.key) is not None:
+        if self.store.users.taken(name):
             raise UsernameTaken(name.display)
         self.store.tx.end_read()
         user = User(
             username=name.display,
             username_key=name.key,
+            username_skeleton=name.skeleton,
             password_hash=self.hasher.hash(secret),
             created_at=now,
         )
@@ -235,7 +237,8 @@ class Accounts:
                 self.store.users.add(user)
                 self.store.events.record(kind, now, client, user.id, user.username)
         except DuplicateKey:
-            # Another sign-up of the same name won the race between our check and our insert.
+            # Another sign-up of the same name, or of one that looks like it (the skeleton's
+            # unique index), won the race between our check and our insert.
             raise UsernameTaken(name.display) from None
         return user
 

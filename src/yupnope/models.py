@@ -35,14 +35,19 @@ class Base(DeclarativeBase):
 
 
 class User(Base):
-    """Record one account: its name as typed, its folded key, its password hash and its state."""
+    """Record one account: its name as typed, its key and skeleton, its password hash, its state."""
 
     __tablename__ = "users"
+    __table_args__ = (Index("ix_users_username_skeleton", "username_skeleton", unique=True),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     username: Mapped[str] = mapped_column(String(64))
     #: NFKC and case-folded form of the name, unique so "Alice" and "ALICE" are one account.
     username_key: Mapped[str] = mapped_column(String(256), unique=True)
+    #: UTS #39 skeleton of the key, unique so "alice" and "аlice" (Cyrillic а) are one account.
+    #: At most 7 characters for each of a name's 64 (a Hangul syllable's are the longest). NULL
+    #: only for an account that looked like an older one when the column came (migration 0004).
+    username_skeleton: Mapped[str | None] = mapped_column(String(512), default=None)
     password_hash: Mapped[str] = mapped_column(String(256))
     disabled: Mapped[bool] = mapped_column(default=False)
     #: Set when the password no longer passes the policy (an import of weak passwords).

@@ -24,7 +24,7 @@ from .usernames import Username
 
 @dataclass(frozen=True)
 class ImportReport:
-    """Say what an import did: the names it added and the names it skipped as existing."""
+    """Say what an import did: the names it added and those it skipped as existing (or alike)."""
 
     added: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
@@ -39,9 +39,9 @@ class Operator:
         self.store = accounts.store
 
     def free_name(self, username: str) -> Username:
-        """Return the parsed name when no account has it yet, or raise UsernameTaken."""
+        """Return the parsed name when no account has it, or one like it, or raise UsernameTaken."""
         name = usernames.parse(username)
-        taken = self.store.users.by_key(name.key) is not None
+        taken = self.store.users.taken(name)
         self.store.tx.end_read()
         if taken:
             raise UsernameTaken(name.display)
@@ -53,7 +53,7 @@ class Operator:
 
     def find(self, username: str) -> User:
         """Return the user with this name, or raise UnknownUser."""
-        user = self.store.users.by_key(usernames.parse(username).key)
+        user = self.store.users.by_key(usernames.lookup_key(username))
         self.store.tx.end_read()
         if user is None:
             raise UnknownUser(username)
@@ -113,14 +113,15 @@ class Operator:
     ) -> ImportReport:
         """Add every entry whose name is free, all in one transaction; hash on ``workers`` threads.
 
-        The entries are already checked by the caller. Passwords that fail today's policy are
+        A name is skipped when an account has it or one that looks like it. The entries are
+        already checked by the caller, among them too. Passwords that fail today's policy are
         kept, so the user can log in once, and marked so that they must choose a new one.
         argon2 releases the GIL, so threads use every core without processes to start.
         """
-        existing = self.store.users.existing_keys([name.key for name in entries])
+        existing = self.store.users.taken_among(list(entries))
         self.store.tx.end_read()
-        todo = [(name, secret) for name, secret in entries.items() if name.key not in existing]
-        report = ImportReport(skipped=[n.display for n in entries if n.key in existing])
+        todo = [(name, secret) for name, secret in entries.items() if name not in existing]
+        report = ImportReport(skipped=[n.display for n in entries if n in existing])
         progress(len(report.skipped))
         hasher = self.accounts.hasher
 
@@ -139,6 +140,7 @@ class Operator:
                 User(
                     username=name.display,
                     username_key=name.key,
+                    username_skeleton=name.skeleton,
                     password_hash=encoded,
                     must_change_password=weak,
                     created_at=now,

@@ -41,11 +41,16 @@ def one_line_errors(command: Callable[P, R]) -> Callable[P, R]:
 
 @contextmanager
 def open_app() -> Iterator[Flask]:
-    """Build the app from the settings in force, bring its schema up to date, enter its context."""
+    """Build the app from the settings in force, bring its schema up to date, enter its context.
+
+    What a migration wants the operator to know is printed to stderr, once: the run that
+    applies it.
+    """
     app = create_app()
     engine = wiring.get(app).engine
     try:
-        migrations.upgrade(engine)
+        for note in migrations.upgrade(engine):
+            click.echo(f"Note: {note}", err=True)
         with app.app_context():
             yield app
     finally:

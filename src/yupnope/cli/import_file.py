@@ -43,16 +43,20 @@ def parse_import_file(file: Path) -> dict[Username, str]:
     if not isinstance(data, dict):
         raise ImportFileError(f'{file} must hold one JSON object: {{"name": {{"password": "…"}}}}')
     entries: dict[Username, str] = {}
-    seen: dict[str, str] = {}
+    # Each name's skeleton to the entry that has it: equal keys have equal skeletons, so one
+    # look-up finds both the same name written twice and two names that look alike.
+    seen: dict[str, tuple[str, str]] = {}
     for raw_name, value in data.items():
         where = f"{file}: user {raw_name!r}"
         try:
             name = usernames.parse(raw_name)
         except AccountError as exc:
             raise ImportFileError(f"{where}: {exc}") from None
-        if name.key in seen:
-            raise ImportFileError(f"{where} is the same name as {seen[name.key]!r}")
-        seen[name.key] = raw_name
+        if name.skeleton in seen:
+            other, other_key = seen[name.skeleton]
+            same = "is the same name as" if other_key == name.key else "looks like"
+            raise ImportFileError(f"{where} {same} {other!r}")
+        seen[name.skeleton] = (raw_name, name.key)
         if not isinstance(value, dict) or set(value) != {"password"}:
             raise ImportFileError(f'{where} must be {{"password": "…"}} and nothing else')
         password = value["password"]

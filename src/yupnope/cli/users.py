@@ -120,6 +120,9 @@ def users_list() -> None:
             state = "disabled" if user.disabled else "active"
             if user.must_change_password:
                 state += ", must change password"
+            if user.username_skeleton is None:
+                # Kept by migration 0004 beside an older account whose name looks the same.
+                state += ", looks like another user"
             rows.append(
                 (
                     user.username,

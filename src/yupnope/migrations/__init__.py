@@ -25,8 +25,16 @@ class SchemaError(Exception):
     """Refuse a database whose schema this code cannot bring up to date."""
 
 
-def upgrade(engine: Engine) -> None:
-    """Apply every migration the database lacks, or raise SchemaError when it is too new."""
+#: Key in the Alembic config's ``attributes`` under which a migration leaves notes.
+NOTES = "yupnope_notes"
+
+
+def upgrade(engine: Engine) -> list[str]:
+    """Apply every migration the database lacks, or raise SchemaError when it is too new.
+
+    Returns what the migrations that ran want the operator to know (empty, nearly always):
+    0004 names the existing accounts whose names look alike.
+    """
     config = _config(engine)
     try:
         command.upgrade(config, "head")
@@ -38,3 +46,5 @@ def upgrade(engine: Engine) -> None:
             "version of yupnope does not know (a newer version made it); run that version, "
             "or restore a backup made with this one"
         ) from None
+    notes: list[str] = config.attributes.get(NOTES, [])
+    return notes

@@ -5,15 +5,29 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, cast
 
-from sqlalchemy import Select, Table, Update, bindparam, delete, select, update
+from sqlalchemy import Select, Table, Update, bindparam, delete, or_, select, update
 from sqlalchemy.orm import Session as OrmSession
 from sqlalchemy.orm.attributes import set_committed_value
 
+from .. import usernames
 from ..models import User
+from ..usernames import Username
 
 users = cast(Table, User.__table__)
 
 USER_BY_KEY: Select[User] = select(User).where(User.username_key == bindparam("key_"))
+
+#: Whether a name is taken: its key, or a name that looks like it (the same skeleton).
+NAME_TAKEN: Select[Any] = (
+    select(users.c.id)
+    .where(
+        or_(
+            users.c.username_key == bindparam("key_"),
+            users.c.username_skeleton == bindparam("skeleton_"),
+        )
+    )
+    .limit(1)
+)
 
 #: A user's hash and state, the row locked until the transaction ends (FOR UPDATE).
 USER_STATE: Select[Any] = (
@@ -41,15 +55,29 @@ class UserRows:
         """Return the user whose folded name is ``username_key``."""
         return self.session.scalars(USER_BY_KEY, {"key_": username_key}).first()
 
-    def existing_keys(self, keys: Sequence[str]) -> set[str]:
-        """Return which of ``keys`` already belong to a user."""
-        found: set[str] = set()
-        for start in range(0, len(keys), 500):
-            chunk = keys[start : start + 500]
-            found.update(
-                self.session.scalars(select(User.username_key).where(User.username_key.in_(chunk)))
+    def taken(self, name: Username) -> bool:
+        """Return whether a user has this name, or one that looks like it (the same skeleton)."""
+        found = self.session.execute(NAME_TAKEN, {"key_": name.key, "skeleton_": name.skeleton})
+        return found.first() is not None
+
+    def taken_among(self, names: Sequence[Username]) -> set[Username]:
+        """Return those of ``names`` that a user has, or has one that looks like them."""
+        keys: set[str] = set()
+        skeletons: set[str | None] = set()
+        for start in range(0, len(names), 250):
+            chunk = names[start : start + 250]
+            found = self.session.execute(
+                select(User.username_key, User.username_skeleton).where(
+                    or_(
+                        User.username_key.in_([name.key for name in chunk]),
+                        User.username_skeleton.in_([name.skeleton for name in chunk]),
+                    )
+                )
             )
-        return found
+            for key, skeleton in found:
+                keys.add(key)
+                skeletons.add(skeleton)
+        return {name for name in names if name.key in keys or name.skeleton in skeletons}
 
     def all(self) -> Sequence[User]:
         """Return every user, by name."""
@@ -61,8 +89,24 @@ class UserRows:
         self.session.flush()
 
     def delete(self, user_id: int) -> None:
-        """Delete a user's row (their credentials first: see Store.remove_user)."""
-        self.session.execute(delete(User).where(User.id == user_id))
+        """Delete a user's row (their credentials first: see Store.remove_user).
+
+        Migration 0004 kept, without a skeleton, each account that looked like an older one;
+        when the account holding the skeleton goes, the oldest of those takes it over, so a new
+        name that looks like them is still taken.
+        """
+        freed = self.session.scalar(
+            delete(User).where(User.id == user_id).returning(User.username_skeleton)
+        )
+        if freed is None:
+            return
+        unmarked = select(User.id, User.username_key).where(User.username_skeleton.is_(None))
+        for found_id, key in self.session.execute(unmarked.order_by(User.id)):
+            if usernames.skeleton(key) == freed:
+                self.session.execute(
+                    update(User).where(User.id == found_id).values(username_skeleton=freed)
+                )
+                return
 
     def update(self, user: User, **values: object) -> None:
         """Update named columns of one user, and the loaded object to match without dirtying it."""
