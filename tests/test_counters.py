@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import shutil
+import sqlite3
 import subprocess
 import threading
 import time
@@ -41,7 +42,7 @@ from yupnope.errors import InvalidCredentials, Throttled
 from yupnope.models import ThrottleCounter
 from yupnope.throttle.counters import Count, Counters
 from yupnope.throttle.fallback import Outage
-from yupnope.throttle.policy import ACCOUNT, Backoff, account_key
+from yupnope.throttle.policy import ACCOUNT, ADDRESS, Backoff, account_key
 from yupnope.throttle.redis import RedisCounters, public_url, redis_client
 
 HOUR = timedelta(hours=1)
@@ -309,8 +310,9 @@ def test_a_stopped_redis_sends_the_counters_to_the_database_and_back(
     add_user(app, "alice")
     with app.app_context():
         assert attempt("alice", WRONG) == "nope"
-    assert len(private_redis.keys()) == 3  # account, address, global
-    assert database_counts(app) == {}
+    assert len(private_redis.keys()) == 2  # address, global: the short counters
+    # The account's counter spans 30 days: it stays in the database (throttle/split.py).
+    assert database_counts(app) == {(ACCOUNT, account_key("alice")): 1}
 
     private_redis.stop()
     with app.app_context():
@@ -320,8 +322,9 @@ def test_a_stopped_redis_sends_the_counters_to_the_database_and_back(
             # Past the retry interval, so the later attempts try Redis again, and fail again.
             time.sleep(0.25)
         assert attempt("alice", GOOD_PASSWORD) == 600
-    # The database counted from nothing: two free failures, then the wait; never unlimited.
-    assert outcomes == ["nope", "nope", 600, 600]
+    # The account's count went on in the database from where it was: one more free failure,
+    # then the wait; the short counters counted there from nothing. Never unlimited.
+    assert outcomes == ["nope", 600, 600, 600]
     assert database_counts(app)[(ACCOUNT, account_key("alice"))] == 2
     (warning,) = warnings_of(caplog, logging.WARNING)
     assert f"Redis at {private_redis.url} is unreachable" in warning
@@ -340,10 +343,32 @@ def test_a_stopped_redis_sends_the_counters_to_the_database_and_back(
     (info,) = warnings_of(caplog, logging.INFO)
     assert info.startswith(f"Redis at {private_redis.url} answers again")
     assert len(warnings_of(caplog, logging.WARNING)) == 1
-    # Back in Redis, which lost its counts when it stopped (no persistence here).
+    # Back in Redis, which lost its counts when it stopped (no persistence here): the account's
+    # wait is in the database, so the restart handed the guesser no fresh budget.
     with app.app_context():
-        assert attempt("alice", WRONG, address="198.51.100.1") == "nope"
-    assert private_redis.client.hget(f"yupnope:{ACCOUNT}:{account_key('alice')}", "count") == b"1"
+        assert attempt("alice", WRONG, address="198.51.100.1") == 600
+    assert not private_redis.client.exists(f"yupnope:{ACCOUNT}:{account_key('alice')}")
+
+
+def test_a_restarted_redis_hands_out_no_fresh_budget(
+    app_factory: Callable[..., Flask], private_redis: PrivateRedis
+) -> None:
+    """Keep an account's failures across a restart of a Redis that keeps nothing on disk.
+
+    Before, every such restart gave each account a fresh budget of failures.
+    """
+    app = app_factory(
+        redis_url=private_redis.url, throttle_free_failures=2, throttle_base_delay_seconds=600
+    )
+    add_user(app, "alice")
+    with app.app_context():
+        assert [attempt("alice", WRONG) for _ in range(2)] == ["nope", "nope"]
+        assert attempt("alice", GOOD_PASSWORD) == 600
+    private_redis.stop()
+    private_redis.start()
+    assert private_redis.keys() == []
+    with app.app_context():
+        assert attempt("alice", GOOD_PASSWORD) == 600
 
 
 def test_a_redis_that_never_answered_leaves_the_throttle_to_the_database(
@@ -418,7 +443,17 @@ def test_two_instances_on_one_redis_check_only_the_free_failures(
     with ThreadPoolExecutor(20) as pool:
         answers = list(pool.map(guess, range(20)))
     assert answers.count("/nope") == 5, answers
-    assert redis_url.counts()[(ACCOUNT, account_key("alice"))] == 5
+    # The address's counter is shared in Redis; the account's in the instances' database.
+    assert redis_url.counts()[(ADDRESS, "127.0.0.1")] == 5
+    database = sqlite3.connect(instance / "yupnope.db")
+    try:
+        (count,) = database.execute(
+            "SELECT count FROM throttle_counters WHERE scope = ? AND key = ?",
+            (ACCOUNT, account_key("alice")),
+        ).fetchone()
+    finally:
+        database.close()
+    assert count == 5
 
 
 # Settings

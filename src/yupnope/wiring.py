@@ -32,6 +32,7 @@ from .throttle.counters import Keeper
 from .throttle.database import DatabaseCounters
 from .throttle.fallback import RETRY_SECONDS, FallbackCounters, Outage
 from .throttle.redis import RedisCounters, public_url, redis_client
+from .throttle.split import SplitCounters
 
 log = logging.getLogger(__name__)
 
@@ -88,12 +89,16 @@ class Wiring:
         app.teardown_appcontext(_close_session)
 
     def counters(self, store: Store) -> Keeper:
-        """Return the throttle counters: in Redis if one is configured, with the database behind."""
+        """Return the throttle counters: the short ones in Redis if one is configured.
+
+        The long ones stay in the database (throttle/split.py), and all of them go there
+        while Redis does not answer (throttle/fallback.py).
+        """
         database = DatabaseCounters(store)
         if self.redis is None:
             return database
         remote, outage = self.redis
-        return FallbackCounters(remote, database, outage)
+        return FallbackCounters(SplitCounters(remote, database), database, outage)
 
 
 def get(app: Flask | None = None) -> Wiring:

@@ -12,9 +12,9 @@ import time
 from collections.abc import Callable
 from typing import TypeVar
 
-from .counters import Counters
+from .counters import Counters, Keeper
 from .database import DatabaseCounters
-from .redis import UNREACHABLE, RedisCounters
+from .redis import UNREACHABLE
 
 log = logging.getLogger(__name__)
 
@@ -86,7 +86,7 @@ class FallbackCounters:
     the database's counters go on from where the last outage left them, but never absent.
     """
 
-    def __init__(self, remote: RedisCounters, database: DatabaseCounters, outage: Outage) -> None:
+    def __init__(self, remote: Keeper, database: DatabaseCounters, outage: Outage) -> None:
         self.remote = remote
         self.database = database
         self.outage = outage
@@ -94,7 +94,7 @@ class FallbackCounters:
     def transaction(self, work: Callable[[Counters], T], join: bool = False) -> T:
         if self.outage.worth_trying():
             try:
-                result = self.remote.transaction(work)
+                result = self.remote.transaction(work, join)
             except UNREACHABLE as exc:
                 self.outage.began(exc)
             except BaseException:
