@@ -61,6 +61,15 @@ def test_with_a_public_url_other_hosts_are_refused(app_factory: Callable[..., Fl
         assert client.get("/login", headers={"Host": host}).status_code == 200, host
 
 
+def test_with_a_public_url_the_health_check_answers_any_host(
+    app_factory: Callable[..., Flask],
+) -> None:
+    """Answer /healthz for a local monitor that asks by address: it says only ok or not."""
+    client = app_factory(public_url=PUBLIC).test_client()
+    assert client.get("/healthz", headers={"Host": "127.0.0.1:8001"}).status_code == 200
+    assert client.get("/login", headers={"Host": "127.0.0.1:8001"}).status_code == 400
+
+
 @pytest.mark.live
 def test_a_live_server_never_echoes_a_forged_host(
     live_server_factory: Callable[..., LiveServer],

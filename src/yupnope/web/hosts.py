@@ -36,11 +36,14 @@ def hostname(host_or_url: str) -> str | None:
 
 
 def refuse_other_hosts() -> None:
-    """Refuse a request whose Host is not the public URL's host (400).
+    """Refuse a request whose Host is not the public URL's host (400), but for /healthz.
 
     The port is not compared, as TRUSTED_HOSTS does not: a proxy may add or drop it. Werkzeug
     has already made a Host with characters no host name has into "", which matches nothing.
     """
+    if request.path == "/healthz":
+        # A monitor on the machine asks by address; the answer tells only "ok" or not.
+        return
     public = hostname(wiring.get().settings.public_origin)
     if hostname(request.host) != public:
         abort(400, f"This server answers for {public} only.")
