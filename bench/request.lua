@@ -43,7 +43,9 @@ end
 
 function response(status, headers, body)
   if status == expected_status
-      and (expected_location == nil or headers["Location"] == expected_location) then
+      -- Header names are case-insensitive (RFC 9110 5.1); granian (hyper) sends them lowercase.
+      and (expected_location == nil
+        or (headers["Location"] or headers["location"]) == expected_location) then
     expected = expected + 1
   else
     unexpected = unexpected + 1
