@@ -257,7 +257,9 @@ class LiveServer:
             self.process = None
 
     def stop(self) -> None:
-        """Stop the server gracefully."""
+        """Stop the server gracefully, unless it has stopped already."""
+        if self.process is not None and self.process.poll() is not None:
+            self.process = None
         if self.process is not None:
             os.killpg(self.process.pid, signal.SIGTERM)
             try:

@@ -287,7 +287,8 @@ def test_serve_opens_no_shared_control_socket(
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    # gunicorn's control socket lives at one path per OS user, so two servers would share it.
+    # Nothing may live at a path per OS user (gunicorn 25's control socket did): two servers
+    # would share it.
     runtime = tmp_path / "run"
     runtime.mkdir()
     monkeypatch.setenv("XDG_RUNTIME_DIR", str(runtime))

@@ -265,7 +265,7 @@ def assert_log_is_clean(server: LiveServer) -> None:
     assert "Traceback" not in log, log[-4000:]
     refusals = [line for line in log.splitlines() if "database unavailable" in line]
     assert refusals, log[-4000:]
-    # Each refusal is one line: nothing after it but access-log lines and gunicorn's own.
+    # Each refusal is one line: nothing after it but access-log lines and the server's own.
     lines = log.splitlines()
     for index, line in enumerate(lines[:-1]):
         if "database unavailable" in line:

@@ -74,7 +74,7 @@ class Settings:
     argon2_parallelism: int = 1
     #: Whether anyone may create an account at ``/signup``.
     signup_open: bool = True
-    #: Largest request body in bytes, with a length or chunked; a larger one gets 413, never cut.
+    #: Largest request body in bytes; a larger one gets 413, never cut.
     max_content_length: int = 64 * 1024
     #: Failed logins an account (or a device) may have before each further one waits.
     throttle_free_failures: int = 5

@@ -61,7 +61,7 @@ class Gate:
         self._lock = threading.Lock()
         self._held = 0
         self._waiters: deque[threading.Event] = deque()
-        # Threads start on first use, so none exists yet when gunicorn forks the app's process.
+        # Threads start on first use, so none exists yet when a server forks the app's process.
         self._threads = ThreadPoolExecutor(max_workers=slots, thread_name_prefix="yupnope-hash")
 
     @property

@@ -1,50 +1,73 @@
-"""Serve the app: `yupnope serve` runs gunicorn, N pre-forked workers each building its own app."""
+"""Serve the app: `yupnope serve` runs granian, N worker processes each building its own app.
+
+Why granian, measured against gunicorn (tuned or not) and uvicorn in docs/servers.md:
+- it reads a request's head in Rust, outside Python, within a deadline, and only then hands the
+  request to a Python thread, so connections that send half a request line or trickle headers
+  hold no thread and are closed when the deadline passes (gunicorn gave them a thread for good);
+- each worker listens on a socket of its own (``SO_REUSEPORT``), so the kernel spreads new
+  connections over the workers: with one shared socket, a few keep-alive connections (a proxy's
+  upstream pool) could all land on one worker and leave the others idle;
+- it served the most signed-in pages of the candidates, in the smallest memory.
+"""
 
 from __future__ import annotations
 
 import os
-from typing import Any
+from pathlib import Path
 
 import click
-from flask import Flask
-from gunicorn.app.base import BaseApplication
+from granian import Granian
+from granian.constants import HTTPModes, Interfaces
+from granian.http import HTTP1Settings
+from granian.server.mp import MPServer
+from granian.server.mt import MTServer
 
-from .. import config, create_app, wiring
+from .. import config, wiring
 from ..hashing import hashing_slots
 from .group import cli, one_line_errors, open_app
 
+#: Milliseconds a client has to send a request's whole head; then the connection is closed.
+#: Browsers and proxies send it in one packet; only a slow or hostile client needs longer.
+HEAD_DEADLINE_MS = 10_000
 
-class Server(BaseApplication):  # type: ignore[misc]
-    """Run gunicorn from inside ``yupnope serve``, without a config file or a command line.
+#: Connections one worker holds at once, gunicorn's ``worker_connections``: granian's default
+#: (its backlog shared among the workers) let 1,000 slow connections fill two workers, so that
+#: new ones waited for the head deadline to free places (docs/servers.md).
+CONNECTIONS_PER_WORKER = 1000
 
-    Each worker builds its own app after the fork, so no database connection crosses a fork.
+#: Seconds the requests in flight get to finish when the server stops or its workers are
+#: replaced (gunicorn's graceful timeout); then the workers are killed.
+GRACEFUL_SECONDS = 30
+
+
+def server(
+    target: str, host: str, port: int, workers: int, threads: int, working_dir: Path | None = None
+) -> MPServer | MTServer:
+    """Return a granian server that serves the WSGI app ``target`` ("module:factory").
+
+    Each worker calls the factory after the fork, so no database connection crosses a fork.
+    TERM and INT stop the server gracefully; HUP replaces the workers one at a time, each new
+    one serving before the old one stops; a worker that dies is replaced.
     """
-
-    def __init__(self, bind: str, workers: int, threads: int) -> None:
-        self.options: dict[str, Any] = {
-            "bind": bind,
-            "workers": workers,
-            "threads": threads,
-            "worker_class": "gthread",
-            "accesslog": "-",
-            "errorlog": "-",
-            "proc_name": "yupnope",
-            # Forwarded headers are judged by the app, by YUPNOPE_TRUSTED_PROXIES alone.
-            "forwarded_allow_ips": "",
-        }
-        super().__init__()
-
-    def load_config(self) -> None:
-        for key, value in self.options.items():
-            self.cfg.set(key, value)
-        # gunicorn 25.1+ opens a control socket at one path per OS user (~/.gunicorn/gunicorn.ctl):
-        # a second server takes it over from the first, so gunicornc would stop or resize the
-        # wrong one. yupnope is run by signals and its own command line; older gunicorn lacks it.
-        if "control_socket_disable" in self.cfg.settings:
-            self.cfg.set("control_socket_disable", True)
-
-    def load(self) -> Flask:
-        return create_app()
+    return Granian(
+        target,
+        address=host,
+        port=port,
+        interface=Interfaces.WSGI,
+        factory=True,
+        working_dir=working_dir,
+        workers=workers,
+        blocking_threads=threads,
+        backpressure=CONNECTIONS_PER_WORKER,
+        # HTTP/1.1 alone, what browsers and proxies speak to an app server: no HTTP/2 (which
+        # granian would take without TLS, by prior knowledge) and no WebSocket to defend.
+        http=HTTPModes.http1,
+        http1_settings=HTTP1Settings(header_read_timeout=HEAD_DEADLINE_MS),
+        websockets=False,
+        respawn_failed_workers=True,
+        workers_kill_timeout=GRACEFUL_SECONDS,
+        log_access=True,
+    )
 
 
 @cli.command()
@@ -65,17 +88,17 @@ class Server(BaseApplication):  # type: ignore[misc]
 @click.option("--debug", is_flag=True, help="Flask's reloading development server instead.")
 @one_line_errors
 def serve(host: str, port: int, workers: int | None, threads: int | None, debug: bool) -> None:
-    """Apply migrations, then serve with gunicorn (N worker processes)."""
+    """Apply migrations, then serve with granian (N worker processes)."""
     with open_app() as app:
         settings = wiring.get(app).settings
     if debug:
         app.run(host=host, port=port, debug=True)
         return
-    bind = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
     cpus = os.cpu_count() or 1
     workers = workers or cpus
     # Six per CPU: more than a worker's hashing slots and their queue (QUEUE_PER_CPU per CPU)
-    # can hold, so a flood of logins always leaves threads for the pages.
+    # can hold, so a flood of logins always leaves threads for the pages. granian warns at
+    # start that this is more than it advises (2 per CPU + 1): those are the pages' threads.
     threads = threads or 6 * cpus
     # Workers build their app after the fork from the environment: one connection per thread,
     # and the machine's cores shared out among the workers as hashing slots.
@@ -83,4 +106,4 @@ def serve(host: str, port: int, workers: int | None, threads: int | None, debug:
         os.environ[config.env_name("database_pool_size")] = str(threads)
     if not settings.hash_concurrency:
         os.environ[config.env_name("hash_concurrency")] = str(hashing_slots(cpus, workers))
-    Server(bind=bind, workers=workers, threads=threads).run()
+    server("yupnope:create_app", host, port, workers, threads).serve()

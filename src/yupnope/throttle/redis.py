@@ -178,7 +178,7 @@ def redis_client(url: str) -> redis.Redis:
     """Return a client for ``url`` that connects at its first command, with short timeouts.
 
     Nothing connects before the first command, and redis-py's pool starts afresh in a forked
-    process, so a client made before gunicorn forks is safe. No retries: an outage should cost
+    process, so a client made before a server forks is safe. No retries: an outage should cost
     a request one short timeout, and the pool already replaces connections Redis closed.
     """
     return redis.Redis.from_url(

@@ -32,8 +32,8 @@ def init_app(app: OpenAPI) -> None:
         app.jinja_loader = ChoiceLoader([overrides, app.jinja_loader])
     app.session_interface = cookies.ServerSessionInterface()
     proxies.init_app(app)
-    # Before the guards, in this order: a request for another host, then a body that could not
-    # be read, are refused before anything else runs.
+    # Before the guards, in this order: a request for another host, then a body framed without
+    # a Content-Length, are refused before anything else runs.
     hosts.init_app(app)
     bodies.init_app(app)
     guards.init_app(app)
