@@ -12,6 +12,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -192,6 +193,31 @@ def login(client: FlaskClient, username: str, password: str = GOOD_PASSWORD) -> 
         data={"username": username, "password": password},
         headers=SAME_ORIGIN,
     )
+
+
+#: Seconds a test may hold a hashing slot from another thread, at the most.
+HOLD_SECONDS = 10
+
+
+@contextmanager
+def slot_held_elsewhere(app: Flask) -> Iterator[None]:
+    """Hold the app's only hashing slot from another thread for the block."""
+    gate = wiring.get(app).hasher.gate
+    held, done = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        with gate.slot():
+            held.set()
+            done.wait(HOLD_SECONDS)
+
+    thread = threading.Thread(target=hold, daemon=True)
+    thread.start()
+    assert held.wait(HOLD_SECONDS)
+    try:
+        yield
+    finally:
+        done.set()
+        thread.join(HOLD_SECONDS)
 
 
 # Live servers: real `yupnope serve` processes.

@@ -10,18 +10,17 @@ import os
 import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import pytest
 from flask import Flask
 from sqlalchemy import event, select
 
-from helpers import GOOD_PASSWORD, add_user, count_users, login
+from helpers import GOOD_PASSWORD, add_user, count_users, login, slot_held_elsewhere
 from yupnope import wiring
 from yupnope.db import WRITE_OPTION
 from yupnope.errors import Busy
-from yupnope.hashing import Gate, hashing_slots
+from yupnope.hashing import HASH_NICENESS, Gate, hashing_slots
 from yupnope.models import ThrottleCounter
 
 #: Seconds a test thread may take for anything; reaching it means the test failed.
@@ -236,27 +235,6 @@ def test_a_slot_is_given_back_when_the_block_raises() -> None:
 # Through the pages
 
 
-@contextmanager
-def slot_held_elsewhere(app: Flask) -> Iterator[None]:
-    """Hold the app's only hashing slot from another thread for the block."""
-    gate: Gate = wiring.get(app).hasher.gate
-    held, done = threading.Event(), threading.Event()
-
-    def hold() -> None:
-        with gate.slot():
-            held.set()
-            done.wait(PATIENCE)
-
-    thread = threading.Thread(target=hold, daemon=True)
-    thread.start()
-    assert held.wait(PATIENCE)
-    try:
-        yield
-    finally:
-        done.set()
-        thread.join(PATIENCE)
-
-
 def counts(app: Flask) -> dict[tuple[str, str], int]:
     with app.app_context():
         rows = wiring.orm_session().scalars(select(ThrottleCounter)).all()
@@ -392,3 +370,16 @@ def test_the_app_queues_four_logins_per_cpu(app_factory: Callable[..., Flask]) -
 )
 def test_serve_shares_the_cpus_out_among_its_workers(cpus: int, workers: int, slots: int) -> None:
     assert hashing_slots(cpus, workers) == slots
+
+
+@pytest.mark.skipif(not hasattr(os, "setpriority"), reason="needs setpriority(2)")
+def test_hashes_run_at_a_lower_priority_than_the_request_threads() -> None:
+    gate = Gate(slots=1, wait=PATIENCE, queue=0)
+    here = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+
+    def niceness() -> int:
+        return os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+
+    assert gate.run(niceness) == min(19, here + HASH_NICENESS)
+    # The thread that asked is left as it was.
+    assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == here

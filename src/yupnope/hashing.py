@@ -11,10 +11,15 @@ The computations also run on ``slots`` threads of the gate's own, never on the r
 glibc's malloc keeps a freed block of argon2's size in the arena of the thread that used it (its
 mmap threshold rises to the largest block freed), so every request thread that ever hashed would
 hold its 19 MiB for good, and a worker would grow to ``threads`` times that, not ``slots`` times.
+Those threads also run at a lower priority (nice +HASH_NICENESS): with a slot per core, argon2
+would otherwise keep every core busy during a flood, and the pages' threads would wait for a
+core as long as for a thread. The kernel's scheduler gives a core to a page first; a login's
+hash takes whatever the pages leave, which is all of it when no page is asked for.
 """
 
 from __future__ import annotations
 
+import os
 import threading
 from collections import deque
 from collections.abc import Callable, Iterator
@@ -33,6 +38,25 @@ T = TypeVar("T")
 #: 160 ms of hashing at OWASP's costs, inside the wait); past that, waiting would only hold request
 #: threads a flood needs freed. Waiting holds no memory.
 QUEUE_PER_CPU = 4
+
+
+#: How much lower than the request threads' the hashing threads' priority is. On Linux's CFS a
+#: thread's weight falls by about 1.25 times per step of nice (sched_prio_to_weight in the
+#: kernel's sched/core.c): at +10, a page's thread gets about nine tenths of a core it shares.
+HASH_NICENESS = 10
+
+
+def _yield_to_pages() -> None:
+    """Lower the calling thread's scheduling priority by HASH_NICENESS, where the OS allows.
+
+    On Linux the nice value is a thread's own (setpriority(2), "BUGS"), so this leaves the
+    request threads as they are. Elsewhere, or where it is not allowed, the hash runs as is.
+    """
+    try:
+        current = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), current + HASH_NICENESS)
+    except (AttributeError, OSError):
+        return
 
 
 def hashing_slots(cpus: int, workers: int) -> int:
@@ -62,7 +86,9 @@ class Gate:
         self._held = 0
         self._waiters: deque[threading.Event] = deque()
         # Threads start on first use, so none exists yet when a server forks the app's process.
-        self._threads = ThreadPoolExecutor(max_workers=slots, thread_name_prefix="yupnope-hash")
+        self._threads = ThreadPoolExecutor(
+            max_workers=slots, thread_name_prefix="yupnope-hash", initializer=_yield_to_pages
+        )
 
     @property
     def waiting(self) -> int:

@@ -14,7 +14,19 @@ from jinja2 import ChoiceLoader, FileSystemLoader
 
 from .. import wiring
 from ..config import Settings
-from . import bodies, cookies, cors, failures, guards, headers, hosts, openapi, pages, proxies
+from . import (
+    admission,
+    bodies,
+    cookies,
+    cors,
+    failures,
+    guards,
+    headers,
+    hosts,
+    openapi,
+    pages,
+    proxies,
+)
 
 #: Seconds between two prunings of expired rows by one process.
 PRUNE_INTERVAL = 3600
@@ -31,6 +43,8 @@ def init_app(app: OpenAPI) -> None:
     if app.jinja_loader is not None:
         app.jinja_loader = ChoiceLoader([overrides, app.jinja_loader])
     app.session_interface = cookies.ServerSessionInterface()
+    # Innermost middleware and first hook: see admission.init_app.
+    admission.init_app(app)
     proxies.init_app(app)
     # Before the guards, in this order: a request for another host, then a body framed without
     # a Content-Length, are refused before anything else runs.

@@ -20,6 +20,7 @@ from .. import wiring
 from ..errors import AccountError
 from ..models import SessionKind
 from . import bodies, guards
+from .admission import hashes
 from .answers import Refusal
 from .bearer import caller
 from .problems import documented
@@ -86,6 +87,7 @@ def _no_content() -> Response:
         **_BODY,
     },
 )
+@hashes
 def create_session(body: Credentials) -> Response:
     """Log in: trade a name and password for a bearer token and a device value.
 

@@ -10,6 +10,7 @@ from werkzeug.wrappers.response import Response
 from .. import db, wiring
 from ..errors import AccountChanged, AccountError, InvalidCredentials, SignupClosed, Throttled
 from . import guards
+from .admission import hashes
 from .answers import Refusal
 from .refusals import refusal
 
@@ -64,6 +65,7 @@ def login_form() -> Page:
 
 
 @bp.post("/login")
+@hashes
 def login() -> Response:
     """Log in and go to /yup (or a same-site ``next``), or go to /nope whatever went wrong."""
     username, password, wanted = _fields("username", "password", "next")
