@@ -143,7 +143,12 @@ def main(argv: Sequence[str] | None = None) -> int:
                 print(f"B8: {unreachable}", flush=True)
         envs, filled = _instances(wanted, folder, password, options, schema)
         yupnope = [servers.program("yupnope"), "serve", "--host=127.0.0.1", "--port={port}"]
-        bare = [sys.executable, str(ROOT / "bench" / "bare.py"), "--host=127.0.0.1", "--port={port}"]
+        bare = [
+            sys.executable,
+            str(ROOT / "bench" / "bare.py"),
+            "--host=127.0.0.1",
+            "--port={port}",
+        ]
         size = [f"--workers={WORKERS}", f"--threads={THREADS}"]
         started: list[Server] = []
         stack.callback(servers.stop, started)
