@@ -33,8 +33,6 @@ class Run:
     #: CPU seconds of each of the server's workers: one far above the other means the run's
     #: connections fell mostly on one worker.
     workers: tuple[float, ...] = ()
-    #: Starts of this run put aside because one worker had taken every connection.
-    set_aside: int = 0
 
     @property
     def split(self) -> str:
@@ -43,6 +41,17 @@ class Run:
         if total <= 0:
             return "–"
         return " / ".join(f"{100 * seconds / total:.0f}" for seconds in self.workers) + " %"
+
+    @property
+    def balance(self) -> float:
+        """Return the busiest worker's CPU over the least busy one's (infinite if one idled).
+
+        NaN when there is nothing to compare: one worker, or no CPU measured (the baseline).
+        """
+        if len(self.workers) < 2 or sum(self.workers) <= 0:
+            return math.nan
+        least = min(self.workers)
+        return max(self.workers) / least if least > 0 else math.inf
 
     @property
     def cpu_ms_each(self) -> float:

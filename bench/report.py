@@ -6,6 +6,7 @@ The report is rewritten whole by every run except its findings block, which peop
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -114,13 +115,11 @@ def _runs_table(results: Sequence[Result]) -> str:
             # No CPU of its own: pages measured during a flood share the server with it.
             each = f"{one.cpu_ms_each:.2f} ms" if one.cpu_seconds else "–"
             p99 = "–" if one.p99_ms is None else f"{one.p99_ms:.2f} ms"
-            label = one.label
-            if one.set_aside:
-                label += f" ({one.set_aside} start(s) on one worker put aside)"
+            balance = "" if math.isnan(one.balance) else f" ({one.balance:.2f})"
             rows.append(
-                f"| {r.id} | {label} | {one.rate:,.1f} | {median} | {p99}"
+                f"| {r.id} | {one.label} | {one.rate:,.1f} | {median} | {p99}"
                 f" | {one.unexpected} ({one.non_2xx_3xx}) | {one.socket_errors}"
-                f" | {each} | {one.split} | {one.other_cores:.2f} cores"
+                f" | {each} | {one.split}{balance} | {one.other_cores:.2f} cores"
                 f" | {one.steal_cores:.2f} cores |"
             )
     return "\n".join(rows)
@@ -175,11 +174,12 @@ def markdown(
         " The hashing gate's `503` (queue full) shows under *non-2xx/3xx*. *CPU per answer* is"
         " the CPU time of the server's processes (of the argon2 processes for the baseline)"
         " divided by the expected answers. *CPU by worker* splits the server's CPU among its"
-        " worker processes: gunicorn keeps each connection with the worker that accepted it,"
-        " so a keep-alive run whose connections fell on one worker shows as 100 / 0. Such a run"
-        " is stopped after 2 s and started again (up to five times), and the label says so."
-        " Logins open"
-        " a connection per request (`Connection: close`), so their runs cannot fall that way."
+        " worker processes, with the busiest one's over the least busy one's in brackets: each"
+        " worker listens on a socket of its own (`SO_REUSEPORT`), the kernel hands each new"
+        " connection to one of them, and a keep-alive connection stays there, so a keep-alive"
+        " run whose connections fell unevenly shows it here. Every run is kept as it fell."
+        " Logins open a connection per request (`Connection: close`), so their split evens out"
+        " over the run."
         " B4's rows are its floods, with the peak memory in the label; B5's are the pages, alone"
         " and during a flood (those have no CPU of their own: the server's goes to the flood's"
         " row, whose answers per second count the `303`s alone). B7's import row is the whole"
