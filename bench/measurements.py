@@ -22,6 +22,8 @@ class Run:
     expected: int
     rate: float
     unexpected: int = 0
+    #: The 503s among the unexpected answers: the hashing gate refused for a full queue.
+    unavailable: int = 0
     non_2xx_3xx: int = 0
     socket_errors: int = 0
     p50_ms: float | None = None
@@ -99,7 +101,12 @@ def cpu_ms(runs: Sequence[Run]) -> float:
     return 1000 * sum(one.cpu_seconds for one in runs) / sum(one.expected for one in runs)
 
 
+def unavailable(runs: Sequence[Run]) -> int:
+    """Return the 503 answers in ``runs``."""
+    return sum(one.unavailable for one in runs)
+
+
 def refused(runs: Sequence[Run]) -> str:
     """Return a note of the non-2xx/3xx answers in ``runs``, or nothing when there were none."""
     count = sum(one.non_2xx_3xx for one in runs)
-    return f"; {count} non-2xx/3xx" if count else ""
+    return f"; {count:,} non-2xx/3xx, {unavailable(runs):,} of them 503" if count else ""

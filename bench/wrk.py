@@ -192,6 +192,7 @@ def wrk_run(
         expected=numbers["expected"],
         rate=numbers["expected"] / elapsed,
         unexpected=numbers["unexpected"],
+        unavailable=numbers["unavailable"],
         non_2xx_3xx=numbers["non_2xx_3xx"],
         socket_errors=sum(numbers[key] for key in ("connect", "read", "write", "timeout")),
         p50_ms=numbers["p50_us"] / 1000 if answered else None,
@@ -211,7 +212,8 @@ def say(result: Run) -> None:
         latency = f"median {result.p50_ms:.2f} ms, p99 {result.p99_ms:.2f} ms"
     print(
         f"  {result.label}: {result.rate:,.1f}/s, {latency}, {result.unexpected} unexpected"
-        f" ({result.non_2xx_3xx} non-2xx/3xx, {result.socket_errors} socket errors),"
+        f" ({result.non_2xx_3xx} non-2xx/3xx, {result.unavailable} of them 503,"
+        f" {result.socket_errors} socket errors),"
         f" workers {result.split} (busiest ÷ least {result.balance:.2f}),"
         f" other load {result.other_cores:.2f} cores",
         flush=True,
