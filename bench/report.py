@@ -112,7 +112,7 @@ def warning(results: Sequence[Result]) -> str:
 def _runs_table(results: Sequence[Result]) -> str:
     """Return every measured run in order, with its errors and the machine's other load."""
     rows = [
-        "| id | run | per second | median | p99 | unexpected (non-2xx/3xx) | socket errors"
+        "| id | run | per second | median | p99 | unexpected (non-2xx/3xx; 503) | socket errors"
         " | CPU per answer | CPU by worker | other load | steal |",
         "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
@@ -125,7 +125,7 @@ def _runs_table(results: Sequence[Result]) -> str:
             balance = "" if math.isnan(one.balance) else f" ({one.balance:.2f})"
             rows.append(
                 f"| {r.id} | {one.label} | {one.rate:,.1f} | {median} | {p99}"
-                f" | {one.unexpected} ({one.non_2xx_3xx}) | {one.socket_errors}"
+                f" | {one.unexpected} ({one.non_2xx_3xx}; {one.unavailable}) | {one.socket_errors}"
                 f" | {each} | {one.split}{balance} | {one.other_cores:.2f} cores"
                 f" | {one.steal_cores:.2f} cores |"
             )

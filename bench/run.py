@@ -8,7 +8,10 @@ argon2 parameters and the throttle limits raised out of the way, so every attemp
 - B1 (``throughput.py``): successful ``POST /login`` per second, against raw argon2 verifies
   per second in one process per CPU (argon2-cffi directly, the same parameters).
 - B2 (``throughput.py``): logged-in ``GET /yup`` per second, against a bare Flask app that
-  returns a constant, served by the very same gunicorn setup (``bench/bare.py``).
+  returns a constant, served by the very same granian setup (``bench/bare.py``).
+- B2-api (``throughput.py``): ``GET /api/v1/me`` with a bearer token, against the same.
+- B1, B2 and B2-api each add a balance row (``balance.py``): the busiest worker's CPU over the
+  least busy one's.
 - B3 (``enumeration.py``): median latency of ``POST /login`` for an unknown name against a
   wrong password.
 - B4, B5 (``flood.py``): peak memory during 500 concurrent logins against a budget, and a
@@ -72,9 +75,9 @@ def _instances(
     The bare app needs no instance, but an environment all the same.
     """
     envs: dict[str, dict[str, str]] = {}
-    if wanted & {"B1", "B2", "B3"}:
+    if wanted & {"B1", "B2", "B2-api", "B3"}:
         envs["yupnope"] = servers.environment(folder / "instance")
-    if "B2" in wanted or ("B8" in wanted and schema is not None):
+    if wanted & {"B2", "B2-api"} or ("B8" in wanted and schema is not None):
         envs["bare"] = servers.environment(folder / "bare")
     if "B1" in wanted:
         # The same server with argon2 at its cheapest: what a login costs besides the hash.
@@ -103,7 +106,7 @@ def _instances(
 
 
 #: Every workload, for --only. B4 and B5 are measured together: either runs both.
-WORKLOADS = ["B1", "B2", "B3", "B4", "B5", "B6", "B7", "B8"]
+WORKLOADS = ["B1", "B2", "B2-api", "B3", "B4", "B5", "B6", "B7", "B8"]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -166,9 +169,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         }
         timing = (options.rounds, options.seconds, options.warmup)
         if "B1" in wanted:
-            results.append(throughput.bench_b1(found, password, timing))
+            results.extend(throughput.bench_b1(found, password, timing))
         if "B2" in wanted:
-            results.append(throughput.bench_b2(found, cookies["yupnope"], timing))
+            results.extend(throughput.bench_b2(found, cookies["yupnope"], timing))
+        if "B2-api" in wanted:
+            token = servers.api_token(found["yupnope"], USER, password)
+            results.extend(throughput.bench_b2_api(found, token, timing))
         if "B3" in wanted:
             results.append(enumeration.bench_b3(found, password, timing))
         if wanted & {"B4", "B5"}:
@@ -210,8 +216,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if "B8" in wanted and schema is None:
             results.append(throughput.not_run(unreachable))
         elif "B8" in wanted:
-            results.append(throughput.bench_b1(found, password, timing, on=POSTGRES))
-            results.append(throughput.bench_b2(found, cookies["pg"], timing, on=POSTGRES))
+            results.extend(throughput.bench_b1(found, password, timing, on=POSTGRES))
+            results.extend(throughput.bench_b2(found, cookies["pg"], timing, on=POSTGRES))
         for result in results:
             if result.met or result.skipped or options.no_profile:
                 continue

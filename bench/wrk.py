@@ -36,6 +36,8 @@ class Load:
     method: str = "GET"
     body: str = ""
     cookie: str = ""
+    #: The Authorization header, "Bearer <token>" for the API, or nothing.
+    authorization: str = ""
     status: int = 200
     location: str = ""
     #: False: a new connection per request, so no run depends on how its connections happened
@@ -49,6 +51,7 @@ class Load:
             BENCH_METHOD=self.method,
             BENCH_BODY=self.body,
             BENCH_COOKIE=self.cookie,
+            BENCH_AUTHORIZATION=self.authorization,
             BENCH_STATUS=str(self.status),
             BENCH_LOCATION=self.location,
             BENCH_CLOSE="" if self.keep_alive else "1",
