@@ -42,7 +42,8 @@ def draw(results: Sequence[Result], path: Path) -> None:
         bottom = 0.0
         axes.set_ylim(0, max(1.15, *(value * 1.1 for value in values)))
     xs = list(range(len(shown)))
-    colours = ["#3a8d3a" if r.met else "#c0392b" for r in shown]
+    # Grey for a measurement shown against a budget that is no target any more.
+    colours = ["#3a8d3a" if r.met else "#c0392b" if r.judged else "#8c8c8c" for r in shown]
     top = axes.get_ylim()[1]
     heights = [min(r.ratio, top) - bottom for r in shown]
     bars = axes.bar(xs, heights, bottom=bottom, width=0.55, color=colours)
@@ -78,7 +79,8 @@ def draw(results: Sequence[Result], path: Path) -> None:
             fontweight="bold",
             fontsize=8,
         )
-    axes.set_xticks(xs, [f"{r.id}\n{r.target}" for r in shown], fontsize=8)
+    ticks = [f"{r.id}\n{r.target}" + ("" if r.judged else ", not judged") for r in shown]
+    axes.set_xticks(xs, ticks, fontsize=8)
     axes.set_ylabel("yupnope ÷ baseline" + (" (log scale)" if logarithmic else ""))
     axes.set_title("yupnope against its baselines, measured side by side")
     axes.spines[["top", "right"]].set_visible(False)

@@ -56,6 +56,11 @@ class Run:
         return max(self.workers) / least if least > 0 else math.inf
 
     @property
+    def balance_note(self) -> str:
+        """Return the balance as " (busiest ÷ least 1.04)", or nothing when there is none."""
+        return "" if math.isnan(self.balance) else f" (busiest ÷ least {self.balance:.2f})"
+
+    @property
     def cpu_ms_each(self) -> float:
         """Return the CPU milliseconds spent per expected answer."""
         return 1000 * self.cpu_seconds / self.expected if self.expected else math.nan

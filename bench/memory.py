@@ -58,6 +58,12 @@ def workers_of(root: int) -> list[int]:
     return workers
 
 
+def shares(root: int, sizes: dict[int, int]) -> str:
+    """Return the main process's and each worker's part of ``sizes`` (bytes by pid), in MiB."""
+    workers = " / ".join(f"{sizes[pid] / MIB:.0f}" for pid in workers_of(root) if pid in sizes)
+    return f"main process {sizes.get(root, 0) / MIB:.0f}, workers {workers} MiB"
+
+
 def usage(pid: int) -> tuple[int, int]:
     """Return the PSS and RSS of one process in bytes, or zeros when it has ended."""
     try:
@@ -81,6 +87,10 @@ class Peak:
     #: PSS of each process at the sample whose sum was largest, by pid.
     at_peak: dict[int, int] = field(default_factory=dict)
     samples: int = 0
+
+    def said(self) -> str:
+        """Return the peak as "peak PSS 120 MiB, RSS 190 MiB"."""
+        return f"peak PSS {self.pss / MIB:.0f} MiB, RSS {self.rss / MIB:.0f} MiB"
 
 
 class Sampler:

@@ -217,7 +217,6 @@ def say(result: Run) -> None:
         f"  {result.label}: {result.rate:,.1f}/s, {latency}, {result.unexpected} unexpected"
         f" ({result.non_2xx_3xx} non-2xx/3xx, {result.unavailable} of them 503,"
         f" {result.socket_errors} socket errors),"
-        f" workers {result.split} (busiest ÷ least {result.balance:.2f}),"
-        f" other load {result.other_cores:.2f} cores",
+        f" workers {result.split}{result.balance_note}, other load {result.other_cores:.2f} cores",
         flush=True,
     )
