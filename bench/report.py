@@ -155,8 +155,9 @@ def markdown(
         "# Benchmarks",
         "",
         "Written by `make bench` (`bench/run.py`); each run rewrites all of this page but the"
-        " findings. Each target is a ratio of yupnope to a baseline measured in the same run,"
-        " the two interleaved (A B B A), so a machine that slows down moves both alike; other"
+        " findings. Each target but B4's (a memory budget) is a ratio of yupnope to a baseline"
+        " measured in the same run, the two interleaved (A B B A), so a machine that slows down"
+        " moves both alike; other"
         " programs competing for the cores do not quite, hence the *other load* column and the"
         " warning when it is high.",
         "",
@@ -180,8 +181,9 @@ def markdown(
         "In the order they ran. *Unexpected* is any answer but the workload's success (a `303`"
         " to `/yup` for a good login, to `/nope` for a bad one, a `200` for a page); wrk counts"
         " any 3xx as success and does not follow it, so `bench/request.lua` checks `Location`."
-        " The hashing gate's `503` (queue full) shows under *non-2xx/3xx*; B1, B2, B2-api and"
-        " B8 miss their target with any `503`, while B4's flood expects them. *CPU per answer* is"
+        " The hashing gate's `503` (queue full) is a non-2xx/3xx answer, also counted apart"
+        " after the semicolon: B1, B2, B2-api and B8 miss their target with any, while"
+        " B4/flood's flood expects them. *CPU per answer* is"
         " the CPU time of the server's processes (of the argon2 processes for the baseline)"
         " divided by the expected answers. *CPU by worker* splits the server's CPU among its"
         " worker processes, with the busiest one's over the least busy one's in brackets: each"
@@ -190,10 +192,10 @@ def markdown(
         " run whose connections fell unevenly shows it here. Every run is kept as it fell."
         " Logins open a connection per request (`Connection: close`), so their split evens out"
         " over the run."
-        " B4's rows are its floods, with the peak memory in the label; B5's are the pages, alone"
-        " and during a flood (those have no CPU of their own: the server's goes to the flood's"
-        " row, whose answers per second count the `303`s alone). B7's import row is the whole"
-        " command, its CPU the command's."
+        " B4's rows are its logins and B4/flood's its floods, each with the peak memory in the"
+        " label; B5's are the pages, alone and during a flood (those have no CPU of their own:"
+        " the server's goes to the flood's row, whose answers per second count the `303`s"
+        " alone). B7's import row is the whole command, its CPU the command's."
         " *Other load* is CPU time the machine spent on"
         " programs that are not this benchmark: more than a few hundredths of a core means"
         " something else competed for the cores during that run.",

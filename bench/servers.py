@@ -76,11 +76,11 @@ class Server:
         return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
 
     def interrupt(self) -> None:
-        """Tell the server to quit at once (gunicorn's quick shutdown on INT); it tells its workers.
+        """Tell the server to stop: granian's main process stops its workers gracefully on INT.
 
-        Not the whole group: a worker that gets INT from us and again from the arbiter can hang
-        for good (gunicorn's gthread ``handle_quit`` re-enters ``ThreadPoolExecutor.shutdown``
-        and waits on the lock it holds), which leaves it to the kill in ``wait``.
+        Only the main process, not the whole group: it signals its workers itself and waits for
+        their requests in flight, so each worker is told once. What is still running when
+        ``wait``'s deadline passes is killed there.
         """
         if self.process.poll() is None:
             with contextlib.suppress(ProcessLookupError):
