@@ -31,7 +31,9 @@ def main() -> None:
     parser.add_argument("--threads", type=int, required=True)
     options = parser.parse_args()
     here = Path(__file__).resolve().parent
-    server("bare:create", options.host, options.port, options.workers, options.threads, here).serve()
+    server(
+        "bare:create", options.host, options.port, options.workers, options.threads, here
+    ).serve()
 
 
 if __name__ == "__main__":

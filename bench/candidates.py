@@ -31,7 +31,7 @@ import wrk
 from a2wsgi import WSGIMiddleware
 from flask import Flask
 from gunicorn.app.base import BaseApplication
-from memory import MIB
+from memory import MIB, workers_of
 
 from yupnope import config, create_app
 from yupnope.hashing import hashing_slots
@@ -108,15 +108,6 @@ def command(candidate: str, app: str) -> list[str]:
     # gunicorn's keep-alive (2 s); uvicorn has no deadline for a request's headers at all.
     rest = f"--factory candidates:asgi_{app} --timeout-keep-alive 2"
     return [servers.program("uvicorn"), *address, *rest.split(), "--app-dir", str(BENCH)]
-
-
-def workers_of(root: int) -> list[int]:
-    """Return the worker processes: the children of ``root``, multiprocessing's tracker aside."""
-    children = []
-    for listing in Path(f"/proc/{root}/task").glob("*/children"):
-        children += [int(pid) for pid in listing.read_text().split()]
-    tracker = b"resource_tracker"
-    return [pid for pid in children if tracker not in Path(f"/proc/{pid}/cmdline").read_bytes()]
 
 
 def cpu_seconds(pid: int) -> float:

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from memory import workers_of
 from servers import Server
 
 TICKS = os.sysconf("SC_CLK_TCK")
@@ -26,7 +27,8 @@ class Snapshot:
     steal: float
     ours: float
     servers: dict[str, float]
-    #: CPU seconds of each worker (each child of a server's master), by server and pid.
+    #: CPU seconds of each worker (each child of granian's main process that serves requests),
+    #: by server and pid.
     workers: dict[str, dict[int, float]]
 
 
@@ -91,9 +93,8 @@ def snapshot(servers: Sequence[Server]) -> Snapshot:
         + sum(table.get(pid, (0, 0.0))[1] for pid in server.helpers())
         for server in servers
     }
-    children = _children(table)
     workers = {
-        server.name: {pid: _tree(table, pid) for pid in children.get(server.process.pid, [])}
+        server.name: {pid: _tree(table, pid) for pid in workers_of(server.process.pid)}
         for server in servers
     }
     own = os.times()

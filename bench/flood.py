@@ -1,8 +1,8 @@
-"""Flood a server with logins; watch its memory and a logged-in user's pages meanwhile (B4, B5).
+"""Flood a server with logins; watch its memory and a logged-in user's pages meanwhile (B5).
 
-- B4: the peak memory (PSS) of the server's whole process tree while 500 connections post the
-  login form, against a budget of workers × (one worker's share of the idle server + K hashing
-  slots × 20 MiB).
+- B4/flood, shown beside B4 (``footprint.py``) but not judged: the peak memory (PSS) of the
+  server's whole process tree while 500 connections post the login form, against a budget of
+  workers × (one worker's share of the idle server + K hashing slots × 20 MiB).
 - B5: the p99 latency of a logged-in user's ``GET /yup`` during that flood, against the same
   pages with no flood, the two sides interleaved.
 """
@@ -15,7 +15,7 @@ from dataclasses import dataclass, replace
 import cpu
 import memory
 import wrk
-from measurements import Run, Timing, interleave, median, p99, rate
+from measurements import Run, Timing, interleave, median, p99, rate, unavailable
 from memory import MIB, Peak
 from report import Result, at_most
 from servers import Server
@@ -88,10 +88,7 @@ def side(
         0.0,
         required=False,
     )
-    memory_note = (
-        f", {flood.connections} connections (peak PSS {peak.pss / MIB:.0f} MiB,"
-        f" RSS {peak.rss / MIB:.0f} MiB)"
-    )
+    memory_note = f", {flood.connections} connections ({peak.said()})"
     flooded = wrk_run(
         replace(flood, label=flood.label + memory_note), server, flood_numbers, used, *spent
     )
@@ -134,13 +131,13 @@ def bench_flood(
     workers: int,
     timing: Timing,
 ) -> tuple[Result, Result]:
-    """Measure B4 (peak memory under a login flood) and B5 (pages' p99 during it vs without).
+    """Measure B4/flood (peak memory under a login flood) and B5 (pages' p99 during it or not).
 
     ``credentials`` are the name and the wrong password the flood posts; ``slots`` is K, the hashing
     slots of each of the server's ``workers``.
     """
     rounds, seconds, warmup = timing
-    print(f"B4, B5: {FLOOD_CONNECTIONS} concurrent logins against memory and pages", flush=True)
+    print(f"B4/flood, B5: {FLOOD_CONNECTIONS} concurrent logins, memory and pages", flush=True)
     page = Load("logged-in `GET /yup`", server.name, "/yup", PAGE_CONNECTIONS, cookie=cookie)
     flood = wrk.login(
         "`POST /login` flood, wrong password",
@@ -176,26 +173,23 @@ def bench_flood(
     worst = max((one.peak for one in flooded), key=lambda peak: peak.pss)
     floods = [one.flood for one in flooded if one.flood is not None]
     answers = sum(one.expected + one.unexpected for one in floods)
-    busy = sum(one.non_2xx_3xx for one in floods)
+    busy = unavailable(floods)
     lost = sum(one.socket_errors for one in floods)
-    arbiter = server.process.pid
-    idle_workers = " / ".join(_mib(size) for pid, size in idle.items() if pid != arbiter)
-    peak_workers = " / ".join(_mib(size) for pid, size in worst.at_peak.items() if pid != arbiter)
-    b4 = Result(
-        id="B4",
+    root = server.process.pid
+    flooding = Result(
+        id="B4/flood",
         workload=f"peak memory (PSS) of all server processes during {FLOOD_CONNECTIONS} concurrent"
         f" login attempts vs {workers} workers × (idle share + {slots} hashing slot(s) × {HASH_MIB}"
         " MiB)",
-        measured=f"peak {_mib(worst.pss)} MiB PSS (RSS {_mib(worst.rss)} MiB) vs budget"
-        f" {workers} × ({_mib(int(base))} + {slots} × {HASH_MIB}) = {_mib(int(budget))} MiB;"
-        f" idle after a burst of pages (the base): arbiter {_mib(idle[arbiter])}, workers"
-        f" {idle_workers} MiB (after a few pages: {_mib(sum(light.values()))} MiB in all,"
-        f" {_mib(sum(idle.values()))} after the burst); at the peak: arbiter"
-        f" {_mib(worst.at_peak.get(arbiter, 0))}, workers {peak_workers} MiB; {busy:,} of"
-        f" {answers:,} flood answers were 503 (the hashing gate), {lost:,} socket errors",
+        measured=f"{worst.said()} vs budget {workers} × ({_mib(int(base))} + {slots} ×"
+        f" {HASH_MIB}) = {_mib(int(budget))} MiB; idle after a burst of pages (the base):"
+        f" {memory.shares(root, idle)} (after a few pages: {_mib(sum(light.values()))} MiB in"
+        f" all, {_mib(sum(idle.values()))} after the burst); at the peak:"
+        f" {memory.shares(root, worst.at_peak)}; {busy:,} of {answers:,} flood answers were 503"
+        f" (the hashing gate, expected here), {lost:,} socket errors",
         **at_most(worst.pss / budget, 1.0),
         runs=floods,
-        profile="Not profiled: py-spy samples where the CPU goes, not what holds memory.",
+        judged=False,
     )
     quiet_pages = [one.page for one in alone]
     busy_pages = [one.page for one in flooded]
@@ -210,7 +204,7 @@ def bench_flood(
     b5 = Result(
         id="B5",
         workload=f"p99 of a logged-in user's `GET /yup` ({PAGE_CONNECTIONS} connections) during"
-        f" B4's flood vs without it",
+        f" B4/flood's {FLOOD_CONNECTIONS} login attempts vs without it",
         measured=f"p99 {at_least}{during:,.1f} ms vs {p99(quiet_pages):,.1f} ms; median"
         f" {_ms(median(busy_pages))} vs {_ms(median(quiet_pages))}; {rate(busy_pages):,.1f} vs"
         f" {rate(quiet_pages):,.0f} pages/s{unanswered}",
@@ -218,4 +212,4 @@ def bench_flood(
         runs=pages,
         loads=[flood],
     )
-    return b4, b5
+    return flooding, b5

@@ -38,7 +38,7 @@ def describe(root: Path, cpus: int) -> list[tuple[str, str]]:
         except importlib.metadata.PackageNotFoundError:
             return "?"
 
-    packages = ("flask", "gunicorn", "sqlalchemy", "argon2-cffi", "argon2-cffi-bindings")
+    packages = ("flask", "granian", "sqlalchemy", "argon2-cffi", "argon2-cffi-bindings")
     return [
         ("CPU", model.group(1).strip() if model else platform.processor() or "unknown"),
         ("cores", f"{cpus} (usable by this process: {len(os.sched_getaffinity(0))})"),

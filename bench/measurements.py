@@ -22,6 +22,8 @@ class Run:
     expected: int
     rate: float
     unexpected: int = 0
+    #: The 503s among the unexpected answers: the hashing gate refused for a full queue.
+    unavailable: int = 0
     non_2xx_3xx: int = 0
     socket_errors: int = 0
     p50_ms: float | None = None
@@ -33,8 +35,6 @@ class Run:
     #: CPU seconds of each of the server's workers: one far above the other means the run's
     #: connections fell mostly on one worker.
     workers: tuple[float, ...] = ()
-    #: Starts of this run put aside because one worker had taken every connection.
-    set_aside: int = 0
 
     @property
     def split(self) -> str:
@@ -43,6 +43,22 @@ class Run:
         if total <= 0:
             return "–"
         return " / ".join(f"{100 * seconds / total:.0f}" for seconds in self.workers) + " %"
+
+    @property
+    def balance(self) -> float:
+        """Return the busiest worker's CPU over the least busy one's (infinite if one idled).
+
+        NaN when there is nothing to compare: one worker, or no CPU measured (the baseline).
+        """
+        if len(self.workers) < 2 or sum(self.workers) <= 0:
+            return math.nan
+        least = min(self.workers)
+        return max(self.workers) / least if least > 0 else math.inf
+
+    @property
+    def balance_note(self) -> str:
+        """Return the balance as " (busiest ÷ least 1.04)", or nothing when there is none."""
+        return "" if math.isnan(self.balance) else f" (busiest ÷ least {self.balance:.2f})"
 
     @property
     def cpu_ms_each(self) -> float:
@@ -90,7 +106,12 @@ def cpu_ms(runs: Sequence[Run]) -> float:
     return 1000 * sum(one.cpu_seconds for one in runs) / sum(one.expected for one in runs)
 
 
+def unavailable(runs: Sequence[Run]) -> int:
+    """Return the 503 answers in ``runs``."""
+    return sum(one.unavailable for one in runs)
+
+
 def refused(runs: Sequence[Run]) -> str:
     """Return a note of the non-2xx/3xx answers in ``runs``, or nothing when there were none."""
     count = sum(one.non_2xx_3xx for one in runs)
-    return f"; {count} non-2xx/3xx" if count else ""
+    return f"; {count:,} non-2xx/3xx, {unavailable(runs):,} of them 503" if count else ""

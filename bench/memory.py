@@ -1,8 +1,8 @@
-"""Sample the memory of a server's whole process tree (gunicorn's arbiter and its workers).
+"""Sample the memory of a server's whole process tree (granian's main process and its workers).
 
 PSS (proportional set size) is the measure: each page shared by several processes counts a
 share in each, so the sum over the tree is the memory the server really holds. RSS is kept
-beside it, but counts the pages the workers share with the arbiter after the fork once in
+beside it, but counts the pages the workers share with the main process after the fork once in
 every process, so its sum overstates the whole.
 """
 
@@ -17,19 +17,51 @@ from types import TracebackType
 MIB = 2**20
 
 
+def children(pid: int) -> list[int]:
+    """Return the pids of the processes ``pid`` started, from the kernel's lists of children."""
+    found = []
+    # A child is listed under the thread that forked it, so every thread's list is read.
+    for listing in Path(f"/proc/{pid}/task").glob("*/children"):
+        try:
+            found += [int(child) for child in listing.read_text().split()]
+        except OSError:
+            continue
+    return found
+
+
 def tree(root: int) -> list[int]:
-    """Return ``root`` and every process below it, from the kernel's lists of children."""
+    """Return ``root`` and every process below it."""
     found, todo = [], [root]
     while todo:
         pid = todo.pop()
         found.append(pid)
-        # A child is listed under the thread that forked it, so every thread's list is read.
-        for children in Path(f"/proc/{pid}/task").glob("*/children"):
-            try:
-                todo.extend(int(child) for child in children.read_text().split())
-            except OSError:
-                continue
+        todo.extend(children(pid))
     return found
+
+
+def workers_of(root: int) -> list[int]:
+    """Return the worker processes: the children of ``root``, multiprocessing's tracker aside.
+
+    granian starts its workers with multiprocessing, whose resource tracker is a child too
+    wherever the start method is spawn (Python 3.14's default): it serves no request, and
+    counted as a worker it would make every split look lopsided.
+    """
+    workers = []
+    for pid in children(root):
+        try:
+            command = Path(f"/proc/{pid}/cmdline").read_bytes()
+        except OSError:
+            # Ended between the listing and now: nothing of it left to count.
+            continue
+        if b"resource_tracker" not in command:
+            workers.append(pid)
+    return workers
+
+
+def shares(root: int, sizes: dict[int, int]) -> str:
+    """Return the main process's and each worker's part of ``sizes`` (bytes by pid), in MiB."""
+    workers = " / ".join(f"{sizes[pid] / MIB:.0f}" for pid in workers_of(root) if pid in sizes)
+    return f"main process {sizes.get(root, 0) / MIB:.0f}, workers {workers} MiB"
 
 
 def usage(pid: int) -> tuple[int, int]:
@@ -55,6 +87,10 @@ class Peak:
     #: PSS of each process at the sample whose sum was largest, by pid.
     at_peak: dict[int, int] = field(default_factory=dict)
     samples: int = 0
+
+    def said(self) -> str:
+        """Return the peak as "peak PSS 120 MiB, RSS 190 MiB"."""
+        return f"peak PSS {self.pss / MIB:.0f} MiB, RSS {self.rss / MIB:.0f} MiB"
 
 
 class Sampler:

@@ -1,8 +1,9 @@
 """Profile a server under load with py-spy and summarise where its time goes, in Markdown.
 
-``record --gil`` samples only the thread holding the GIL: in a gthread worker that is the Python
-work every other request thread of the worker waits for. argon2 and SQLite run their C code
-without the GIL, so they show in the report's CPU columns rather than here.
+``record --gil`` samples only the thread holding the GIL: in a granian worker that is the Python
+work every other of the worker's blocking threads (those running the WSGI app) waits for; granian
+reads and writes HTTP in Rust without it. argon2 and SQLite run their C code without the GIL, so
+they show in the report's CPU columns rather than here.
 """
 
 from __future__ import annotations
@@ -69,10 +70,16 @@ def stacks(text: str) -> Iterator[tuple[list[str], int]]:
 
 
 def _ours(frame: str) -> bool:
-    """Return whether a frame is yupnope's, or Flask's, Jinja's or gunicorn's logging around it."""
+    """Return whether a frame is yupnope's, or Flask's, Jinja's or granian's access log around it.
+
+    Only the access log of granian's Python: its WSGI wrapper holds every request whole, so
+    counting it would list the whole of each sample under one name.
+    """
     if "(yupnope/" in frame:
         return "yupnope/cli/" not in frame
-    return re.search(r"\((flask|jinja2|gunicorn/glogging)/", frame) is not None
+    if re.match(r"_access_log\w* \(granian/wsgi\.py\)", frame):
+        return True
+    return re.search(r"\((flask|jinja2)/|\(granian/log\.py\)", frame) is not None
 
 
 def summarize(text: str, load: Load, seconds: int) -> str:

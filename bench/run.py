@@ -8,11 +8,15 @@ argon2 parameters and the throttle limits raised out of the way, so every attemp
 - B1 (``throughput.py``): successful ``POST /login`` per second, against raw argon2 verifies
   per second in one process per CPU (argon2-cffi directly, the same parameters).
 - B2 (``throughput.py``): logged-in ``GET /yup`` per second, against a bare Flask app that
-  returns a constant, served by the very same gunicorn setup (``bench/bare.py``).
+  returns a constant, served by the very same granian setup (``bench/bare.py``).
+- B2-api (``throughput.py``): ``GET /api/v1/me`` with a bearer token, against the same.
+- B1, B2 and B2-api each add a balance row (``balance.py``): the busiest worker's CPU over the
+  least busy one's.
 - B3 (``enumeration.py``): median latency of ``POST /login`` for an unknown name against a
   wrong password.
-- B4, B5 (``flood.py``): peak memory during 500 concurrent logins against a budget, and a
-  logged-in user's p99 during that flood against without it.
+- B4 (``footprint.py``): peak memory while 4 connections per CPU log in, against 160 MiB.
+- B4/flood and B5 (``flood.py``): peak memory during 500 concurrent logins against a budget
+  (shown, not judged), and a logged-in user's p99 during that flood against without it.
 - B6 (``population.py``): login latency with 1,000,000 users against with 100.
 - B7 (``imports.py``): ``yupnope users import`` of 10,000 users against raw argon2 hashes.
 - B8: B1 and B2 again with PostgreSQL (``postgres.py``) instead of SQLite.
@@ -37,6 +41,7 @@ from types import FrameType
 import chart
 import enumeration
 import flood
+import footprint
 import imports
 import machine
 import method
@@ -72,14 +77,17 @@ def _instances(
     The bare app needs no instance, but an environment all the same.
     """
     envs: dict[str, dict[str, str]] = {}
-    if wanted & {"B1", "B2", "B3"}:
+    if wanted & {"B1", "B2", "B2-api", "B3"}:
         envs["yupnope"] = servers.environment(folder / "instance")
-    if "B2" in wanted or ("B8" in wanted and schema is not None):
+    if wanted & {"B2", "B2-api"} or ("B8" in wanted and schema is not None):
         envs["bare"] = servers.environment(folder / "bare")
     if "B1" in wanted:
         # The same server with argon2 at its cheapest: what a login costs besides the hash.
         envs["cheap"] = servers.environment(folder / "cheap")
         envs["cheap"].update(YUPNOPE_ARGON2_MEMORY_KIB="8", YUPNOPE_ARGON2_TIME_COST="1")
+    if "B4" in wanted:
+        # A server of B4's own: the flood's measures its idle base before any hashing.
+        envs["footprint"] = servers.environment(folder / "footprint")
     if wanted & {"B4", "B5"}:
         envs["flood"] = servers.environment(folder / "flood")
     if "B6" in wanted:
@@ -103,7 +111,7 @@ def _instances(
 
 
 #: Every workload, for --only. B4 and B5 are measured together: either runs both.
-WORKLOADS = ["B1", "B2", "B3", "B4", "B5", "B6", "B7", "B8"]
+WORKLOADS = ["B1", "B2", "B2-api", "B3", "B4", "B5", "B6", "B7", "B8"]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -143,7 +151,12 @@ def main(argv: Sequence[str] | None = None) -> int:
                 print(f"B8: {unreachable}", flush=True)
         envs, filled = _instances(wanted, folder, password, options, schema)
         yupnope = [servers.program("yupnope"), "serve", "--host=127.0.0.1", "--port={port}"]
-        bare = [sys.executable, str(ROOT / "bench" / "bare.py"), "--host=127.0.0.1", "--port={port}"]
+        bare = [
+            sys.executable,
+            str(ROOT / "bench" / "bare.py"),
+            "--host=127.0.0.1",
+            "--port={port}",
+        ]
         size = [f"--workers={WORKERS}", f"--threads={THREADS}"]
         started: list[Server] = []
         stack.callback(servers.stop, started)
@@ -161,11 +174,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         }
         timing = (options.rounds, options.seconds, options.warmup)
         if "B1" in wanted:
-            results.append(throughput.bench_b1(found, password, timing))
+            results.extend(throughput.bench_b1(found, password, timing))
         if "B2" in wanted:
-            results.append(throughput.bench_b2(found, cookies["yupnope"], timing))
+            results.extend(throughput.bench_b2(found, cookies["yupnope"], timing))
+        if "B2-api" in wanted:
+            token = servers.api_token(found["yupnope"], USER, password)
+            results.extend(throughput.bench_b2_api(found, token, timing))
         if "B3" in wanted:
             results.append(enumeration.bench_b3(found, password, timing))
+        if "B4" in wanted:
+            results.append(footprint.bench_b4(found, found["footprint"], password, timing))
         if wanted & {"B4", "B5"}:
             both = flood.bench_flood(
                 found,
@@ -176,7 +194,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 WORKERS,
                 timing,
             )
-            results.extend(one for one in both if one.id in wanted)
+            results.extend(one for one in both if one.id.split("/")[0] in wanted)
         if "B6" in wanted:
             logins = tuple(
                 replace(
@@ -205,10 +223,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         if "B8" in wanted and schema is None:
             results.append(throughput.not_run(unreachable))
         elif "B8" in wanted:
-            results.append(throughput.bench_b1(found, password, timing, on=POSTGRES))
-            results.append(throughput.bench_b2(found, cookies["pg"], timing, on=POSTGRES))
+            results.extend(throughput.bench_b1(found, password, timing, on=POSTGRES))
+            results.extend(throughput.bench_b2(found, cookies["pg"], timing, on=POSTGRES))
         for result in results:
-            if result.met or result.skipped or options.no_profile:
+            if result.met or result.skipped or not result.judged or options.no_profile:
                 continue
             for load in result.loads:
                 print(f"{result.id} missed its target: profiling {load.label}", flush=True)

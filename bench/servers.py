@@ -1,4 +1,4 @@
-"""Start, check and stop the servers under test, each in its own process group.
+"""Start, check and stop the servers under test, each in its own process group; sign in to them.
 
 Every server started here goes on the caller's list, which the caller stops on the way out
 however the benchmark ends: finished, failed, Ctrl-C or SIGTERM.
@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import http.client
 import http.cookies
+import json
 import os
 import shutil
 import signal
@@ -33,6 +34,7 @@ UNTHROTTLED = {
 }
 
 FORM = {"Content-Type": "application/x-www-form-urlencoded"}
+JSON = {"Content-Type": "application/json"}
 
 
 def run(argv: Sequence[str], **kwargs: Any) -> subprocess.CompletedProcess[str]:
@@ -74,11 +76,11 @@ class Server:
         return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
 
     def interrupt(self) -> None:
-        """Tell the server to quit at once (gunicorn's quick shutdown on INT); it tells its workers.
+        """Tell the server to stop: granian's main process stops its workers gracefully on INT.
 
-        Not the whole group: a worker that gets INT from us and again from the arbiter can hang
-        for good (gunicorn's gthread ``handle_quit`` re-enters ``ThreadPoolExecutor.shutdown``
-        and waits on the lock it holds), which leaves it to the kill in ``wait``.
+        Only the main process, not the whole group: it signals its workers itself and waits for
+        their requests in flight, so each worker is told once. What is still running when
+        ``wait``'s deadline passes is killed there.
         """
         if self.process.poll() is None:
             with contextlib.suppress(ProcessLookupError):
@@ -200,7 +202,23 @@ def session_cookie(server: Server, username: str, password: str) -> str:
     if morsel is None:
         sys.exit("bench: logging in set no session cookie")
     cookie = f"{morsel.key}={morsel.value}"
-    status, _, _ = request(server.port, "GET", "/yup", headers={"Cookie": cookie})
-    if status != 200:
-        sys.exit(f"bench: GET /yup with the session cookie answered {status}")
+    _check_signed_in(server, "/yup", {"Cookie": cookie}, "the session cookie")
     return cookie
+
+
+def api_token(server: Server, username: str, password: str) -> str:
+    """Log in once through the API and return the session's bearer token, checked against /me."""
+    credentials = json.dumps({"username": username, "password": password})
+    status, _, body = request(server.port, "POST", "/api/v1/sessions", credentials, JSON)
+    token = json.loads(body).get("token") if status == 201 else None
+    if not isinstance(token, str):
+        sys.exit(f"bench: POST /api/v1/sessions answered {status}, with no token: {body[:200]!r}")
+    _check_signed_in(server, "/api/v1/me", {"Authorization": f"Bearer {token}"}, "the token")
+    return token
+
+
+def _check_signed_in(server: Server, path: str, headers: dict[str, str], what: str) -> None:
+    """Exit unless ``path`` answers 200 to a request carrying ``headers``."""
+    status, _, _ = request(server.port, "GET", path, headers=headers)
+    if status != 200:
+        sys.exit(f"bench: GET {path} with {what} answered {status}")

@@ -11,7 +11,6 @@ import re
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -37,10 +36,12 @@ class Load:
     method: str = "GET"
     body: str = ""
     cookie: str = ""
+    #: The Authorization header, "Bearer <token>" for the API, or nothing.
+    authorization: str = ""
     status: int = 200
     location: str = ""
     #: False: a new connection per request, so no run depends on how its connections happened
-    #: to fall on the workers (gunicorn keeps a connection with the worker that accepted it).
+    #: to fall on the workers (a connection stays with the worker whose listener accepted it).
     keep_alive: bool = True
 
     def environment(self) -> dict[str, str]:
@@ -50,6 +51,7 @@ class Load:
             BENCH_METHOD=self.method,
             BENCH_BODY=self.body,
             BENCH_COOKIE=self.cookie,
+            BENCH_AUTHORIZATION=self.authorization,
             BENCH_STATUS=str(self.status),
             BENCH_LOCATION=self.location,
             BENCH_CLOSE="" if self.keep_alive else "1",
@@ -112,19 +114,6 @@ def finish_wrk(process: subprocess.Popen[str], seconds: int) -> dict[str, int]:
     return {key: int(value) for key, value in re.findall(r"(\w+)=(\d+)", line)}
 
 
-#: Share of a server's CPU past which one worker is taken to hold all of a run's connections.
-UNBALANCED = 0.75
-
-#: Starts a keep-alive run gets for its connections to fall on more than one worker.
-TRIES = 5
-
-
-def _balanced(workers: Sequence[float]) -> bool:
-    """Return whether no worker of a multi-worker server did nearly all the work."""
-    total = sum(workers)
-    return len(workers) < 2 or total <= 0 or max(workers) / total <= UNBALANCED
-
-
 #: Share of a core below which a server counts as idle: its queue of requests drained.
 IDLE_CORES = 0.1
 
@@ -147,39 +136,25 @@ def settle(server: Server, limit: float = 30.0, interval: float = 0.25) -> None:
 
 
 def measure(load: Load, servers: dict[str, Server], seconds: int, warmup: int) -> Run:
-    """Warm up, then measure one workload and the CPU used meanwhile.
+    """Warm up, then measure one workload and the CPU used meanwhile, each worker's apart.
 
-    wrk opens all its connections at once, and one gunicorn worker often accepts every one of
-    them and keeps them to the end, leaving the other cores idle. A keep-alive run that starts
-    so measures that accident rather than the stack: after two seconds it is stopped and
-    started again, up to TRIES times, and the result counts the starts put aside.
+    A run is kept however its connections fell on the workers: each keep-alive connection stays
+    with the worker whose listener the kernel gave it to, and an uneven split is what the
+    balance target judges, so putting such a run aside would hide it.
     """
     server = servers[load.server]
     everything = list(servers.values())
     if warmup:
         finish_wrk(start_wrk(load, server, warmup), warmup)
         settle(server)
-    for attempt in range(TRIES):
-        before = cpu.snapshot(everything)
-        process = start_wrk(load, server, seconds)
-        try:
-            if load.keep_alive and attempt < TRIES - 1:
-                time.sleep(1.0)
-                settled = cpu.snapshot(everything)
-                time.sleep(1.0)
-                split = cpu.between(settled, cpu.snapshot(everything)).workers[server.name]
-                if not _balanced(split):
-                    print(
-                        f"  (connections fell on one worker: starting {load.label} again)",
-                        flush=True,
-                    )
-                    continue
-            numbers = finish_wrk(process, seconds)
-        finally:
-            if process.poll() is None:
-                process.kill()
-                process.wait()
-        break
+    before = cpu.snapshot(everything)
+    process = start_wrk(load, server, seconds)
+    try:
+        numbers = finish_wrk(process, seconds)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
     used = cpu.between(before, cpu.snapshot(everything))
     result = wrk_run(
         load,
@@ -188,7 +163,6 @@ def measure(load: Load, servers: dict[str, Server], seconds: int, warmup: int) -
         used,
         cpu_seconds=used.servers[server.name],
         workers=tuple(used.workers[server.name]),
-        set_aside=attempt,
     )
     say(result)
     return result
@@ -201,7 +175,6 @@ def wrk_run(
     used: cpu.Usage,
     cpu_seconds: float,
     workers: tuple[float, ...] = (),
-    set_aside: int = 0,
     required: bool = True,
 ) -> Run:
     """Return the Run of what wrk counted, or exit with the server's log when none succeeded.
@@ -222,6 +195,7 @@ def wrk_run(
         expected=numbers["expected"],
         rate=numbers["expected"] / elapsed,
         unexpected=numbers["unexpected"],
+        unavailable=numbers["unavailable"],
         non_2xx_3xx=numbers["non_2xx_3xx"],
         socket_errors=sum(numbers[key] for key in ("connect", "read", "write", "timeout")),
         p50_ms=numbers["p50_us"] / 1000 if answered else None,
@@ -230,7 +204,6 @@ def wrk_run(
         other_cores=used.other_cores,
         steal_cores=used.steal_cores,
         workers=workers,
-        set_aside=set_aside,
     )
 
 
@@ -242,7 +215,8 @@ def say(result: Run) -> None:
         latency = f"median {result.p50_ms:.2f} ms, p99 {result.p99_ms:.2f} ms"
     print(
         f"  {result.label}: {result.rate:,.1f}/s, {latency}, {result.unexpected} unexpected"
-        f" ({result.non_2xx_3xx} non-2xx/3xx, {result.socket_errors} socket errors),"
-        f" workers {result.split}, other load {result.other_cores:.2f} cores",
+        f" ({result.non_2xx_3xx} non-2xx/3xx, {result.unavailable} of them 503,"
+        f" {result.socket_errors} socket errors),"
+        f" workers {result.split}{result.balance_note}, other load {result.other_cores:.2f} cores",
         flush=True,
     )
