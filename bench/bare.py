@@ -1,18 +1,17 @@
 """Serve a bare Flask app that answers a constant, through yupnope's own granian setup.
 
-B2's ceiling: the same ``server()`` as ``yupnope serve`` (granian's WSGI mode, the same workers,
-threads, deadlines and access log), with only the app swapped, so the ratio measures what
-yupnope adds.
+B2's ceiling: the same ``run()`` as ``yupnope serve`` (granian's WSGI mode, the app built before
+the workers are forked, the same workers, threads, deadlines and access log), with only the app
+swapped, so the ratio measures what yupnope adds.
 """
 
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 from flask import Flask
 
-from yupnope.cli.serve import server
+from yupnope.cli.serve import Prebuilt, run
 
 
 def create() -> Flask:
@@ -30,10 +29,7 @@ def main() -> None:
     parser.add_argument("--workers", type=int, required=True)
     parser.add_argument("--threads", type=int, required=True)
     options = parser.parse_args()
-    here = Path(__file__).resolve().parent
-    server(
-        "bare:create", options.host, options.port, options.workers, options.threads, here
-    ).serve()
+    run(Prebuilt(create), options.host, options.port, options.workers, options.threads)
 
 
 if __name__ == "__main__":

@@ -26,7 +26,7 @@ FLASK = ("flask", "werkzeug", "flask_openapi3")
 FLASK_PACKAGES = ("web",)
 
 #: Single files outside those packages that must import Flask, and so may.
-FLASK_FILES = ("__init__.py", "wiring.py", "cli/group.py")
+FLASK_FILES = ("__init__.py", "wiring.py", "cli/group.py", "cli/serve.py")
 
 #: What builds SQL in SQLAlchemy: statements, raw text, tables and the pieces of expressions.
 SQL_BUILDERS = {

@@ -10,9 +10,12 @@ import http.client
 import os
 import signal
 import socket
+import sqlite3
+import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from pathlib import Path
 
 import pytest
@@ -124,3 +127,48 @@ def _answers(server: LiveServer) -> bool:
         return requests.get(server.url + "/healthz", timeout=1).status_code == 200
     except requests.RequestException:
         return False
+
+
+def signup_form_status(server: LiveServer) -> int:
+    """Return the status of the sign-up form: 200 while sign-up is open."""
+    return requests.get(server.url + "/signup", timeout=TIMEOUT).status_code
+
+
+def test_hup_reads_the_settings_again(server: LiveServer) -> None:
+    assert server.process is not None
+    assert signup_form_status(server) == 200
+    settings = server.instance / "yupnope.toml"
+    settings.write_text("signup_open = false\n")
+    before = workers(server)
+    os.kill(server.process.pid, signal.SIGHUP)
+    assert wait_for(lambda: not workers(server) & before and len(workers(server)) == 2)
+    assert signup_form_status(server) == 403
+
+    # Settings that no longer load keep the server as it was, and say why in its log.
+    settings.write_text("signup_open = [\n")
+    before = workers(server)
+    os.kill(server.process.pid, signal.SIGHUP)
+    assert wait_for(lambda: not workers(server) & before and len(workers(server)) == 2)
+    assert signup_form_status(server) == 403
+    assert "HUP: the settings did not load" in server.log.read_text()
+
+
+def test_the_process_workers_fork_from_loads_neither_alembic_nor_redis(instance: Path) -> None:
+    # Each worker starts with what that process holds: the migrations' Alembic (about 10 MiB)
+    # and redis-py (8 MiB, for a Redis nobody configured) would be in every one of them.
+    script = (
+        "import sys\n"
+        "from yupnope import create_app\n"
+        "from yupnope.cli import serve\n"
+        "serve._migrate_in_a_child()\n"
+        "create_app()\n"
+        "print(sorted(name for name in ('alembic', 'redis') if name in sys.modules))\n"
+    )
+    env = {**os.environ, "YUPNOPE_INSTANCE_PATH": str(instance)}
+    done = subprocess.run(
+        [sys.executable, "-c", script], env=env, capture_output=True, text=True, check=True
+    )
+    assert done.stdout.strip() == "[]"
+    # The child did migrate.
+    with closing(sqlite3.connect(instance / "yupnope.db")) as db:
+        assert db.execute("SELECT count(*) FROM alembic_version").fetchone() == (1,)

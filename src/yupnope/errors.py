@@ -137,6 +137,10 @@ class Busy(Exception):
         self.retry_after = retry_after
 
 
+class SchemaError(Exception):
+    """Refuse a database whose schema this code cannot bring up to date."""
+
+
 def _duration(seconds: int) -> str:
     """Return ``seconds`` in words a person reads at a glance, rounded up."""
     if seconds < 60:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import os
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 from flask import Flask, current_app, g
 from sqlalchemy.exc import SQLAlchemyError
@@ -30,9 +31,10 @@ from .store import Store
 from .throttle import Policy, Throttle
 from .throttle.counters import Keeper
 from .throttle.database import DatabaseCounters
-from .throttle.fallback import RETRY_SECONDS, FallbackCounters, Outage
-from .throttle.redis import RedisCounters, public_url, redis_client
-from .throttle.split import SplitCounters
+
+if TYPE_CHECKING:
+    from .throttle.fallback import Outage
+    from .throttle.redis import RedisCounters
 
 log = logging.getLogger(__name__)
 
@@ -74,12 +76,7 @@ class Wiring:
         # The Redis client connects at its first command, in the worker process that sends it.
         self.redis: tuple[RedisCounters, Outage] | None = None
         if settings.redis_url:
-            counters = RedisCounters(
-                redis_client(settings.redis_url),
-                settings.redis_key_prefix,
-                longest_wait=self.policy.max_delay,
-            )
-            self.redis = (counters, Outage(public_url(settings.redis_url), RETRY_SECONDS))
+            self.redis = _redis(settings, self.policy)
         #: When this process next prunes expired rows (a time.monotonic() value).
         self.next_prune = 0.0
 
@@ -97,8 +94,26 @@ class Wiring:
         database = DatabaseCounters(store)
         if self.redis is None:
             return database
+        from .throttle.fallback import FallbackCounters
+        from .throttle.split import SplitCounters
+
         remote, outage = self.redis
         return FallbackCounters(SplitCounters(remote, database), database, outage)
+
+
+def _redis(settings: Settings, policy: Policy) -> tuple[RedisCounters, Outage]:
+    """Return the Redis counters and the record of Redis's outages, for a configured Redis.
+
+    redis-py is imported here, and the modules that use it with it, only when a Redis is
+    configured: the import alone costs a process about 8 MiB, and each worker holds it.
+    """
+    from .throttle.fallback import RETRY_SECONDS, Outage
+    from .throttle.redis import RedisCounters, public_url, redis_client
+
+    counters = RedisCounters(
+        redis_client(settings.redis_url), settings.redis_key_prefix, longest_wait=policy.max_delay
+    )
+    return counters, Outage(public_url(settings.redis_url), RETRY_SECONDS)
 
 
 def get(app: Flask | None = None) -> Wiring:

@@ -12,8 +12,8 @@ import click
 from flask import Flask
 from sqlalchemy.exc import SQLAlchemyError
 
-from .. import config, create_app, migrations, wiring
-from ..errors import AccountError, Busy
+from .. import config, create_app, wiring
+from ..errors import AccountError, Busy, SchemaError
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -26,7 +26,7 @@ def one_line_errors(command: Callable[P, R]) -> Callable[P, R]:
     def wrapped(*args: P.args, **kwargs: P.kwargs) -> R:
         try:
             return command(*args, **kwargs)
-        except (AccountError, Busy, config.ConfigError, migrations.SchemaError) as exc:
+        except (AccountError, Busy, config.ConfigError, SchemaError) as exc:
             raise click.ClickException(str(exc)) from None
         except SQLAlchemyError as exc:
             reason = str(getattr(exc, "orig", None) or exc).splitlines()[0]
@@ -47,16 +47,24 @@ def open_app() -> Iterator[Flask]:
     applies it.
     """
     app = create_app()
-    engine = wiring.get(app).engine
     try:
-        for note in migrations.upgrade(engine):
+        for note in migrate(app):
             click.echo(f"Note: {note}", err=True)
         with app.app_context():
             yield app
     finally:
-        # Close the pooled connections: `serve` forks its workers after this, and an open SQLite
-        # connection must not cross a fork (sqlite.org/howtocorrupt.html, 2.6).
-        engine.dispose()
+        # Close the pooled connections: an open SQLite connection must not cross a fork
+        # (sqlite.org/howtocorrupt.html, 2.6), and `serve --debug` forks its reloader.
+        wiring.get(app).engine.dispose()
+
+
+def migrate(app: Flask) -> list[str]:
+    """Bring ``app``'s schema up to date; return what the migrations want the operator to know."""
+    # Imported here, not with the command group: Alembic costs a process about 10 MiB, and
+    # `serve` keeps it out of the process its workers are forked from (cli/serve.py).
+    from .. import migrations
+
+    return migrations.upgrade(wiring.get(app).engine)
 
 
 def now() -> datetime:

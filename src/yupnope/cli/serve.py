@@ -1,4 +1,4 @@
-"""Serve the app: `yupnope serve` runs granian, N worker processes each building its own app.
+"""Serve the app: `yupnope serve` runs granian, N worker processes forked once the app is built.
 
 Why granian, measured against gunicorn (tuned or not) and uvicorn in docs/servers.md:
 - it reads a request's head in Rust, outside Python, within a deadline, and only then hands the
@@ -12,19 +12,23 @@ Why granian, measured against gunicorn (tuned or not) and uvicorn in docs/server
 
 from __future__ import annotations
 
+import logging
+import multiprocessing
 import os
-from pathlib import Path
+from collections.abc import Callable
+from multiprocessing.connection import Connection
 
 import click
+from flask import Flask
 from granian import Granian
 from granian.constants import HTTPModes, Interfaces
 from granian.http import HTTP1Settings
-from granian.server.mp import MPServer
-from granian.server.mt import MTServer
 
-from .. import config, wiring
+from .. import config, create_app, wiring
 from ..hashing import hashing_slots
-from .group import cli, one_line_errors, open_app
+from .group import cli, migrate, one_line_errors, open_app
+
+log = logging.getLogger(__name__)
 
 #: Milliseconds a client has to send a request's whole head; then the connection is closed.
 #: Browsers and proxies send it in one packet; only a slow or hostile client needs longer.
@@ -40,22 +44,49 @@ CONNECTIONS_PER_WORKER = 1000
 GRACEFUL_SECONDS = 30
 
 
-def server(
-    target: str, host: str, port: int, workers: int, threads: int, working_dir: Path | None = None
-) -> MPServer | MTServer:
-    """Return a granian server that serves the WSGI app ``target`` ("module:factory").
+class Prebuilt:
+    """Hold the app the workers serve, built in this process before any worker is forked.
 
-    Each worker calls the factory after the fork, so no database connection crosses a fork.
-    TERM and INT stop the server gracefully; HUP replaces the workers one at a time, each new
-    one serving before the old one stops; a worker that dies is replaced.
+    Built once here, its objects (the URL map, the templates, the API's models, the prepared
+    statements) lie in pages every worker shares, instead of being built again in each: about
+    8 MiB less for two workers (B4 in docs/benchmarks.md). Building it opens no database
+    connection and starts no thread (the engine connects, and the hashing threads start, at
+    their first use in a worker), so nothing that must not cross a fork is there to cross it.
     """
-    return Granian(
-        target,
+
+    def __init__(self, build: Callable[[], Flask]) -> None:
+        self.build = build
+        self.app = build()
+
+    def load(self, _target: str) -> Flask:
+        """Return the app: granian's target loader, which each worker calls after its fork."""
+        return self.app
+
+    def rebuild(self) -> None:
+        """Build the app again from the settings in force: on HUP, before the new workers start.
+
+        Settings that no longer load leave the app as it was, and the error in the log: a typo
+        in yupnope.toml must not stop a running server.
+        """
+        try:
+            self.app = self.build()
+        except (config.ConfigError, OSError, ValueError) as exc:
+            log.error("HUP: the settings did not load, so they stay as they were: %s", exc)
+
+
+def run(prebuilt: Prebuilt, host: str, port: int, workers: int, threads: int) -> None:
+    """Serve ``prebuilt``'s app with granian until TERM or INT.
+
+    TERM and INT stop the server gracefully; HUP builds the app again, then replaces the
+    workers one at a time, each new one serving before the old one stops; a worker that dies
+    is replaced.
+    """
+    server = Granian(
+        # Only a name for the log: the loader below hands each worker the app itself.
+        "yupnope",
         address=host,
         port=port,
         interface=Interfaces.WSGI,
-        factory=True,
-        working_dir=working_dir,
         workers=workers,
         blocking_threads=threads,
         backpressure=CONNECTIONS_PER_WORKER,
@@ -68,6 +99,8 @@ def server(
         workers_kill_timeout=GRACEFUL_SECONDS,
         log_access=True,
     )
+    server.on_reload(prebuilt.rebuild)
+    server.serve(target_loader=prebuilt.load)
 
 
 @cli.command()
@@ -89,21 +122,67 @@ def server(
 @one_line_errors
 def serve(host: str, port: int, workers: int | None, threads: int | None, debug: bool) -> None:
     """Apply migrations, then serve with granian (N worker processes)."""
-    with open_app() as app:
-        settings = wiring.get(app).settings
     if debug:
+        with open_app() as app:
+            pass
         app.run(host=host, port=port, debug=True)
         return
+    _migrate_in_a_child()
+    settings = config.load()
     cpus = os.cpu_count() or 1
     workers = workers or cpus
     # Six per CPU: more than a worker's hashing slots and their queue (QUEUE_PER_CPU per CPU)
     # can hold, so a flood of logins always leaves threads for the pages. granian warns at
     # start that this is more than it advises (2 per CPU + 1): those are the pages' threads.
     threads = threads or 6 * cpus
-    # Workers build their app after the fork from the environment: one connection per thread,
-    # and the machine's cores shared out among the workers as hashing slots.
+    # The app is built from the environment: one connection per thread, and the machine's
+    # cores shared out among the workers as hashing slots.
     if not settings.database_pool_size:
         os.environ[config.env_name("database_pool_size")] = str(threads)
     if not settings.hash_concurrency:
         os.environ[config.env_name("hash_concurrency")] = str(hashing_slots(cpus, workers))
-    server("yupnope:create_app", host, port, workers, threads).serve()
+    run(Prebuilt(create_app), host, port, workers, threads)
+
+
+def _migrate_in_a_child() -> None:
+    """Apply the migrations in a child process, which ends with all it loaded; print its notes.
+
+    The workers are forked from this process: they start with whatever it holds, and each page
+    of it they touch is copied into each of them. The migrations need Alembic and a whole app,
+    which no worker uses (about 10 MiB of the import alone), so this process never loads them.
+    The child sends back its notes or its one-line error, which this process prints.
+    """
+    context = multiprocessing.get_context("fork")
+    receiving, sending = context.Pipe(duplex=False)
+    child = context.Process(target=_migrate, args=(sending,), name="yupnope-migrate")
+    child.start()
+    sending.close()
+    try:
+        notes, error = receiving.recv()
+    except EOFError:
+        notes, error = [], "the migrations stopped before they said how they went"
+    child.join()
+    for note in notes:
+        click.echo(f"Note: {note}", err=True)
+    if error:
+        raise click.ClickException(error)
+
+
+def _migrate(sending: Connection) -> None:
+    """Migrate, in the child, and send back ``(notes, error)``: an error as its one line."""
+    try:
+        notes = one_line_errors(_migrate_and_close)()
+    except click.ClickException as exc:
+        sending.send(([], exc.message))
+    else:
+        sending.send((notes, None))
+    sending.close()
+
+
+def _migrate_and_close() -> list[str]:
+    """Build the app, bring its schema up to date, close its connections; return the notes."""
+    app = create_app()
+    try:
+        return migrate(app)
+    finally:
+        wiring.get(app).engine.dispose()

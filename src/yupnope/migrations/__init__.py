@@ -13,16 +13,16 @@ from alembic.runtime.migration import MigrationContext
 from alembic.util.exc import CommandError
 from sqlalchemy import Engine
 
+from ..errors import SchemaError
+
+__all__ = ["NOTES", "SchemaError", "upgrade"]
+
 
 def _config(engine: Engine) -> Config:
     config = Config()
     config.set_main_option("script_location", str(resources.files("yupnope") / "migrations"))
     config.attributes["engine"] = engine
     return config
-
-
-class SchemaError(Exception):
-    """Refuse a database whose schema this code cannot bring up to date."""
 
 
 #: Key in the Alembic config's ``attributes`` under which a migration leaves notes.
