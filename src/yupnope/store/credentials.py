@@ -13,6 +13,7 @@ from typing import Any, Generic, TypeVar, cast
 from sqlalchemy import Column, Engine, Executable, Select, Table, bindparam, delete, func, select
 from sqlalchemy.orm import Session as OrmSession
 
+from ..db import lone_reads
 from ..models import (
     Credential,
     PersonalToken,
@@ -56,14 +57,14 @@ TOKEN_BY_DIGEST: Select[Any] = (
 class Credentials:
     """Find a credential by its digest, with its user, each as a snapshot.
 
-    Each lookup is one statement on a connection of its own, released before the answer is
-    made; it bypasses the ORM: no ORM session to open and close, no identity map, no objects
-    to track, for what most signed-in requests only read. Made once per process: it keeps
-    nothing but the engine.
+    Each lookup is one statement on a connection of its own, outside any transaction
+    (db.lone_reads), released before the answer is made; it bypasses the ORM: no ORM session
+    to open and close, no identity map, no objects to track, for what most signed-in
+    requests only read. Made once per process: it keeps nothing but the engine.
     """
 
     def __init__(self, engine: Engine) -> None:
-        self.engine = engine
+        self.engine = lone_reads(engine)
 
     def session(self, token_digest: str, kind: str) -> tuple[SessionSnapshot, UserSnapshot] | None:
         """Return the session of ``kind`` whose token hashes to ``token_digest``, with its user."""
