@@ -30,7 +30,7 @@ def init_app(app: OpenAPI) -> None:
     overrides = FileSystemLoader(str(Path(app.instance_path) / "templates"))
     if app.jinja_loader is not None:
         app.jinja_loader = ChoiceLoader([overrides, app.jinja_loader])
-    app.session_interface = cookies.ServerSessionInterface()
+    app.session_interface = cookies.ServerSessionInterface(wiring.get(app).settings)
     proxies.init_app(app)
     # Before the guards, in this order: a request for another host, then a body that could not
     # be read, are refused before anything else runs.
