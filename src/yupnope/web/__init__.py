@@ -14,7 +14,19 @@ from jinja2 import ChoiceLoader, FileSystemLoader
 
 from .. import wiring
 from ..config import Settings
-from . import bodies, cookies, cors, failures, guards, headers, hosts, openapi, pages, proxies
+from . import (
+    bodies,
+    cookies,
+    cors,
+    failures,
+    guards,
+    headers,
+    hosts,
+    links,
+    openapi,
+    pages,
+    proxies,
+)
 
 #: Seconds between two prunings of expired rows by one process.
 PRUNE_INTERVAL = 3600
@@ -30,6 +42,7 @@ def init_app(app: OpenAPI) -> None:
     overrides = FileSystemLoader(str(Path(app.instance_path) / "templates"))
     if app.jinja_loader is not None:
         app.jinja_loader = ChoiceLoader([overrides, app.jinja_loader])
+    links.init_app(app)
     app.session_interface = cookies.ServerSessionInterface(wiring.get(app).settings)
     proxies.init_app(app)
     # Before the guards, in this order: a request for another host, then a body that could not
