@@ -112,6 +112,21 @@ def test_every_answer_carries_the_security_headers(site: Flask, what: str) -> No
 
 
 @pytest.mark.parametrize("what", list(STATUS))
+def test_each_security_header_is_sent_once(site: Flask, what: str) -> None:
+    response = fetch(site, what)
+    for name in ("Content-Security-Policy", "X-Content-Type-Options", "X-Frame-Options"):
+        assert len(response.headers.getlist(name)) == 1, name
+
+
+def test_a_header_an_answer_brings_itself_is_kept(app: Flask) -> None:
+    own = "default-src 'self'"
+    app.add_url_rule("/own", "own", lambda: ("own", 200, {"Content-Security-Policy": own}))
+    response = app.test_client().get("/own")
+    assert response.headers.getlist("Content-Security-Policy") == [own]
+    assert response.headers["X-Frame-Options"] == "DENY"
+
+
+@pytest.mark.parametrize("what", list(STATUS))
 def test_pages_and_redirects_are_never_stored_but_static_files_may_be(
     site: Flask, what: str
 ) -> None:

@@ -427,6 +427,18 @@ def test_yup_greets_the_user_with_account_link_and_logout(client: FlaskClient, a
     assert "/static/yup.svg" in parsed.images
 
 
+def test_links_follow_the_script_root_each_request_is_served_under(
+    client: FlaskClient, alice: str
+) -> None:
+    """The templates' links are built once per script root, so each mount gets its own."""
+    login(client, alice)
+    for root in ("", "/a", "/b", "", "/a"):
+        parsed = page(client.get("/yup", base_url=f"http://localhost{root}"))
+        assert f"{root}/account" in parsed.links
+        parsed.form(f"{root}/logout")
+        assert f"{root}/static/yup.svg" in parsed.images
+
+
 def test_yup_escapes_the_name(client: FlaskClient) -> None:
     signup(client, "<b>bold</b>")
     text = client.get("/yup").get_data(as_text=True)

@@ -24,7 +24,7 @@ from .errors import (
     WeakPassword,
     WrongPassword,
 )
-from .models import EventKind, SessionKind, User
+from .models import EventKind, SessionKind, User, UserSnapshot
 from .security import passwords
 from .security.passwords import Hasher
 from .security.tokens import DeviceCookies
@@ -168,7 +168,7 @@ class Accounts:
 
     def change_password(
         self,
-        user: User,
+        user: User | UserSnapshot,
         current: str,
         new: str,
         client: Client,
@@ -198,7 +198,9 @@ class Accounts:
                 EventKind.PASSWORD_CHANGED, now, client, user.id, user.username
             )
 
-    def delete_account(self, user: User, password: str, client: Client, now: datetime) -> None:
+    def delete_account(
+        self, user: User | UserSnapshot, password: str, client: Client, now: datetime
+    ) -> None:
         """Delete the account with its sessions and tokens, after checking its password.
 
         Raises AccountChanged, deleting nothing, when an operator changed the account since
@@ -259,7 +261,9 @@ class Accounts:
             raise WeakPassword(failure.reason, failure.message, field)
         return secret
 
-    def _confirm(self, user: User, password: str, now: datetime, wrong: WrongPassword) -> None:
+    def _confirm(
+        self, user: User | UserSnapshot, password: str, now: datetime, wrong: WrongPassword
+    ) -> None:
         """Raise ``wrong`` unless ``password`` is ``user``'s (an owner's confirmation).
 
         The check counts against the account's throttle like a login, so a stolen session

@@ -27,6 +27,9 @@ SQLITE_BUSY_TIMEOUT_MS = 10_000
 #: Execution option that makes a transaction a write one: BEGIN IMMEDIATE on SQLite.
 WRITE_OPTION = "yupnope_write"
 
+#: Execution option that runs each statement on its own, with no BEGIN before it: see lone_reads.
+LONE_READ_OPTION = "yupnope_lone_read"
+
 #: Key in the ORM session's ``info`` that marks a write transaction in progress.
 _WRITING = "yupnope_writing"
 
@@ -80,8 +83,15 @@ def make_engine(url: str, limits: Limits | None = None) -> Engine:
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Connection) -> None:
-        immediate = connection.get_execution_options().get(WRITE_OPTION, False)
-        connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+        options = connection.get_execution_options()
+        if options.get(LONE_READ_OPTION, False):
+            return
+        immediate = options.get(WRITE_OPTION, False)
+        # Straight to the driver: SQLAlchemy's execution path around this one fixed statement
+        # cost more than the query every signed-in request makes after it.
+        connection.connection.dbapi_connection.execute(  # type: ignore[union-attr]
+            "BEGIN IMMEDIATE" if immediate else "BEGIN"
+        )
 
     return engine
 
@@ -126,6 +136,20 @@ def _postgresql_engine(url: str, limits: Limits) -> Engine:
         dbapi_connection.commit()
 
     return engine
+
+
+def lone_reads(engine: Engine) -> Engine:
+    """Return ``engine`` set to run each statement on its own, outside any transaction.
+
+    For a lookup that is one SELECT, a transaction around it adds only its BEGIN and its
+    ROLLBACK, on PostgreSQL a round trip to the server each; one statement reads one
+    consistent snapshot by itself. SQLite is not given SQLAlchemy's AUTOCOMMIT: pysqlite's
+    reset of it, at every return to the pool, would turn the driver's own implicit BEGINs back
+    on, which make_engine turned off; the begin hook there leaves its BEGIN out instead.
+    """
+    if engine.dialect.name == "sqlite":
+        return engine.execution_options(**{LONE_READ_OPTION: True})
+    return engine.execution_options(isolation_level="AUTOCOMMIT")
 
 
 def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:

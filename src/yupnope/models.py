@@ -1,7 +1,11 @@
-"""Declare the tables: users, their server-side sessions, and the log of login events."""
+"""Declare the tables: users, their server-side sessions, and the log of login events.
+
+Beside them, the frozen snapshots that the lookup of every signed-in request reads its row into.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
 
@@ -94,6 +98,49 @@ class PersonalToken(Credential, Base):
 
     name: Mapped[str] = mapped_column(String(100))
     last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+
+
+@dataclass(frozen=True, slots=True)
+class UserSnapshot:
+    """Hold a user's columns as a signed-in request's lookup read them.
+
+    Not an ORM object: the lookup that every signed-in request makes reads one row into plain
+    frozen values, with no identity map or unit of work to set up and tear down. The hash is
+    kept so that a write made on this request's behalf can check the user is still as read.
+    """
+
+    id: int
+    username: str
+    username_key: str
+    password_hash: str
+    disabled: bool
+    must_change_password: bool
+    created_at: datetime
+    last_login_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class SessionSnapshot:
+    """Hold a session's columns as a signed-in request's lookup read them."""
+
+    id: int
+    user_id: int
+    kind: str
+    created_at: datetime
+    last_seen_at: datetime
+    expires_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class TokenSnapshot:
+    """Hold a personal token's columns as a signed-in request's lookup read them."""
+
+    id: int
+    user_id: int
+    name: str
+    created_at: datetime
+    expires_at: datetime
+    last_used_at: datetime | None
 
 
 class EventKind(StrEnum):

@@ -8,7 +8,7 @@ logging out everywhere, disabling or removing the user.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from .client import Client
@@ -19,7 +19,7 @@ from .errors import (
     SessionRequired,
     TooManyTokens,
 )
-from .models import EventKind, PersonalToken, User
+from .models import EventKind, PersonalToken, TokenSnapshot, User, UserSnapshot
 from .security import tokens
 from .store import Store
 
@@ -62,7 +62,7 @@ class PersonalTokens:
 
     def issue(
         self,
-        user: User,
+        user: User | UserSnapshot,
         name: str,
         lifetime: timedelta,
         client: Client,
@@ -111,12 +111,14 @@ class PersonalTokens:
             self.store.events.record(EventKind.TOKEN_CREATED, now, client, user.id, user.username)
         return Issued(secret=secret, record=record)
 
-    def find(self, secret: str, now: datetime) -> tuple[PersonalToken, User] | None:
+    def find(self, secret: str, now: datetime) -> tuple[TokenSnapshot, UserSnapshot] | None:
         """Return the live token whose secret this is, with its user, or None.
 
-        An expired token is deleted on sight, and a disabled user's tokens open nothing.
+        One read of the database at every call, never a copy kept between requests, so a
+        revoked token is refused at once. An expired token is deleted on sight, and a
+        disabled user's tokens open nothing.
         """
-        found = self.store.tokens.by_digest(tokens.digest(secret))
+        found = self.store.credentials.token(tokens.digest(secret))
         if found is None:
             return None
         record, user = found
@@ -128,7 +130,8 @@ class PersonalTokens:
             return None
         if record.last_used_at is None or now - record.last_used_at >= TOUCH_INTERVAL:
             with self.store.tx.write():
-                self.store.tokens.touch(record, now)
+                self.store.tokens.touch(record.id, now)
+            record = replace(record, last_used_at=now)
         return record, user
 
     def of_user(self, user_id: int) -> Sequence[PersonalToken]:
@@ -137,7 +140,9 @@ class PersonalTokens:
         self.store.tx.end_read()
         return found
 
-    def revoke(self, user: User, token_id: int, client: Client, now: datetime) -> bool:
+    def revoke(
+        self, user: User | UserSnapshot, token_id: int, client: Client, now: datetime
+    ) -> bool:
         """Revoke one of the user's own tokens; return False when they have none by that id."""
         with self.store.tx.write():
             revoked = self.store.tokens.delete_one(token_id, user.id) == 1

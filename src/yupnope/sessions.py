@@ -9,12 +9,12 @@ a bearer token; each token is accepted only the way it was handed out.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from .client import Client
 from .errors import AccountChanged
-from .models import EventKind, Session, SessionKind, User
+from .models import EventKind, Session, SessionKind, SessionSnapshot, User, UserSnapshot
 from .security import tokens
 from .store import Store
 
@@ -96,13 +96,15 @@ class Sessions:
 
     def find(
         self, token: str, now: datetime, kind: SessionKind = SessionKind.BROWSER
-    ) -> tuple[Session, User] | None:
+    ) -> tuple[SessionSnapshot, UserSnapshot] | None:
         """Return the live session of ``kind`` for ``token`` with its user, or None.
 
-        An expired session is deleted on sight; its last-seen time is written at most once per
-        touch interval, so a busy user does not cost a write per page.
+        One read of the database at every call, never a copy kept between requests, so a
+        session ended anywhere is refused at once. An expired session is deleted on sight;
+        its last-seen time is written at most once per touch interval, so a busy user does
+        not cost a write per page.
         """
-        found = self.store.sessions.by_digest(tokens.digest(token), kind.value)
+        found = self.store.credentials.session(tokens.digest(token), kind.value)
         if found is None:
             return None
         record, user = found
@@ -114,10 +116,11 @@ class Sessions:
             return None
         if now - record.last_seen_at >= self.lifetimes.touch:
             with self.store.tx.write():
-                self.store.sessions.touch(record, now)
+                self.store.sessions.touch(record.id, now)
+            record = replace(record, last_seen_at=now)
         return record, user
 
-    def end(self, record: Session, client: Client, now: datetime) -> None:
+    def end(self, record: Session | SessionSnapshot, client: Client, now: datetime) -> None:
         """End one session (logout)."""
         with self.store.tx.write():
             self.store.sessions.delete(record.id)

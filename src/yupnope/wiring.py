@@ -1,10 +1,11 @@
 """Hold the app's long-lived objects on one typed extension, and build each request's rules.
 
-The long-lived objects (settings, engine, hasher and its gate, throttle policy, session
-lifetimes, device cookies, the Redis counters) are made once per process and hang on
-``app.extensions["yupnope"]`` as one ``Wiring``, so every use is typed and found by grep.
-The rules are cheap objects over the request's (or the command's) ORM session, made on each
-call to the accessors below; the ORM session lives in the app context and closes with it.
+The long-lived objects (settings, engine, the credentials' lookup, hasher and its gate,
+throttle policy, session lifetimes, device cookies, the Redis counters) are made once per
+process and hang on ``app.extensions["yupnope"]`` as one ``Wiring``, so every use is typed and
+found by grep. The rules are cheap objects over the request's (or the command's) ORM session,
+made on each call to the accessors below; the ORM session opens at its first use, lives in the
+app context and closes with it.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from .security.passwords import Argon2Parameters
 from .security.tokens import DeviceCookies
 from .sessions import Lifetimes, Sessions
 from .store import Store
+from .store.credentials import Credentials
 from .throttle import Policy, Throttle
 from .throttle.counters import Keeper
 from .throttle.database import DatabaseCounters
@@ -49,6 +51,7 @@ class Wiring:
         self.settings = settings
         self.engine = db.engine_for(settings)
         self.sessionmaker = db.make_sessionmaker(self.engine)
+        self.credentials = Credentials(self.engine)
         cpus = os.cpu_count() or 1
         self.hasher = GatedHasher(
             Argon2Parameters(
@@ -147,8 +150,8 @@ def _close_session(_exc: BaseException | None) -> None:
 
 
 def store() -> Store:
-    """Return a store over this app context's ORM session."""
-    return Store(orm_session())
+    """Return a store over this app context's ORM session, opened when first needed."""
+    return Store(orm_session, get().credentials)
 
 
 def sessions(shared: Store | None = None) -> Sessions:

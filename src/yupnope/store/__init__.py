@@ -11,27 +11,62 @@ keeps those for the VALUES and SET clauses of inserts and updates.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import cached_property
+from typing import Generic, TypeVar
+
 from sqlalchemy.orm import Session as OrmSession
 
 from ..db import Transactions
 from .counters import CounterRows
+from .credentials import Credentials
 from .events import EventRows
 from .sessions import SessionRows
 from .tokens import TokenRows
 from .users import UserRows
 
+T = TypeVar("T")
+
+
+class OnSession(Generic[T]):
+    """Make a store's attribute over its ORM session at its first use, then keep it."""
+
+    def __init__(self, make: Callable[[OrmSession], T]) -> None:
+        self.make = make
+        self.name = ""
+
+    def __set_name__(self, owner: type[Store], name: str) -> None:
+        self.name = name
+
+    def __get__(self, store: Store, owner: type[Store]) -> T:
+        made = self.make(store.session)
+        # Kept in the instance, which Python reads before this descriptor from then on.
+        store.__dict__[self.name] = made
+        return made
+
 
 class Store:
-    """Read and write every table through one ORM session, and run its transactions."""
+    """Read and write every table through one ORM session, and run its transactions.
 
-    def __init__(self, session: OrmSession) -> None:
-        self.session = session
-        self.tx = Transactions(session)
-        self.users = UserRows(session)
-        self.sessions = SessionRows(session)
-        self.tokens = TokenRows(session)
-        self.events = EventRows(session)
-        self.counters = CounterRows(session)
+    The ORM session opens at the first query that needs it: a request that only looks up its
+    own credential (``credentials``, outside the ORM) never opens one, nor closes one.
+    """
+
+    tx = OnSession(Transactions)
+    users = OnSession(UserRows)
+    sessions = OnSession(SessionRows)
+    tokens = OnSession(TokenRows)
+    events = OnSession(EventRows)
+    counters = OnSession(CounterRows)
+
+    def __init__(self, open_session: Callable[[], OrmSession], credentials: Credentials) -> None:
+        self.open_session = open_session
+        self.credentials = credentials
+
+    @cached_property
+    def session(self) -> OrmSession:
+        """Return the ORM session, opened at the first use."""
+        return self.open_session()
 
     def end_credentials_of(self, user_id: int, keep_session: int | None = None) -> int:
         """Delete every session (but ``keep_session``) and personal token of a user.

@@ -1,16 +1,91 @@
-"""Query what sessions and personal tokens share: a user's list, one of theirs, all of theirs."""
+"""Query what sessions and personal tokens share: one by its digest with its user, a user's rows.
+
+The lookup by digest is what every signed-in request makes, so it reads its row into frozen
+snapshots (models.py) with statements built once, outside the ORM.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Generic, TypeVar
+from collections.abc import Mapping, Sequence
+from dataclasses import fields
+from typing import Any, Generic, TypeVar, cast
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import Column, Engine, Executable, Select, Table, bindparam, delete, func, select
 from sqlalchemy.orm import Session as OrmSession
 
-from ..models import Credential
+from ..db import lone_reads
+from ..models import (
+    Credential,
+    PersonalToken,
+    Session,
+    SessionSnapshot,
+    TokenSnapshot,
+    UserSnapshot,
+)
+from .users import users
 
 C = TypeVar("C", bound=Credential)
+S = TypeVar("S")
+
+sessions = cast(Table, Session.__table__)
+tokens = cast(Table, PersonalToken.__table__)
+
+
+def snapshot_columns(table: Table, snapshot: type[Any]) -> list[Column[Any]]:
+    """Return the columns of ``table`` that ``snapshot`` holds, in the order of its fields."""
+    return [table.c[field.name] for field in fields(snapshot)]
+
+
+#: What a credential's lookup selects after the credential's own columns.
+USER_COLUMNS = snapshot_columns(users, UserSnapshot)
+
+#: A session of one kind by its token's digest, with its user: every signed-in page asks it.
+SESSION_BY_DIGEST: Select[Any] = (
+    select(*snapshot_columns(sessions, SessionSnapshot), *USER_COLUMNS)
+    .join_from(sessions, users, users.c.id == sessions.c.user_id)
+    .where(sessions.c.token_digest == bindparam("digest_"), sessions.c.kind == bindparam("kind_"))
+)
+
+#: A personal token by its secret's digest, with its user: every script's request asks it.
+TOKEN_BY_DIGEST: Select[Any] = (
+    select(*snapshot_columns(tokens, TokenSnapshot), *USER_COLUMNS)
+    .join_from(tokens, users, users.c.id == tokens.c.user_id)
+    .where(tokens.c.token_digest == bindparam("digest_"))
+)
+
+
+class Credentials:
+    """Find a credential by its digest, with its user, each as a snapshot.
+
+    Each lookup is one statement on a connection of its own, outside any transaction
+    (db.lone_reads), released before the answer is made; it bypasses the ORM: no ORM session
+    to open and close, no identity map, no objects to track, for what most signed-in
+    requests only read. Made once per process: it keeps nothing but the engine.
+    """
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = lone_reads(engine)
+
+    def session(self, token_digest: str, kind: str) -> tuple[SessionSnapshot, UserSnapshot] | None:
+        """Return the session of ``kind`` whose token hashes to ``token_digest``, with its user."""
+        found = {"digest_": token_digest, "kind_": kind}
+        return self._with_user(SESSION_BY_DIGEST, found, SessionSnapshot)
+
+    def token(self, token_digest: str) -> tuple[TokenSnapshot, UserSnapshot] | None:
+        """Return the personal token whose secret hashes to ``token_digest``, with its user."""
+        return self._with_user(TOKEN_BY_DIGEST, {"digest_": token_digest}, TokenSnapshot)
+
+    def _with_user(
+        self, statement: Executable, parameters: Mapping[str, str], snapshot: type[S]
+    ) -> tuple[S, UserSnapshot] | None:
+        """Run a lookup that selects a credential's columns then USER_COLUMNS."""
+        with self.engine.connect() as connection:
+            row = connection.execute(statement, parameters).first()
+        if row is None:
+            return None
+        values = tuple(row)
+        split = len(values) - len(USER_COLUMNS)
+        return snapshot(*values[:split]), UserSnapshot(*values[split:])
 
 
 class CredentialRows(Generic[C]):

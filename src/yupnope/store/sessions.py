@@ -3,34 +3,13 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import cast
 
-from sqlalchemy import (
-    Delete,
-    Insert,
-    Select,
-    Table,
-    Update,
-    bindparam,
-    delete,
-    insert,
-    inspect,
-    select,
-    update,
-)
+from sqlalchemy import Delete, Insert, Update, bindparam, delete, insert, inspect, update
 from sqlalchemy.orm import Session as OrmSession
 from sqlalchemy.orm.attributes import set_committed_value
 
-from ..models import Session, User
-from .credentials import CredentialRows
-
-sessions = cast(Table, Session.__table__)
-
-SESSION_BY_DIGEST: Select[Session, User] = (
-    select(Session, User)
-    .join(User, User.id == Session.user_id)
-    .where(Session.token_digest == bindparam("digest_"), Session.kind == bindparam("kind_"))
-)
+from ..models import Session
+from .credentials import CredentialRows, sessions
 
 INSERT_SESSION: Insert = insert(sessions).returning(*sessions.c)
 
@@ -61,13 +40,6 @@ class SessionRows(CredentialRows[Session]):
             set_committed_value(record, key, value)
         return record
 
-    def by_digest(self, token_digest: str, kind: str) -> tuple[Session, User] | None:
-        """Return the session of ``kind`` whose token hashes to ``token_digest``, with its user."""
-        row = self.session.execute(
-            SESSION_BY_DIGEST, {"digest_": token_digest, "kind_": kind}
-        ).first()
-        return None if row is None else (row[0], row[1])
-
     def delete(self, session_id: int) -> int:
         """Delete one session row; return 0 or 1."""
         result = self.session.execute(DELETE_SESSION, {"id_": session_id})
@@ -80,10 +52,9 @@ class SessionRows(CredentialRows[Session]):
         )
         return result.rowcount  # type: ignore[attr-defined, no-any-return]
 
-    def touch(self, record: Session, now: datetime) -> None:
-        """Record that a session was used at ``now``, in the row and the loaded object."""
-        self.session.execute(TOUCH_SESSION, {"id_": record.id, "now_": now})
-        set_committed_value(record, "last_seen_at", now)
+    def touch(self, session_id: int, now: datetime) -> None:
+        """Record that a session was used at ``now``."""
+        self.session.execute(TOUCH_SESSION, {"id_": session_id, "now_": now})
 
     def delete_expired(self, idle_before: datetime, now: datetime) -> int:
         """Delete sessions unused since ``idle_before`` or past their absolute end."""

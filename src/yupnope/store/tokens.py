@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import Update, bindparam, delete, update
 from sqlalchemy.orm import Session as OrmSession
-from sqlalchemy.orm.attributes import set_committed_value
 
-from ..models import PersonalToken, User
-from .credentials import CredentialRows
+from ..models import PersonalToken
+from .credentials import CredentialRows, tokens
+
+TOUCH_TOKEN: Update = (
+    update(tokens).where(tokens.c.id == bindparam("id_")).values(last_used_at=bindparam("now_"))
+)
 
 
 class TokenRows(CredentialRows[PersonalToken]):
@@ -24,21 +27,9 @@ class TokenRows(CredentialRows[PersonalToken]):
         self.session.flush()
         return record
 
-    def by_digest(self, token_digest: str) -> tuple[PersonalToken, User] | None:
-        """Return the personal token whose secret hashes to ``token_digest``, with its user."""
-        row = self.session.execute(
-            select(PersonalToken, User)
-            .join(User, User.id == PersonalToken.user_id)
-            .where(PersonalToken.token_digest == token_digest)
-        ).first()
-        return None if row is None else (row[0], row[1])
-
-    def touch(self, record: PersonalToken, now: datetime) -> None:
-        """Record that a personal token was used at ``now``, in the row and the loaded object."""
-        self.session.execute(
-            update(PersonalToken).where(PersonalToken.id == record.id).values(last_used_at=now)
-        )
-        set_committed_value(record, "last_used_at", now)
+    def touch(self, token_id: int, now: datetime) -> None:
+        """Record that a personal token was used at ``now``."""
+        self.session.execute(TOUCH_TOKEN, {"id_": token_id, "now_": now})
 
     def delete_expired(self, now: datetime) -> int:
         """Delete personal tokens past their end."""

@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session as OrmSession
 from sqlalchemy.orm.attributes import set_committed_value
 
 from .. import usernames
-from ..models import User
+from ..models import User, UserSnapshot
 from ..usernames import Username
 
 users = cast(Table, User.__table__)
@@ -114,11 +114,12 @@ class UserRows:
         for key, value in values.items():
             set_committed_value(user, key, value)
 
-    def update_if_unchanged(self, user: User, **values: object) -> bool:
+    def update_if_unchanged(self, user: User | UserSnapshot, **values: object) -> bool:
         """Update a user only if it still exists, enabled, with the hash ``user`` was loaded with.
 
         Returns False, changing nothing, when an operator removed, disabled or re-passworded
-        the user since it was loaded (a login racing that change must lose).
+        the user since it was loaded (a login racing that change must lose). A loaded ORM
+        user is updated to match; a snapshot stays what the request read.
         """
         # The statement sets the columns its parameters name, so anything else must not pass.
         if not values or values.keys() - users.c.keys():
@@ -128,11 +129,12 @@ class UserRows:
         )
         if result.rowcount != 1:  # type: ignore[attr-defined]
             return False
-        for key, value in values.items():
-            set_committed_value(user, key, value)
+        if isinstance(user, User):
+            for key, value in values.items():
+                set_committed_value(user, key, value)
         return True
 
-    def is_unchanged(self, user: User) -> bool:
+    def is_unchanged(self, user: User | UserSnapshot) -> bool:
         """Return whether ``user`` still exists, enabled, with the hash it was loaded with.
 
         The row is locked until the transaction ends (FOR UPDATE; SQLite's write transaction

@@ -23,6 +23,7 @@ from . import (
     guards,
     headers,
     hosts,
+    links,
     openapi,
     pages,
     proxies,
@@ -42,7 +43,8 @@ def init_app(app: OpenAPI) -> None:
     overrides = FileSystemLoader(str(Path(app.instance_path) / "templates"))
     if app.jinja_loader is not None:
         app.jinja_loader = ChoiceLoader([overrides, app.jinja_loader])
-    app.session_interface = cookies.ServerSessionInterface()
+    links.init_app(app)
+    app.session_interface = cookies.ServerSessionInterface(wiring.get(app).settings)
     # Innermost middleware and first hook: see admission.init_app.
     admission.init_app(app)
     proxies.init_app(app)

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from flask import g, request
 
 from .. import personal_tokens, wiring
-from ..models import PersonalToken, Session, SessionKind, User
+from ..models import SessionKind, SessionSnapshot, TokenSnapshot, UserSnapshot
 from . import guards
 from .answers import CHALLENGE, Refusal
 
@@ -25,9 +25,9 @@ class Caller:
     token) is set.
     """
 
-    user: User
-    session: Session | None = None
-    token: PersonalToken | None = None
+    user: UserSnapshot
+    session: SessionSnapshot | None = None
+    token: TokenSnapshot | None = None
 
 
 def caller() -> Caller:

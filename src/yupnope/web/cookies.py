@@ -13,7 +13,7 @@ from typing import Any
 from flask import Flask, Request, Response, request
 from flask.sessions import SessionInterface, SessionMixin
 
-from .. import wiring
+from ..config import Settings
 
 #: Name of the cookie that marks a browser which logged in to an account before.
 DEVICE_COOKIE = "yupnope_device"
@@ -51,22 +51,28 @@ class ServerSession(dict[str, Any], SessionMixin):
 
 
 class ServerSessionInterface(SessionInterface):
-    """Read the token from the request's cookie and write any new token or removal back."""
+    """Read the token from the request's cookie and write any new token or removal back.
+
+    The cookies' names and flags are read from the settings once, when the app is made,
+    rather than at every request.
+    """
+
+    def __init__(self, settings: Settings) -> None:
+        self.name = settings.session_cookie_name
+        self.secure = settings.cookie_secure
+        self.device_max_age = settings.device_cookie_days * 86400
 
     def open_session(self, app: Flask, request: Request) -> ServerSession:
-        token = request.cookies.get(wiring.get(app).settings.session_cookie_name) or None
-        return ServerSession(token)
+        return ServerSession(request.cookies.get(self.name) or None)
 
     def save_session(self, app: Flask, session: SessionMixin, response: Response) -> None:
         if not isinstance(session, ServerSession):
             return
-        settings = wiring.get(app).settings
-        name = settings.session_cookie_name
-        secure = _secure(settings.cookie_secure)
+        secure = _secure(self.secure)
         if session.issued is not None:
             token, expires = session.issued
             response.set_cookie(
-                name,
+                self.name,
                 token,
                 expires=expires,
                 path="/",
@@ -75,12 +81,14 @@ class ServerSessionInterface(SessionInterface):
                 samesite="Lax",
             )
         elif session.cleared:
-            response.delete_cookie(name, path="/", secure=secure, httponly=True, samesite="Lax")
+            response.delete_cookie(
+                self.name, path="/", secure=secure, httponly=True, samesite="Lax"
+            )
         if session.device is not None:
             response.set_cookie(
                 DEVICE_COOKIE,
                 session.device,
-                max_age=settings.device_cookie_days * 86400,
+                max_age=self.device_max_age,
                 path="/",
                 secure=secure,
                 httponly=True,

@@ -17,7 +17,7 @@ from werkzeug.wrappers.response import Response
 
 from .. import wiring
 from ..client import Client
-from ..models import Session, User
+from ..models import SessionSnapshot, UserSnapshot
 from ..sessions import Started
 from .answers import for_api
 from .cookies import DEVICE_COOKIE, ServerSession
@@ -50,7 +50,7 @@ def _server_session() -> ServerSession:
     return current
 
 
-def current() -> tuple[Session, User] | None:
+def current() -> tuple[SessionSnapshot, UserSnapshot] | None:
     """Return this request's session row and user, looked up once, or None when anonymous."""
     if "yupnope_current" not in g:
         cookie = _server_session()
@@ -59,11 +59,11 @@ def current() -> tuple[Session, User] | None:
         if cookie.token and found is None:
             cookie.clear_cookie()
         g.yupnope_current = found
-    found_now: tuple[Session, User] | None = g.yupnope_current
+    found_now: tuple[SessionSnapshot, UserSnapshot] | None = g.yupnope_current
     return found_now
 
 
-def signed_in() -> tuple[Session, User]:
+def signed_in() -> tuple[SessionSnapshot, UserSnapshot]:
     """Return this request's session row and user, in a view that login_required guards."""
     found = current()
     if found is None:
@@ -71,7 +71,7 @@ def signed_in() -> tuple[Session, User]:
     return found
 
 
-def current_user() -> User | None:
+def current_user() -> UserSnapshot | None:
     """Return the logged-in user, or None."""
     found = current()
     return None if found is None else found[1]
@@ -99,16 +99,17 @@ def cookie_token() -> str | None:
     return _server_session().token
 
 
-def sign_in(user: User, started: Started) -> None:
-    """Give the browser the cookie of ``user``'s new session, once it is committed.
+def sign_in(started: Started) -> None:
+    """Give the browser the cookie of a new session, once it is committed.
 
     A login starts its session inside its own transaction and hands it in once that is
-    committed, so no cookie names a session that was rolled back.
+    committed, so no cookie names a session that was rolled back. What this request found
+    before is forgotten: asked again, ``current`` looks up the new session.
     """
     cookie = _server_session()
     cookie.accessed = True
     cookie.issue(started.token, started.record.expires_at)
-    g.yupnope_current = (started.record, user)
+    g.pop("yupnope_current", None)
 
 
 def sign_out() -> None:

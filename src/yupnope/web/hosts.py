@@ -14,6 +14,7 @@ none to build its links with and the refusal ends as a 500.
 
 from __future__ import annotations
 
+import functools
 from urllib.parse import urlsplit, urlunsplit
 
 from flask import Flask, abort, redirect, request
@@ -25,8 +26,10 @@ from .. import wiring
 
 def init_app(app: Flask) -> None:
     """Refuse other hosts when there is a public URL, and answer the URL map's redirects."""
-    if wiring.get(app).settings.public_url:
-        app.before_request(refuse_other_hosts)
+    settings = wiring.get(app).settings
+    if settings.public_url:
+        # The public host is read from the settings once, not at every request.
+        app.before_request(functools.partial(refuse_other_hosts, hostname(settings.public_origin)))
     app.before_request(answer_routing_redirect)
 
 
@@ -35,8 +38,8 @@ def hostname(host_or_url: str) -> str | None:
     return urlsplit(host_or_url if "//" in host_or_url else f"//{host_or_url}").hostname
 
 
-def refuse_other_hosts() -> None:
-    """Refuse a request whose Host is not the public URL's host (400), but for /healthz.
+def refuse_other_hosts(public: str | None) -> None:
+    """Refuse a request whose Host is not the public URL's host, ``public`` (400), but /healthz.
 
     The port is not compared, as TRUSTED_HOSTS does not: a proxy may add or drop it. Werkzeug
     has already made a Host with characters no host name has into "", which matches nothing.
@@ -44,7 +47,6 @@ def refuse_other_hosts() -> None:
     if request.path == "/healthz":
         # A monitor on the machine asks by address; the answer tells only "ok" or not.
         return
-    public = hostname(wiring.get().settings.public_origin)
     if hostname(request.host) != public:
         abort(400, f"This server answers for {public} only.")
 

@@ -86,7 +86,7 @@ def login() -> Response:
         response = redirect(url_for("pages.nope", wait=exc.retry_after), 303)
         response.headers["Retry-After"] = str(exc.retry_after)
         return response
-    guards.sign_in(result.user, result.session)
+    guards.sign_in(result.session)
     guards.remember_device(result.device)
     target = guards.safe_next_url(wanted, url_for("pages.yup"))
     if result.user.must_change_password:
@@ -144,7 +144,7 @@ def signup() -> Page:
         started = wiring.sessions().start(user, client, now, replacing=guards.cookie_token())
     except AccountChanged:
         return _log_in_again()
-    guards.sign_in(user, started)
+    guards.sign_in(started)
     return redirect(url_for("pages.yup"), 303)
 
 
