@@ -1,7 +1,7 @@
 """Serve a bare Flask app that answers a constant, through yupnope's own granian setup.
 
 B2's ceiling: the same ``run()`` as ``yupnope serve`` (granian's WSGI mode, the app built before
-the workers are forked, the same workers, threads, deadlines and access log), with only the app
+the workers are forked, the same workers, threads, deadlines and no access log), with only the app
 swapped, so the ratio measures what yupnope adds.
 """
 
@@ -29,7 +29,8 @@ def main() -> None:
     parser.add_argument("--workers", type=int, required=True)
     parser.add_argument("--threads", type=int, required=True)
     options = parser.parse_args()
-    run(Prebuilt(create), options.host, options.port, options.workers, options.threads)
+    # The access log as `yupnope serve` has it by default: off.
+    run(Prebuilt(create), options.host, options.port, options.workers, options.threads, False)
 
 
 if __name__ == "__main__":

@@ -361,8 +361,8 @@ def test_nginx_in_front_of_two_instances(
     certificate, key = self_signed_certificate(tmp_path)
     added = run_yupnope(instance, "users", "add", "alice", "--password-stdin", input=GOOD_PASSWORD)
     assert added.returncode == 0, added.stderr
-    first = live_server_factory(trusted_proxies="1")
-    second = live_server_factory(trusted_proxies="1")
+    first = live_server_factory(trusted_proxies="1", access_log=True)
+    second = live_server_factory(trusted_proxies="1", access_log=True)
     http_port, https_port = free_port(), free_port()
     folder = tmp_path / "nginx"
     folder.mkdir()

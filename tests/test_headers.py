@@ -37,7 +37,7 @@ def fetch(app: Flask, what: str, base_url: str = "http://localhost") -> Any:
             base_url=base_url,
         ),
         "404": lambda c: c.get("/no/such/page", base_url=base_url),
-        "405": lambda c: c.get("/logout", base_url=base_url),
+        "405": lambda c: c.get("/account/logout-everywhere", base_url=base_url),
         "413": lambda c: c.post(
             "/login",
             data={"username": "alice", "password": "x" * 100_000},

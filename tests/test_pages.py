@@ -888,7 +888,7 @@ def test_unknown_route_is_a_404_page(client: FlaskClient) -> None:
 @pytest.mark.parametrize(
     ("method", "path", "allowed"),
     [
-        ("GET", "/logout", {"POST"}),
+        ("PUT", "/logout", {"GET", "HEAD", "POST"}),
         ("GET", "/account/delete", {"POST"}),
         ("PUT", "/yup", {"GET", "HEAD"}),
         ("DELETE", "/signup", {"GET", "HEAD", "POST"}),

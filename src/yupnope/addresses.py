@@ -47,3 +47,31 @@ def origin(text: str, where: str) -> str:
     port = "" if parts.port in (None, default) else f":{parts.port}"
     host = f"[{parts.hostname}]" if ":" in (parts.hostname or "") else parts.hostname
     return f"{parts.scheme}://{host}{port}"
+
+
+def domain(text: str, where: str) -> str:
+    """Return a DNS domain (``example.com``, ``.example.com``) lower-cased, in ASCII (IDNA).
+
+    A leading dot is dropped, as browsers drop it from a cookie's Domain (RFC 6265 5.2.3). An
+    address is no domain: a cookie cannot cover the hosts "under" one.
+    """
+    name = text.strip().removeprefix(".").rstrip(".")
+    try:
+        ascii_name = name.encode("idna").decode("ascii").lower()
+    except UnicodeError:
+        ascii_name = ""
+    labels = ascii_name.split(".")
+    valid = (
+        len(labels) >= 2
+        and all(0 < len(label) <= 63 and label.replace("-", "").isalnum() for label in labels)
+        and not all(label.isdigit() for label in labels)
+        and not any(label.startswith("-") or label.endswith("-") for label in labels)
+    )
+    if not valid:
+        raise ValueError(f"{where} takes a domain like example.com, and {text!r} is not one")
+    return ascii_name
+
+
+def within(host: str, parent: str) -> bool:
+    """Return whether the host name ``host`` is ``parent`` or a name under it (both lower case)."""
+    return host == parent or host.endswith("." + parent)

@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, get_type_hints
+from urllib.parse import urlsplit
 
 from . import addresses
 from .addresses import Network
@@ -119,6 +120,14 @@ class Settings:
     #: Origin people reach this server at (``https://login.example.com``): redirects are built on
     #: it and other hosts refused (400); empty answers any host and redirects with relative paths.
     public_url: str = ""
+    #: Whether ``serve`` writes a line per request to its output. Off: it cost more than the
+    #: request itself on the busiest paths (docs/benchmarks.md), and the proxy in front keeps one.
+    access_log: bool = False
+    #: Domain the session cookie covers (``example.com``: this server's host and every host under
+    #: it), so that reverse proxies can check the sessions of the apps there (forward-auth), and a
+    #: login may return to their pages; empty: the cookie is this server's host's alone.
+    #: Normalised when loaded: lower case, ASCII (IDNA), without a leading dot.
+    cookie_domain: str = ""
 
     #: ``trusted_proxies`` parsed: how many proxies stand in front, when it is a count.
     proxy_count: int | None = field(init=False, default=None, repr=False)
@@ -144,8 +153,23 @@ class Settings:
             if public:
                 origin = addresses.origin(public, env_name("public_url"))
                 object.__setattr__(self, "public_origin", origin)
+            if self.cookie_domain.strip():
+                # Kept as browsers compare it: lower case, ASCII, no leading dot.
+                name = addresses.domain(self.cookie_domain, env_name("cookie_domain"))
+                object.__setattr__(self, "cookie_domain", name)
+                _check_public_host_within(self.public_origin, name)
         except ValueError as exc:
             raise ConfigError(str(exc)) from None
+
+
+def _check_public_host_within(public_origin: str, domain: str) -> None:
+    """Refuse a cookie domain that does not cover the public URL's host, which it must reach."""
+    host = urlsplit(public_origin).hostname if public_origin else None
+    if host is not None and not addresses.within(host, domain):
+        raise ValueError(
+            f"{env_name('cookie_domain')} must cover {env_name('public_url')}'s host {host},"
+            f" and {domain} does not"
+        )
 
 
 def env_name(name: str) -> str:

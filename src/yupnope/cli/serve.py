@@ -74,8 +74,10 @@ class Prebuilt:
             log.error("HUP: the settings did not load, so they stay as they were: %s", exc)
 
 
-def run(prebuilt: Prebuilt, host: str, port: int, workers: int, threads: int) -> None:
-    """Serve ``prebuilt``'s app with granian until TERM or INT.
+def run(
+    prebuilt: Prebuilt, host: str, port: int, workers: int, threads: int, access_log: bool
+) -> None:
+    """Serve ``prebuilt``'s app with granian until TERM or INT, a line per request if asked.
 
     TERM and INT stop the server gracefully; HUP builds the app again, then replaces the
     workers one at a time, each new one serving before the old one stops; a worker that dies
@@ -97,7 +99,7 @@ def run(prebuilt: Prebuilt, host: str, port: int, workers: int, threads: int) ->
         websockets=False,
         respawn_failed_workers=True,
         workers_kill_timeout=GRACEFUL_SECONDS,
-        log_access=True,
+        log_access=access_log,
     )
     server.on_reload(prebuilt.rebuild)
     server.serve(target_loader=prebuilt.load)
@@ -141,7 +143,7 @@ def serve(host: str, port: int, workers: int | None, threads: int | None, debug:
         os.environ[config.env_name("database_pool_size")] = str(threads)
     if not settings.hash_concurrency:
         os.environ[config.env_name("hash_concurrency")] = str(hashing_slots(cpus, workers))
-    run(Prebuilt(create_app), host, port, workers, threads)
+    run(Prebuilt(create_app), host, port, workers, threads, settings.access_log)
 
 
 def _migrate_in_a_child() -> None:

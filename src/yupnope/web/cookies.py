@@ -59,6 +59,9 @@ class ServerSessionInterface(SessionInterface):
 
     def __init__(self, settings: Settings) -> None:
         self.name = settings.session_cookie_name
+        # Under a cookie domain the session reaches the apps' hosts, for their proxies' checks;
+        # the device cookie stays with this host, where logins are.
+        self.domain = settings.cookie_domain or None
         self.secure = settings.cookie_secure
         self.device_max_age = settings.device_cookie_days * 86400
 
@@ -76,13 +79,19 @@ class ServerSessionInterface(SessionInterface):
                 token,
                 expires=expires,
                 path="/",
+                domain=self.domain,
                 secure=secure,
                 httponly=True,
                 samesite="Lax",
             )
         elif session.cleared:
             response.delete_cookie(
-                self.name, path="/", secure=secure, httponly=True, samesite="Lax"
+                self.name,
+                path="/",
+                domain=self.domain,
+                secure=secure,
+                httponly=True,
+                samesite="Lax",
             )
         if session.device is not None:
             response.set_cookie(

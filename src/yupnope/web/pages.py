@@ -13,6 +13,7 @@ from . import guards
 from .admission import hashes
 from .answers import Refusal
 from .refusals import refusal
+from .returns import safe_return_url
 
 bp = Blueprint("pages", __name__)
 
@@ -58,19 +59,28 @@ def _body_is_utf8() -> bool:
 @bp.get("/login")
 @bp.get("/")
 def login_form() -> Page:
-    """Show the login form."""
+    """Show the login form; ``rd`` is an app's page to return to, kept only when allowed."""
     return render_template(
-        "login.html", next=request.args.get("next", ""), done=request.args.get("done")
+        "login.html",
+        next=request.args.get("next", ""),
+        rd=safe_return_url(request.args.get("rd")),
+        done=request.args.get("done"),
     )
 
 
 @bp.post("/login")
 @hashes
 def login() -> Response:
-    """Log in and go to /yup (or a same-site ``next``), or go to /nope whatever went wrong."""
-    username, password, wanted = _fields("username", "password", "next")
+    """Log in and go to /yup (or back to ``rd`` or ``next``), or to /nope whatever went wrong.
+
+    A failure keeps an allowed ``rd`` on the way back to the form, so a visitor sent here by an
+    app's proxy still returns to that app once the password is right.
+    """
+    username, password, wanted, rd = _fields("username", "password", "next", "rd")
+    back = safe_return_url(rd)
+    nope = url_for("pages.nope", rd=back) if back else url_for("pages.nope")
     if not username or not password:
-        return redirect(url_for("pages.nope"), 303)
+        return redirect(nope, 303)
     try:
         result = wiring.accounts().log_in(
             username,
@@ -81,14 +91,14 @@ def login() -> Response:
             device_cookie=guards.device_cookie(),
         )
     except InvalidCredentials:
-        return redirect(url_for("pages.nope"), 303)
+        return redirect(nope, 303)
     except Throttled as exc:
-        response = redirect(url_for("pages.nope", wait=exc.retry_after), 303)
+        response = redirect(url_for("pages.nope", wait=exc.retry_after, rd=back), 303)
         response.headers["Retry-After"] = str(exc.retry_after)
         return response
     guards.sign_in(result.session)
     guards.remember_device(result.device)
-    target = guards.safe_next_url(wanted, url_for("pages.yup"))
+    target = back or guards.safe_next_url(wanted, url_for("pages.yup"))
     if result.user.must_change_password:
         target = url_for("pages.account")
     return redirect(target, 303)
@@ -110,14 +120,26 @@ def nope() -> Page:
     """Show the failure picture and the way back, and how long to wait after too many tries."""
     wait = request.args.get("wait", type=int)
     message = str(Throttled(wait)) if wait is not None and 0 < wait < 10**8 else None
-    return render_template("nope.html", throttled=message), 200
+    back = safe_return_url(request.args.get("rd"))
+    return render_template("nope.html", throttled=message, rd=back), 200
+
+
+@bp.get("/logout")
+def logout_form() -> Page:
+    """Ask before logging out, and keep an allowed ``rd`` to go back to after.
+
+    An app links here; only a post of this page's own form ends the session, so another site
+    cannot log a person out unasked.
+    """
+    return render_template("logout.html", rd=safe_return_url(request.args.get("rd")))
 
 
 @bp.post("/logout")
 def logout() -> Response:
-    """End this session on the server and go back to the form."""
+    """End this session on the server and go back to the form, or to an allowed ``rd``."""
+    (back,) = _fields("rd")
     guards.sign_out()
-    return redirect(url_for("pages.login_form"), 303)
+    return redirect(safe_return_url(back) or url_for("pages.login_form"), 303)
 
 
 @bp.route("/signup", methods=["GET", "POST"])
