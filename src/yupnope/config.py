@@ -3,6 +3,8 @@
 A value comes from, in rising order of precedence: the default below, the instance file
 ``<instance>/yupnope.toml`` (keys as the fields are named, ``cookie_secure = "always"``), the
 environment (``YUPNOPE_COOKIE_SECURE=always``), and last a caller's own mapping of field names.
+The access rules, a table (``[access]``), come from the instance file or the caller, never the
+environment.
 """
 
 from __future__ import annotations
@@ -15,7 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, get_type_hints
 
-from . import addresses
+from . import access, addresses
+from .access import AccessRules
 from .addresses import Network
 
 #: Start of every setting's environment variable.
@@ -119,6 +122,9 @@ class Settings:
     #: Origin people reach this server at (``https://login.example.com``): redirects are built on
     #: it and other hosts refused (400); empty answers any host and redirects with relative paths.
     public_url: str = ""
+    #: The forward-auth access rules: the ``[access]`` table of ``yupnope.toml``, with no
+    #: environment variable; none by default, and then the default policy denies every request.
+    access: AccessRules = AccessRules()
 
     #: ``trusted_proxies`` parsed: how many proxies stand in front, when it is a count.
     proxy_count: int | None = field(init=False, default=None, repr=False)
@@ -174,9 +180,11 @@ def load(
         given.get("instance_path") or env.get(env_name("instance_path")) or Settings.instance_path
     ).resolve()
     values = _read_instance_file(instance / "yupnope.toml")
-    for name in _TYPES:
+    for name in _TYPES.keys() - _FILE_ONLY:
         if env_name(name) in env:
             values[name] = _coerce(name, env[env_name(name)], env_name(name))
+    if isinstance(given.get("access"), Mapping):
+        given["access"] = _access(given["access"], "")
     values.update(given)
     values["instance_path"] = str(instance)
     if not values.get("database_url"):
@@ -196,8 +204,23 @@ def _read_instance_file(path: Path) -> dict[str, Any]:
         name = key.lower()
         if name not in _TYPES or name == "instance_path":
             raise ConfigError(f"{path}: unknown setting {key!r}")
-        values[name] = _coerce(name, value, f"{path}: {key}")
+        if name in _FILE_ONLY:
+            values[name] = _access(value, f"{path}: ")
+        else:
+            values[name] = _coerce(name, value, f"{path}: {key}")
     return values
+
+
+#: Settings that are tables, read from the instance file alone.
+_FILE_ONLY = frozenset({"access"})
+
+
+def _access(table: object, where: str) -> AccessRules:
+    """Return the access rules of an ``[access]`` table; ``where`` starts the error's line."""
+    try:
+        return access.parse(table)
+    except ValueError as exc:
+        raise ConfigError(f"{where}{exc}") from None
 
 
 def _coerce(name: str, value: object, where: str) -> Any:
@@ -265,5 +288,7 @@ def _validate(settings: Settings) -> None:
         raise ConfigError(f"{env_name('redis_key_prefix')} must not be empty")
     if not settings.hash_wait_seconds > 0:
         raise ConfigError(f"{env_name('hash_wait_seconds')} must be more than 0")
+    if not isinstance(settings.access, AccessRules):
+        raise ConfigError("access must be the [access] table or AccessRules")
     if settings.argon2_memory_kib < 8 * settings.argon2_parallelism:
         raise ConfigError(f"{env_name('argon2_memory_kib')} must be at least 8 per lane")
