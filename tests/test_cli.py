@@ -21,7 +21,7 @@ from click.testing import CliRunner
 from flask import Flask
 from flask.testing import FlaskClient
 
-from helpers import GOOD_PASSWORD, SAME_ORIGIN, run_cli, run_yupnope
+from helpers import GOOD_PASSWORD, SAME_ORIGIN, assert_one_line_error, run_cli, run_yupnope
 from helpers import login as post_login_form
 
 TUTORIAL_USERS = {"david": {"password": "Baldy1"}, "kate": {"password": "k8t"}}
@@ -50,18 +50,6 @@ def table(runner: CliRunner) -> dict[str, list[str]]:
         assert len(rest) == 3, line
         rows[name] = rest
     return rows
-
-
-def assert_one_line_error(result: Any, *fragments: str) -> None:
-    """Assert a refusal: exit status 1, one ``Error:`` line on stderr, nothing on stdout."""
-    assert result.exit_code == 1, result.output
-    lines = result.stderr.splitlines()
-    assert len(lines) == 1, result.stderr
-    assert lines[0].startswith("Error: "), lines[0]
-    assert "Traceback" not in result.output
-    assert result.stdout == ""
-    for fragment in fragments:
-        assert fragment in lines[0]
 
 
 def login(client: FlaskClient, username: str, password: str) -> str:

@@ -83,7 +83,7 @@ def test_without_a_cookie_domain_the_cookie_is_the_hosts(app: Flask) -> None:
         ("localhost", "", "takes a domain like example.com"),
         ("-bad.example.com", "", "takes a domain like example.com"),
         ("exa mple.com", "", "takes a domain like example.com"),
-        ("example.com", "https://login.other.test", "must cover YUPNOPE_PUBLIC_URL's host"),
+        ("example.com", "https://login.other.test", "must cover YUPNOPE_PUBLIC_URL.s host"),
     ],
 )
 def test_a_cookie_domain_that_cannot_work_is_refused(

@@ -8,6 +8,8 @@ from __future__ import annotations
 import ipaddress
 from urllib.parse import urlsplit
 
+from .access import targets
+
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
@@ -50,28 +52,33 @@ def origin(text: str, where: str) -> str:
 
 
 def domain(text: str, where: str) -> str:
-    """Return a DNS domain (``example.com``, ``.example.com``) lower-cased, in ASCII (IDNA).
+    """Return a DNS domain (``example.com``, ``.example.com``) as browsers send host names.
 
-    A leading dot is dropped, as browsers drop it from a cookie's Domain (RFC 6265 5.2.3). An
-    address is no domain: a cookie cannot cover the hosts "under" one.
+    Lower case, beyond ASCII in punycode (access/targets.host_name, as the access rules compare
+    hosts), and a leading dot dropped, as browsers drop it from a cookie's Domain (RFC 6265
+    5.2.3). An address is no domain: a cookie cannot cover the hosts "under" one, nor can one
+    label (``localhost``), which browsers refuse as a cookie's Domain.
     """
-    name = text.strip().removeprefix(".").rstrip(".")
     try:
-        ascii_name = name.encode("idna").decode("ascii").lower()
-    except UnicodeError:
-        ascii_name = ""
-    labels = ascii_name.split(".")
-    valid = (
-        len(labels) >= 2
-        and all(0 < len(label) <= 63 and label.replace("-", "").isalnum() for label in labels)
-        and not all(label.isdigit() for label in labels)
-        and not any(label.startswith("-") or label.endswith("-") for label in labels)
-    )
-    if not valid:
+        name = targets.host_name(text.strip().removeprefix("."))
+    except ValueError:
+        name = ""
+    labels = name.split(".")
+    if len(labels) < 2 or all(label.isdigit() for label in labels):
         raise ValueError(f"{where} takes a domain like example.com, and {text!r} is not one")
-    return ascii_name
+    return name
 
 
 def within(host: str, parent: str) -> bool:
     """Return whether the host name ``host`` is ``parent`` or a name under it (both lower case)."""
     return host == parent or host.endswith("." + parent)
+
+
+def check_covered(public_origin: str, domain: str, where: str, public_where: str) -> None:
+    """Refuse a cookie ``domain`` that does not cover the public URL's host, which it must reach.
+
+    ``where`` and ``public_where`` name the two settings in the error.
+    """
+    host = urlsplit(public_origin).hostname if public_origin else None
+    if host is not None and not within(host, domain):
+        raise ValueError(f"{where} must cover {public_where}'s host {host}, and {domain} does not")

@@ -3,6 +3,8 @@
 A value comes from, in rising order of precedence: the default below, the instance file
 ``<instance>/yupnope.toml`` (keys as the fields are named, ``cookie_secure = "always"``), the
 environment (``YUPNOPE_COOKIE_SECURE=always``), and last a caller's own mapping of field names.
+The access rules, a table (``[access]``), come from the instance file or the caller, never the
+environment.
 """
 
 from __future__ import annotations
@@ -14,10 +16,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, get_type_hints
-from urllib.parse import urlsplit
 
-from . import addresses
+from . import access, addresses
+from .access import AccessRules
 from .addresses import Network
+from .coercion import coerce
+from .errors import ConfigError
+
+__all__ = ["ENV_PREFIX", "ConfigError", "Settings", "env_name", "load"]
 
 #: Start of every setting's environment variable.
 ENV_PREFIX = "YUPNOPE_"
@@ -28,10 +34,6 @@ COOKIE_SECURE_CHOICES = ("auto", "always", "never")
 
 #: The URL schemes redis-py understands: plain TCP, TLS, and a Unix socket.
 REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
-
-
-class ConfigError(Exception):
-    """Report a setting whose value cannot be used; the message names the setting."""
 
 
 @dataclass(frozen=True)
@@ -128,6 +130,9 @@ class Settings:
     #: login may return to their pages; empty: the cookie is this server's host's alone.
     #: Normalised when loaded: lower case, ASCII (IDNA), without a leading dot.
     cookie_domain: str = ""
+    #: The forward-auth access rules: the ``[access]`` table of ``yupnope.toml``, with no
+    #: environment variable; none by default, and then the default policy denies every request.
+    access: AccessRules = AccessRules()
 
     #: ``trusted_proxies`` parsed: how many proxies stand in front, when it is a count.
     proxy_count: int | None = field(init=False, default=None, repr=False)
@@ -157,19 +162,11 @@ class Settings:
                 # Kept as browsers compare it: lower case, ASCII, no leading dot.
                 name = addresses.domain(self.cookie_domain, env_name("cookie_domain"))
                 object.__setattr__(self, "cookie_domain", name)
-                _check_public_host_within(self.public_origin, name)
+                addresses.check_covered(
+                    self.public_origin, name, env_name("cookie_domain"), env_name("public_url")
+                )
         except ValueError as exc:
             raise ConfigError(str(exc)) from None
-
-
-def _check_public_host_within(public_origin: str, domain: str) -> None:
-    """Refuse a cookie domain that does not cover the public URL's host, which it must reach."""
-    host = urlsplit(public_origin).hostname if public_origin else None
-    if host is not None and not addresses.within(host, domain):
-        raise ValueError(
-            f"{env_name('cookie_domain')} must cover {env_name('public_url')}'s host {host},"
-            f" and {domain} does not"
-        )
 
 
 def env_name(name: str) -> str:
@@ -198,9 +195,11 @@ def load(
         given.get("instance_path") or env.get(env_name("instance_path")) or Settings.instance_path
     ).resolve()
     values = _read_instance_file(instance / "yupnope.toml")
-    for name in _TYPES:
+    for name in _TYPES.keys() - _FILE_ONLY:
         if env_name(name) in env:
-            values[name] = _coerce(name, env[env_name(name)], env_name(name))
+            values[name] = coerce(env[env_name(name)], _TYPES[name], env_name(name))
+    if isinstance(given.get("access"), Mapping):
+        given["access"] = _access(given["access"], "")
     values.update(given)
     values["instance_path"] = str(instance)
     if not values.get("database_url"):
@@ -220,32 +219,23 @@ def _read_instance_file(path: Path) -> dict[str, Any]:
         name = key.lower()
         if name not in _TYPES or name == "instance_path":
             raise ConfigError(f"{path}: unknown setting {key!r}")
-        values[name] = _coerce(name, value, f"{path}: {key}")
+        if name in _FILE_ONLY:
+            values[name] = _access(value, f"{path}: ")
+        else:
+            values[name] = coerce(value, _TYPES[name], f"{path}: {key}")
     return values
 
 
-def _coerce(name: str, value: object, where: str) -> Any:
-    wanted = _TYPES[name]
-    if wanted is bool:
-        if isinstance(value, bool):
-            return value
-        text = str(value).strip().lower()
-        if text in ("1", "true", "yes", "on"):
-            return True
-        if text in ("0", "false", "no", "off"):
-            return False
-        raise ConfigError(f"{where} must be true or false, not {value!r}")
-    if wanted is str:
-        if not isinstance(value, str):
-            raise ConfigError(f"{where} must be a string, not {value!r}")
-        return value
-    noun = "a whole number" if wanted is int else "a number"
-    if isinstance(value, bool):
-        raise ConfigError(f"{where} must be {noun}, not {value!r}")
+#: Settings that are tables, read from the instance file alone.
+_FILE_ONLY = frozenset({"access"})
+
+
+def _access(table: object, where: str) -> AccessRules:
+    """Return the access rules of an ``[access]`` table; ``where`` starts the error's line."""
     try:
-        return wanted(str(value).strip())
-    except ValueError:
-        raise ConfigError(f"{where} must be {noun}, not {value!r}") from None
+        return access.parse(table)
+    except ValueError as exc:
+        raise ConfigError(f"{where}{exc}") from None
 
 
 #: Settings that count something and so must be at least 1.
@@ -289,5 +279,7 @@ def _validate(settings: Settings) -> None:
         raise ConfigError(f"{env_name('redis_key_prefix')} must not be empty")
     if not settings.hash_wait_seconds > 0:
         raise ConfigError(f"{env_name('hash_wait_seconds')} must be more than 0")
+    if not isinstance(settings.access, AccessRules):
+        raise ConfigError("access must be the [access] table or AccessRules")
     if settings.argon2_memory_kib < 8 * settings.argon2_parallelism:
         raise ConfigError(f"{env_name('argon2_memory_kib')} must be at least 8 per lane")

@@ -137,6 +137,10 @@ class Busy(Exception):
         self.retry_after = retry_after
 
 
+class ConfigError(Exception):
+    """Report a setting whose value cannot be used; the message names the setting."""
+
+
 class SchemaError(Exception):
     """Refuse a database whose schema this code cannot bring up to date."""
 

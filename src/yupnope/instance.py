@@ -14,7 +14,7 @@ import stat
 import time
 from pathlib import Path
 
-from .config import ConfigError
+from .errors import ConfigError
 
 log = logging.getLogger(__name__)
 

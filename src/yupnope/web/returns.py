@@ -14,12 +14,10 @@ from __future__ import annotations
 from urllib.parse import urlsplit, urlunsplit
 
 from .. import addresses, wiring
+from ..access import targets
 
 #: Longest ``rd`` followed, as for ``next``: a URL longer than this is no app's page.
 MAX_LENGTH = 2048
-
-#: What a host name may hold once IDNA made it ASCII.
-_HOST_CHARACTERS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789.-")
 
 
 def safe_return_url(target: str | None) -> str | None:
@@ -44,9 +42,8 @@ def safe_return_url(target: str | None) -> str | None:
 
 
 def _ascii_host(hostname: str) -> str | None:
-    """Return ``hostname`` in ASCII (IDNA), or None when it holds what no host name holds."""
+    """Return ``hostname`` as browsers send it (lower case, punycode), or None if it is none."""
     try:
-        host = hostname.rstrip(".").encode("idna").decode("ascii").lower()
-    except UnicodeError:
+        return targets.host_name(hostname)
+    except ValueError:
         return None
-    return host if host and set(host) <= _HOST_CHARACTERS else None
