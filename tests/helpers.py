@@ -93,6 +93,18 @@ def run_cli(runner: CliRunner, *args: str, input: str | None = None) -> Any:
     return runner.invoke(cli, list(args), input=input, catch_exceptions=False)
 
 
+def assert_one_line_error(result: Any, *fragments: str) -> None:
+    """Assert a refusal: exit status 1, one ``Error:`` line on stderr, nothing on stdout."""
+    assert result.exit_code == 1, result.output
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("Error: "), lines[0]
+    assert "Traceback" not in result.output
+    assert result.stdout == ""
+    for fragment in fragments:
+        assert fragment in lines[0]
+
+
 def run_yupnope(
     instance: Path,
     *args: str,

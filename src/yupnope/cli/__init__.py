@@ -1,11 +1,11 @@
-"""Give the operator the ``yupnope`` command: serve, manage users, read the audit log, migrate.
+"""Give the operator the ``yupnope`` command: serve, users, groups, the audit log, migrations.
 
 Every refusal ends with one line on stderr and a non-zero exit status, never a traceback.
 """
 
 from __future__ import annotations
 
-from . import audit, serve, users
+from . import audit, groups, serve, users
 from .group import cli
 
-__all__ = ["audit", "cli", "serve", "users"]
+__all__ = ["audit", "cli", "groups", "serve", "users"]
