@@ -1,15 +1,23 @@
-"""Test groups: their names and the operator's commands."""
+"""Test groups: their names, the operator's commands, GET /api/v1/me, and how soon a change counts.
+
+A change to a user's groups must count from the user's next request, through any worker or
+instance: two apps built apart on one database stand for two of them, as in test_revocation.
+"""
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 from click.testing import CliRunner
 from flask import Flask
+from sqlalchemy import event
 
 from helpers import (
+    GOOD_PASSWORD,
     add_user,
     assert_one_line_error,
     count_rows,
@@ -21,6 +29,8 @@ from yupnope.models import EventKind, Group, GroupMember
 
 #: Run every app test here on SQLite and on PostgreSQL (see conftest.database_url).
 BOTH_DATABASES = True
+
+API = "/api/v1"
 
 
 # Helpers
@@ -46,6 +56,29 @@ def groups_of(runner: CliRunner, username: str) -> str:
     """Return the line ``users groups USERNAME`` prints."""
     (line,) = cli_ok(runner, "users", "groups", username)
     return line
+
+
+def bearer(app: Flask, username: str = "alice") -> dict[str, str]:
+    """Log ``username`` in through the API on ``app``; return the header that sends the token."""
+    body = {"username": username, "password": GOOD_PASSWORD}
+    response = app.test_client().post(f"{API}/sessions", json=body)
+    assert response.status_code == 201, response.get_data(as_text=True)
+    return {"Authorization": f"Bearer {response.get_json()['token']}"}
+
+
+def groups_seen(app: Flask, header: dict[str, str]) -> list[str]:
+    """Return the groups GET /me answers on ``app`` for the token in ``header``."""
+    response = app.test_client().get(f"{API}/me", headers=header)
+    assert response.status_code == 200, response.get_data(as_text=True)
+    found: list[str] = response.get_json()["groups"]
+    return found
+
+
+def operator_changes(app: Flask, add: list[str], remove: list[str]) -> None:
+    """Change alice's groups through ``app``'s operator actions."""
+    with app.app_context():
+        operator = wiring.operator()
+        operator.change_groups(operator.find("alice"), add, remove, datetime.now(UTC))
 
 
 def events_of(app: Flask) -> list[tuple[str, str | None, str | None]]:
@@ -254,3 +287,70 @@ def test_removing_a_user_or_a_group_takes_its_memberships_with_it(
     assert count_rows(accounts, GroupMember) == 1
     assert count_rows(accounts, Group) == 1
     assert groups_of(runner, "alice") == "Groups of 'alice': staff"
+
+
+# GET /api/v1/me, and two apps on one database
+
+
+def test_me_lists_the_groups_sorted(accounts: Flask) -> None:
+    header = bearer(accounts)
+    assert groups_seen(accounts, header) == []
+    with accounts.app_context():
+        for name in ("staff", "a-team", "ops", "a.team", "a_team"):
+            wiring.operator().add_group(name, datetime.now(UTC))
+    operator_changes(accounts, ["staff", "a-team", "ops", "a.team", "a_team"], [])
+    assert groups_seen(accounts, header) == sorted(["staff", "a-team", "ops", "a.team", "a_team"])
+    # Another user's groups are not hers, nor hers another's.
+    assert groups_seen(accounts, bearer(accounts, "bob")) == []
+
+
+@pytest.fixture
+def pair(app_factory: Callable[..., Flask]) -> tuple[Flask, Flask]:
+    """Return two apps on one database, where alice has an account and a group exists."""
+    first = app_factory()
+    add_user(first, "alice")
+    with first.app_context():
+        for name in ("staff", "ops"):
+            wiring.operator().add_group(name, datetime.now(UTC))
+    return first, app_factory()
+
+
+def test_a_change_of_groups_on_one_instance_counts_at_the_others_next_request(
+    pair: tuple[Flask, Flask],
+) -> None:
+    a, b = pair
+    header = bearer(b)
+    assert groups_seen(b, header) == []
+    operator_changes(a, ["staff", "ops"], [])
+    assert groups_seen(b, header) == ["ops", "staff"]
+    operator_changes(a, [], ["staff"])
+    assert groups_seen(b, header) == ["ops"]
+    with a.app_context():
+        wiring.operator().remove_group("ops", datetime.now(UTC), force=True)
+    assert groups_seen(b, header) == []
+
+
+@pytest.fixture
+def statements(app: Flask) -> Iterator[list[str]]:
+    """Yield the list every SQL statement the app's engine sends is appended to."""
+    sent: list[str] = []
+    engine = wiring.get(app).engine
+
+    def record(*args: Any) -> None:
+        sent.append(args[2])
+
+    event.listen(engine, "before_cursor_execute", record)
+    yield sent
+    event.remove(engine, "before_cursor_execute", record)
+
+
+def test_me_reads_the_session_the_user_and_the_groups_in_one_statement(
+    accounts: Flask, statements: list[str]
+) -> None:
+    with accounts.app_context():
+        wiring.operator().add_group("staff", datetime.now(UTC))
+    operator_changes(accounts, ["staff"], [])
+    header = bearer(accounts)
+    statements.clear()
+    assert groups_seen(accounts, header) == ["staff"]
+    assert len(statements) == 1, statements

@@ -252,6 +252,9 @@ def test_the_groups_migration_keeps_every_user_in_no_group(
         assert operator.groups() == []
         for name in OLD_USERS:
             assert operator.groups_of(operator.find(name)) == []
+        logged_in = wiring.accounts().log_in("alice", GOOD_PASSWORD, Client(), now)
         operator.add_group("staff", now)
         operator.change_groups(operator.find("Straße"), ["staff"], [], now)
+        found = wiring.sessions().find(logged_in.session.token, now)
+        assert found is not None and found[1].groups == ()
         assert operator.groups() == [("staff", 1)]

@@ -144,6 +144,8 @@ class UserSnapshot:
     must_change_password: bool
     created_at: datetime
     last_login_at: datetime | None
+    #: The names of the user's groups, sorted, read by the same statement as the rest.
+    groups: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
