@@ -134,9 +134,9 @@ RULE = '[[access.rules]]\ndomain = "app.example.com"\npolicy = "signed_in"\n'
             'access.rules[1].subject[2]: "role:x" is neither user:NAME nor group:NAME',
         ),
         (
-            RULE + 'subject = "group:Staff"\n',
-            'access.rules[1].subject: "group:Staff" names no group: a group\'s name is '
-            "lower-case ASCII letters",
+            RULE + 'subject = "group:st aff"\n',
+            'access.rules[1].subject: "group:st aff" names no group: The group name \'st aff\' '
+            "is not one",
         ),
         (
             RULE + 'subject = "user:"\n',

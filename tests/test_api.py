@@ -44,6 +44,8 @@ APP_ORIGIN = "https://app.example"
 JSON = "application/json"
 FORM = "application/x-www-form-urlencoded"
 USER_FIELDS = {"id", "username", "created_at", "last_login_at", "must_change_password"}
+#: What GET /me says of the caller's own account: the same, and the groups it is in.
+ME_FIELDS = USER_FIELDS | {"groups"}
 
 
 # Helpers
@@ -175,7 +177,7 @@ def test_login_answers_a_token_that_works_as_bearer(app: Flask, client: FlaskCli
     assert set(body["user"]) == USER_FIELDS
     assert parse_time(body["expires_at"]) > parse_time(body["user"]["last_login_at"])
     assert (body["user"]["username"], body["user"]["must_change_password"]) == ("alice", False)
-    assert me(client, body["token"]).get_json() == body["user"]
+    assert me(client, body["token"]).get_json() == {**body["user"], "groups": []}
     # The scheme is case-insensitive (RFC 9110 11.1).
     assert me(client, Authorization="bearer " + body["token"]).status_code == 200
 
@@ -341,7 +343,8 @@ def test_get_me_answers_a_same_site_cookie_and_401_without_credentials(app: Flas
     response = me(browser(app, "alice"), **SAME_ORIGIN)
     assert response.status_code == 200
     assert response.get_json()["username"] == "alice"
-    assert set(response.get_json()) == USER_FIELDS
+    assert set(response.get_json()) == ME_FIELDS
+    assert response.get_json()["groups"] == []
 
 
 # DELETE /sessions/current: log out
@@ -918,3 +921,14 @@ def test_openapi_describes_the_device_given_and_taken_back(client: FlaskClient) 
     created = spec["paths"][API + "/sessions"]["post"]["responses"]["201"]
     again = created["links"]["LogInAgain"]
     assert again["requestBody"]["device"] == "$response.body#/device"
+
+
+def test_openapi_describes_the_groups_in_me(client: FlaskClient) -> None:
+    spec = client.get("/api/openapi.json").get_json()
+    answer = spec["paths"][API + "/me"]["get"]["responses"]["200"]
+    assert answer["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/MeOut"}
+    me_out = spec["components"]["schemas"]["MeOut"]
+    assert set(me_out["required"]) == ME_FIELDS
+    groups = me_out["properties"]["groups"]
+    assert groups["type"] == "array" and groups["items"] == {"type": "string"}
+    assert "sorted" in groups["description"]

@@ -703,6 +703,10 @@ def test_audit_records_every_kind_of_event_once_and_no_secret(
     with app.app_context():
         ids = {name: wiring.operator().find(name).id for name in ("alice", "bob", "erin")}
     assert run_cli(runner, "users", "remove", "erin").exit_code == 0
+    # Groups: added, alice put in one, and the group removed with her in it.
+    assert run_cli(runner, "groups", "add", "staff").exit_code == 0
+    assert run_cli(runner, "users", "groups", "alice", "--add", "staff").exit_code == 0
+    assert run_cli(runner, "groups", "remove", "staff", "--force").exit_code == 0
 
     # Browsers: sign-up, and one more from the same address (throttled).
     carol = browser(app)
@@ -795,6 +799,10 @@ def test_audit_records_every_kind_of_event_once_and_no_secret(
         EventKind.TOKEN_CREATED: ("alice", True, web),
         EventKind.TOKEN_REVOKED: ("alice", True, web),
         EventKind.SESSION_ENDED: ("alice", False, web),
+        EventKind.ADMIN_GROUP_ADDED: (None, False, cli),
+        EventKind.ADMIN_GROUP_MEMBER_ADDED: ("alice", True, cli),
+        EventKind.ADMIN_GROUP_MEMBER_REMOVED: ("alice", True, cli),
+        EventKind.ADMIN_GROUP_REMOVED: (None, False, cli),
     }
     assert set(expected) == set(EventKind)
     with app.app_context():
@@ -806,6 +814,8 @@ def test_audit_records_every_kind_of_event_once_and_no_secret(
             assert event.user_id == (ids[whose] if whose else None), event.kind
             assert event.username == (whose if named else None), event.kind
             assert (event.client_address, event.user_agent) == (address, agent), event.kind
+            about_group = event.kind.startswith("admin_group")
+            assert event.group_name == ("staff" if about_group else None), event.kind
 
     with closing(sqlite3.connect(instance / "yupnope.db")) as database:
         rows = database.execute("SELECT * FROM login_events").fetchall()
@@ -817,18 +827,28 @@ def test_audit_records_every_kind_of_event_once_and_no_secret(
     printed = run_cli(runner, "audit")
     assert printed.exit_code == 0, printed.output
     lines = printed.stdout.splitlines()
-    assert re.split(r" {2,}", lines[0]) == ["TIME", "EVENT", "USER", "ADDRESS", "USER AGENT"]
+    assert re.split(r" {2,}", lines[0]) == [
+        "TIME",
+        "EVENT",
+        "USER",
+        "GROUP",
+        "ADDRESS",
+        "USER AGENT",
+    ]
     assert len(lines) == 1 + len(EventKind)
     assert sorted(re.split(r" {2,}", line)[1] for line in lines[1:]) == sorted(
         kind.value for kind in EventKind
     )
     assert re.search(
-        r"^\S+ \S+ +login +alice +192\.0\.2\.10 +AuditBrowser/1\.0$", printed.stdout, re.M
+        r"^\S+ \S+ +login +alice +- +192\.0\.2\.10 +AuditBrowser/1\.0$", printed.stdout, re.M
     )
     assert re.search(
-        rf"^\S+ \S+ +logout_everywhere +#{ids['carol']} +192\.0\.2\.10 ", printed.stdout, re.M
+        rf"^\S+ \S+ +logout_everywhere +#{ids['carol']} +- +192\.0\.2\.10 ", printed.stdout, re.M
     )
-    assert re.search(r"^\S+ \S+ +admin_users_imported +- +cli +-$", printed.stdout, re.M)
+    assert re.search(r"^\S+ \S+ +admin_users_imported +- +- +cli +-$", printed.stdout, re.M)
+    assert re.search(
+        r"^\S+ \S+ +admin_group_member_added +alice +staff +cli +-$", printed.stdout, re.M
+    )
 
     only_alice = run_cli(runner, "audit", "--user", "ALICE")
     assert only_alice.exit_code == 0

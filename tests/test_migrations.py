@@ -7,6 +7,7 @@ import subprocess
 import sys
 import unicodedata
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -180,28 +181,35 @@ def test_the_skeleton_migration_fills_every_user_and_keeps_look_alikes(
     assert migrations.upgrade(old_database) == []  # said once, by the run that migrates
 
 
+@contextmanager
+def app_context_on(engine: Engine, tmp_path: Path) -> Iterator[None]:
+    """Run the block in the context of an app on ``engine``'s database; close its engine after."""
+    url = engine.url.render_as_string(hide_password=False)
+    app = create_app({"instance_path": str(tmp_path), "database_url": url, **CHEAP_ARGON2})
+    try:
+        with app.app_context():
+            yield
+    finally:
+        wiring.get(app).engine.dispose()
+
+
 def test_accounts_kept_by_the_migration_log_in_and_hold_their_look_alikes(
     old_database: Engine, tmp_path: Path
 ) -> None:
     migrations.upgrade(old_database)
-    url = old_database.url.render_as_string(hide_password=False)
-    app = create_app({"instance_path": str(tmp_path), "database_url": url, **CHEAP_ARGON2})
     now = datetime.now(UTC)
-    try:
-        with app.app_context():
-            accounts = wiring.accounts()
-            # Names today's rules refuse, or that look like an older one, still log in.
-            for name in ("bob♥", "BOB♥", "\u0430lice", "İnci", "STRASSE"):
-                assert accounts.log_in(name, GOOD_PASSWORD, Client(), now).user
-            with pytest.raises(UsernameTaken):
-                accounts.sign_up("al\u0131\u0307ce", GOOD_PASSWORD, Client(), now)
-            # The holder of the skeleton goes: the look-alike kept beside it takes the skeleton.
-            operator = wiring.operator()
-            operator.remove_user(operator.find("alice"), now)
-            with pytest.raises(UsernameTaken):
-                accounts.sign_up("alice", GOOD_PASSWORD, Client(), now)
-    finally:
-        wiring.get(app).engine.dispose()
+    with app_context_on(old_database, tmp_path):
+        accounts = wiring.accounts()
+        # Names today's rules refuse, or that look like an older one, still log in.
+        for name in ("bob♥", "BOB♥", "\u0430lice", "İnci", "STRASSE"):
+            assert accounts.log_in(name, GOOD_PASSWORD, Client(), now).user
+        with pytest.raises(UsernameTaken):
+            accounts.sign_up("al\u0131\u0307ce", GOOD_PASSWORD, Client(), now)
+        # The holder of the skeleton goes: the look-alike kept beside it takes the skeleton.
+        operator = wiring.operator()
+        operator.remove_user(operator.find("alice"), now)
+        with pytest.raises(UsernameTaken):
+            accounts.sign_up("alice", GOOD_PASSWORD, Client(), now)
     assert skeletons(old_database)["\u0430lice"] == "alice"
 
 
@@ -226,3 +234,27 @@ def test_db_upgrade_names_the_look_alikes_and_users_list_marks_them(
     }
     assert states["\u0430lice"] == states["İnci"] == "active, looks like another user"
     assert states["alice"] == states["inci"] == states["bob♥"] == "active"
+
+
+# 0005: groups, with every user already there in none.
+
+
+def test_the_groups_migration_keeps_every_user_in_no_group(
+    old_database: Engine, tmp_path: Path
+) -> None:
+    migrate_to(old_database, "0004")
+    assert migrations.upgrade(old_database) == []
+    assert schema_is_current(old_database)
+    assert _differences(old_database) == []
+    now = datetime.now(UTC)
+    with app_context_on(old_database, tmp_path):
+        operator = wiring.operator()
+        assert operator.groups() == []
+        for name in OLD_USERS:
+            assert operator.groups_of(operator.find(name)) == []
+        logged_in = wiring.accounts().log_in("alice", GOOD_PASSWORD, Client(), now)
+        operator.add_group("staff", now)
+        operator.change_groups(operator.find("Straße"), ["staff"], [], now)
+        found = wiring.sessions().find(logged_in.session.token, now)
+        assert found is not None and found[1].groups == ()
+        assert operator.groups() == [("staff", 1)]

@@ -71,6 +71,56 @@ class UnknownUser(AccountError):
         self.username = username
 
 
+class InvalidGroupName(AccountError):
+    """Refuse a name that cannot be a group's: see groupnames.py for the shape."""
+
+    field = "group"
+
+
+class UnknownGroup(AccountError):
+    """Report that an operator named a group that does not exist."""
+
+    field = "group"
+
+    def __init__(self, name: str) -> None:
+        super().__init__(f"No group is named {name!r}.")
+        self.name = name
+
+
+class GroupExists(AccountError):
+    """Refuse a new group whose name another group has."""
+
+    field = "group"
+
+    def __init__(self, name: str) -> None:
+        super().__init__(f"The group {name!r} exists already.")
+        self.name = name
+
+
+class GroupNotEmpty(AccountError):
+    """Refuse to remove a group that has members, unless the operator says to end them too."""
+
+    field = "group"
+
+    def __init__(self, name: str, members: int) -> None:
+        super().__init__(
+            f"The group {name!r} has {members} member{'s' if members != 1 else ''}; take them "
+            "out first, or remove it with --force, which ends their membership."
+        )
+        self.name = name
+        self.members = members
+
+
+class GroupChangeConflict(AccountError):
+    """Refuse a change of a user's groups that both adds and removes one group."""
+
+    field = "group"
+
+    def __init__(self, name: str) -> None:
+        super().__init__(f"The group {name!r} is named both to add and to remove.")
+        self.name = name
+
+
 class ImportFileError(AccountError):
     """Refuse a whole import file: it is unreadable, malformed, or one of its entries is bad."""
 

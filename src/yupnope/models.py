@@ -1,4 +1,4 @@
-"""Declare the tables: users, their server-side sessions, and the log of login events.
+"""Declare the tables: users, their sessions and groups, and the log of login events.
 
 Beside them, the frozen snapshots that the lookup of every signed-in request reads its row into.
 """
@@ -60,6 +60,33 @@ class User(Base):
     last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
 
 
+class Group(Base):
+    """Record one group of users, which access rules and proxies will know by its name."""
+
+    __tablename__ = "groups"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    #: Lower-case ASCII letters, digits, ".", "_" and "-" (groupnames.py): nothing a
+    #: comma-separated header or a ``group:NAME`` rule would have to quote.
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class GroupMember(Base):
+    """Record that one user is in one group; the row goes with either of them."""
+
+    __tablename__ = "group_members"
+    # The primary key serves a user's groups, this index a group's members.
+    __table_args__ = (Index("ix_group_members_group_id", "group_id"),)
+
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    group_id: Mapped[int] = mapped_column(
+        ForeignKey("groups.id", ondelete="CASCADE"), primary_key=True
+    )
+
+
 class SessionKind(StrEnum):
     """Name how a session's token travels: in a browser's cookie, or as an API bearer token."""
 
@@ -117,6 +144,8 @@ class UserSnapshot:
     must_change_password: bool
     created_at: datetime
     last_login_at: datetime | None
+    #: The names of the user's groups, sorted, read by the same statement as the rest.
+    groups: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,6 +194,10 @@ class EventKind(StrEnum):
     TOKEN_CREATED = "token_created"  # noqa: S105 (an event name, not a token)
     TOKEN_REVOKED = "token_revoked"  # noqa: S105 (an event name, not a token)
     SESSION_ENDED = "session_ended"
+    ADMIN_GROUP_ADDED = "admin_group_added"
+    ADMIN_GROUP_REMOVED = "admin_group_removed"
+    ADMIN_GROUP_MEMBER_ADDED = "admin_group_member_added"
+    ADMIN_GROUP_MEMBER_REMOVED = "admin_group_member_removed"
 
 
 class LoginEvent(Base):
@@ -183,6 +216,8 @@ class LoginEvent(Base):
     user_id: Mapped[int | None] = mapped_column(default=None)
     #: The name the event was about, as typed (for a failed login, perhaps no account's name).
     username: Mapped[str | None] = mapped_column(String(64), default=None)
+    #: The group an operator's change was about, kept after the group is removed.
+    group_name: Mapped[str | None] = mapped_column(String(64), default=None)
     client_address: Mapped[str | None] = mapped_column(String(64), default=None)
     user_agent: Mapped[str | None] = mapped_column(String(256), default=None)
 

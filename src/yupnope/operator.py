@@ -1,4 +1,4 @@
-"""Carry out the operator's actions on accounts: add, import, find, change, unlock, remove, list.
+"""Carry out the operator's actions on accounts and groups: add, import, find, change, list.
 
 Every action is recorded in the event log as the operator's, from the ``cli`` client. Each
 read ends its transaction before returning, so nothing is held open while the operator types
@@ -12,11 +12,19 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from . import usernames
+from . import groupnames, usernames
 from .accounts import Accounts
 from .client import OPERATOR
 from .db import DuplicateKey
-from .errors import ImportFileError, UnknownUser, UsernameTaken
+from .errors import (
+    GroupChangeConflict,
+    GroupExists,
+    GroupNotEmpty,
+    ImportFileError,
+    UnknownGroup,
+    UnknownUser,
+    UsernameTaken,
+)
 from .models import EventKind, LoginEvent, User
 from .security import passwords
 from .usernames import Username
@@ -29,6 +37,15 @@ class ImportReport:
     added: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
     must_change: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class GroupChange:
+    """Say what a change of a user's groups did, and the groups the user is in after it."""
+
+    added: list[str]
+    removed: list[str]
+    groups: list[str]
 
 
 class Operator:
@@ -160,6 +177,85 @@ class Operator:
             ) from None
         return report
 
-    def _record(self, kind: EventKind, user: User, now: datetime) -> None:
-        """Record the operator's action on ``user`` in the event log."""
-        self.store.events.record(kind, now, OPERATOR, user.id, user.username)
+    def add_group(self, name: str, now: datetime) -> str:
+        """Create a group; return its name as kept (groupnames.py)."""
+        group = groupnames.parse(name)
+        try:
+            with self.store.tx.write():
+                self.store.groups.add(group, now)
+                self.store.events.record(
+                    EventKind.ADMIN_GROUP_ADDED, now, OPERATOR, group_name=group
+                )
+        except DuplicateKey:
+            raise GroupExists(group) from None
+        return group
+
+    def remove_group(self, name: str, now: datetime, force: bool = False) -> tuple[str, list[str]]:
+        """Delete a group; return its name and the names of the members it had.
+
+        A group with members is refused (GroupNotEmpty) unless ``force`` says to end their
+        memberships too, each recorded as the member's own event.
+        """
+        group = groupnames.parse(name)
+        with self.store.tx.write():
+            group_id = self.store.groups.lock(group)
+            if group_id is None:
+                raise UnknownGroup(group)
+            found = self.store.groups.members_of(group_id)
+            if found and not force:
+                raise GroupNotEmpty(group, len(found))
+            self.store.groups.delete(group_id)
+            for user_id, username in found:
+                self.store.events.record(
+                    EventKind.ADMIN_GROUP_MEMBER_REMOVED, now, OPERATOR, user_id, username, group
+                )
+            self.store.events.record(EventKind.ADMIN_GROUP_REMOVED, now, OPERATOR, group_name=group)
+        return group, [username for _, username in found]
+
+    def groups(self) -> Sequence[tuple[str, int]]:
+        """Return every group's name with its number of members, by name."""
+        found = self.store.groups.with_counts()
+        self.store.tx.end_read()
+        return found
+
+    def groups_of(self, user: User) -> list[str]:
+        """Return the names of a user's groups, sorted."""
+        found = sorted(self.store.groups.of_user(user.id))
+        self.store.tx.end_read()
+        return found
+
+    def change_groups(
+        self, user: User, add: Sequence[str], remove: Sequence[str], now: datetime
+    ) -> GroupChange:
+        """Put a user in the groups ``add`` names and out of those ``remove`` names, in one write.
+
+        Being in a group already, or not in one to leave, is no error: the change says what
+        it did. An unknown group refuses the whole change. The user's next request, through
+        any worker or instance, sees the new groups (store/credentials.py).
+        """
+        adding = {groupnames.parse(name) for name in add}
+        leaving = {groupnames.parse(name) for name in remove}
+        if adding & leaving:
+            raise GroupChangeConflict(min(adding & leaving))
+        with self.store.tx.write():
+            if not self.store.users.lock(user.id):
+                raise UnknownUser(user.username)
+            named = self.store.groups.named(adding | leaving)
+            missing = sorted((adding | leaving) - named.keys())
+            if missing:
+                raise UnknownGroup(missing[0])
+            current = set(self.store.groups.of_user(user.id))
+            added, removed = sorted(adding - current), sorted(leaving & current)
+            self.store.groups.add_members(user.id, [named[group] for group in added])
+            self.store.groups.remove_members(user.id, [named[group] for group in removed])
+            for kind, changed in (
+                (EventKind.ADMIN_GROUP_MEMBER_ADDED, added),
+                (EventKind.ADMIN_GROUP_MEMBER_REMOVED, removed),
+            ):
+                for group in changed:
+                    self._record(kind, user, now, group)
+        return GroupChange(added, removed, sorted((current - leaving) | adding))
+
+    def _record(self, kind: EventKind, user: User, now: datetime, group: str | None = None) -> None:
+        """Record the operator's action on ``user`` (in ``group``) in the event log."""
+        self.store.events.record(kind, now, OPERATOR, user.id, user.username, group)

@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Literal, TypeVar
 
-from .. import usernames
-from ..errors import InvalidUsername
+from .. import groupnames, usernames
+from ..errors import InvalidGroupName, InvalidUsername
 from . import targets
 
 T = TypeVar("T")
@@ -42,8 +42,6 @@ METHODS = (
     *("PROPFIND", "PROPPATCH", "MKCOL", "COPY", "MOVE", "LOCK", "UNLOCK"),
 )
 
-#: What a group's name is made of.
-GROUP_NAME = re.compile(r"[a-z0-9._-]+")
 
 #: The keys of a rule, in the order a rule is described.
 RULE_KEYS = ("domain", "resources", "methods", "subject", "policy")
@@ -223,10 +221,9 @@ def _subject(text: str) -> Subject:
         except InvalidUsername as exc:
             raise ValueError(f"{shown(text)} names no user: {exc}") from None
     if colon and kind == "group":
-        if not GROUP_NAME.fullmatch(name):
-            raise ValueError(
-                f"{shown(text)} names no group: a group's name is lower-case ASCII letters, "
-                "digits, '-', '_' and '.'"
-            )
-        return Subject(text, "group", name)
+        # The shape `yupnope groups add` accepts, capitals taken as lower case as it does.
+        try:
+            return Subject(text, "group", groupnames.parse(name))
+        except InvalidGroupName as exc:
+            raise ValueError(f"{shown(text)} names no group: {exc}") from None
     raise ValueError(f"{shown(text)} is neither user:NAME nor group:NAME")

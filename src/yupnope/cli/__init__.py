@@ -1,12 +1,12 @@
-"""Give the operator the ``yupnope`` command: serve, manage users, read the audit log, migrate,
-explain the access rules.
+"""Give the operator the ``yupnope`` command: serve, users, groups, the audit log, migrations,
+and the access rules explained.
 
 Every refusal ends with one line on stderr and a non-zero exit status, never a traceback.
 """
 
 from __future__ import annotations
 
-from . import audit, rules, serve, users
+from . import audit, groups, rules, serve, users
 from .group import cli
 
-__all__ = ["audit", "cli", "rules", "serve", "users"]
+__all__ = ["audit", "cli", "groups", "rules", "serve", "users"]

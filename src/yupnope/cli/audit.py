@@ -19,16 +19,17 @@ from .group import cli, now, one_line_errors, open_app, print_table
 )
 @one_line_errors
 def audit(username: str | None, since: str | None) -> None:
-    """Print the log of logins, failures, throttles, logouts and account changes."""
+    """Print the log of logins, failures, throttles, logouts, account and group changes."""
     start = _parse_since(since, now()) if since else None
     with open_app():
-        rows: list[tuple[str, ...]] = [("TIME", "EVENT", "USER", "ADDRESS", "USER AGENT")]
+        rows: list[tuple[str, ...]] = [("TIME", "EVENT", "USER", "GROUP", "ADDRESS", "USER AGENT")]
         for event in wiring.operator().events(start, username or None):
             rows.append(
                 (
                     event.at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S"),
                     event.kind,
                     event.username or (f"#{event.user_id}" if event.user_id else "-"),
+                    event.group_name or "-",
                     event.client_address or "-",
                     event.user_agent or "-",
                 )

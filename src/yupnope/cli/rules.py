@@ -10,13 +10,7 @@ from .. import access, config, wiring
 from ..access import Caller, Explanation, Request
 from ..access.rules import method as http_method
 from ..access.targets import host_of
-from ..models import User
 from .group import cli, one_line_errors, open_app, printable
-
-
-def groups_of(user: User) -> tuple[str, ...]:
-    """Return the names of the groups ``user`` is in: none, while yupnope keeps no groups."""
-    return ()
 
 
 @cli.group()
@@ -43,7 +37,8 @@ def rules_explain(url: str, username: str | None, method: str) -> None:
         with open_app():
             user = wiring.operator().find(username)
             rules_in_force = wiring.get().settings.access
-            who = Caller(user.username, user.username_key, frozenset(groups_of(user)))
+            groups = frozenset(wiring.operator().groups_of(user))
+            who = Caller(user.username, user.username_key, groups)
     _print(access.explain(rules_in_force, request, who), who)
 
 

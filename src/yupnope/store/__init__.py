@@ -21,6 +21,7 @@ from ..db import Transactions
 from .counters import CounterRows
 from .credentials import Credentials
 from .events import EventRows
+from .groups import GroupRows
 from .sessions import SessionRows
 from .tokens import TokenRows
 from .users import UserRows
@@ -57,6 +58,7 @@ class Store:
     sessions = OnSession(SessionRows)
     tokens = OnSession(TokenRows)
     events = OnSession(EventRows)
+    groups = OnSession(GroupRows)
     counters = OnSession(CounterRows)
 
     def __init__(self, open_session: Callable[[], OrmSession], credentials: Credentials) -> None:

@@ -1,7 +1,9 @@
 """Query what sessions and personal tokens share: one by its digest with its user, a user's rows.
 
 The lookup by digest is what every signed-in request makes, so it reads its row into frozen
-snapshots (models.py) with statements built once, outside the ORM.
+snapshots (models.py) with statements built once, outside the ORM. The user's groups come in
+the same row, so a change to them is seen by the next request on every worker and instance,
+for no round trip more and nothing cached.
 """
 
 from __future__ import annotations
@@ -10,7 +12,18 @@ from collections.abc import Mapping, Sequence
 from dataclasses import fields
 from typing import Any, Generic, TypeVar, cast
 
-from sqlalchemy import Column, Engine, Executable, Select, Table, bindparam, delete, func, select
+from sqlalchemy import (
+    Column,
+    Engine,
+    Executable,
+    ScalarSelect,
+    Select,
+    Table,
+    bindparam,
+    delete,
+    func,
+    select,
+)
 from sqlalchemy.orm import Session as OrmSession
 
 from ..db import lone_reads
@@ -22,6 +35,7 @@ from ..models import (
     TokenSnapshot,
     UserSnapshot,
 )
+from .groups import groups, members
 from .users import users
 
 C = TypeVar("C", bound=Credential)
@@ -31,13 +45,30 @@ sessions = cast(Table, Session.__table__)
 tokens = cast(Table, PersonalToken.__table__)
 
 
-def snapshot_columns(table: Table, snapshot: type[Any]) -> list[Column[Any]]:
-    """Return the columns of ``table`` that ``snapshot`` holds, in the order of its fields."""
-    return [table.c[field.name] for field in fields(snapshot)]
+def snapshot_columns(
+    table: Table, snapshot: type[Any], but: frozenset[str] = frozenset()
+) -> list[Column[Any]]:
+    """Return the columns of ``table`` that ``snapshot`` holds, in the order of its fields.
+
+    ``but`` names the fields that are no column of the table, which the caller selects itself.
+    """
+    return [table.c[field.name] for field in fields(snapshot) if field.name not in but]
 
 
-#: What a credential's lookup selects after the credential's own columns.
-USER_COLUMNS = snapshot_columns(users, UserSnapshot)
+#: The names of the user's groups joined by commas, which no name holds (groupnames.py), or
+#: NULL for none: aggregate_strings is group_concat on SQLite, string_agg on PostgreSQL.
+#: Correlated with the users row of the lookup it is part of.
+USER_GROUPS: ScalarSelect[Any] = (
+    select(func.aggregate_strings(groups.c.name, ","))
+    .join_from(members, groups, groups.c.id == members.c.group_id)
+    .where(members.c.user_id == users.c.id)
+    .correlate(users)
+    .scalar_subquery()
+)
+
+#: What a credential's lookup selects after the credential's own columns: the user's columns,
+#: then their groups.
+USER_COLUMNS = [*snapshot_columns(users, UserSnapshot, but=frozenset({"groups"})), USER_GROUPS]
 
 #: A session of one kind by its token's digest, with its user: every signed-in page asks it.
 SESSION_BY_DIGEST: Select[Any] = (
@@ -85,7 +116,12 @@ class Credentials:
             return None
         values = tuple(row)
         split = len(values) - len(USER_COLUMNS)
-        return snapshot(*values[:split]), UserSnapshot(*values[split:])
+        joined = values[-1]
+        # Sorted here: the order aggregate_strings joins in is the database's to choose.
+        names = tuple(sorted(joined.split(","))) if joined else ()
+        # mypy cannot count a starred tuple's items: they are every field but the groups.
+        user = UserSnapshot(*values[split:-1], groups=names)  # type: ignore[misc]
+        return snapshot(*values[:split]), user
 
 
 class CredentialRows(Generic[C]):

@@ -30,6 +30,7 @@ class EventRows:
         client: Client,
         user_id: int | None = None,
         username: str | None = None,
+        group_name: str | None = None,
     ) -> None:
         """Append one event to the log."""
         self.session.execute(
@@ -39,6 +40,7 @@ class EventRows:
                 "kind": kind.value,
                 "user_id": user_id,
                 "username": username,
+                "group_name": group_name,
                 "client_address": client.address,
                 "user_agent": client.user_agent,
             },

@@ -36,6 +36,10 @@ USER_STATE: Select[Any] = (
     .with_for_update()
 )
 
+#: A user's id, the row locked until the transaction ends (FOR UPDATE): changes to one user's
+#: groups take turns, and the user stays until they are made.
+LOCK_USER: Select[Any] = select(users.c.id).where(users.c.id == bindparam("id_")).with_for_update()
+
 #: Updates the columns named by its parameters (SQLAlchemy makes the SET clause of their names)
 #: of a user still enabled with the hash given.
 UPDATE_USER_IF_UNCHANGED: Update = update(users).where(
@@ -133,6 +137,10 @@ class UserRows:
             for key, value in values.items():
                 set_committed_value(user, key, value)
         return True
+
+    def lock(self, user_id: int) -> bool:
+        """Lock a user's row until the transaction ends; return whether the user exists."""
+        return self.session.execute(LOCK_USER, {"id_": user_id}).first() is not None
 
     def is_unchanged(self, user: User | UserSnapshot) -> bool:
         """Return whether ``user`` still exists, enabled, with the hash it was loaded with.

@@ -28,6 +28,7 @@ from .refusals import refusal
 from .schemas import (
     CreatedUser,
     Credentials,
+    MeOut,
     NewToken,
     NewUser,
     PasswordChange,
@@ -140,11 +141,11 @@ def end_current_session() -> Response:
     tags=[_ACCOUNT],
     operation_id="getMe",
     security=_BEARER,
-    responses={200: UserOut, **_AUTH, **_NONE},
+    responses={200: MeOut, **_AUTH, **_NONE},
 )
 def get_me() -> Response:
-    """Describe the logged-in account."""
-    return _json(UserOut.model_validate(caller().user))
+    """Describe the logged-in account and its groups."""
+    return _json(MeOut.model_validate(caller().user))
 
 
 @bp.post(

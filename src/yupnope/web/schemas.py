@@ -118,6 +118,17 @@ class UserOut(BaseModel):
     )
 
 
+class MeOut(UserOut):
+    """Describe the caller's own account, with the groups they are in."""
+
+    groups: list[str] = Field(
+        description=(
+            "The names of the groups the operator put you in, sorted. A change to them counts "
+            "from the next request on."
+        )
+    )
+
+
 def _links(**links: dict[str, Any]) -> ConfigDict:
     """Return a model config whose OpenAPI response carries these links (flask-openapi3).
 
