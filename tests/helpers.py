@@ -232,6 +232,24 @@ def slot_held_elsewhere(app: Flask) -> Iterator[None]:
         thread.join(HOLD_SECONDS)
 
 
+#: Where the portal of the forward-auth tests is: its hosts are under example.com.
+PORTAL_URL = "https://login.example.com"
+
+
+class PortalBrowser(FlaskClient):
+    """Ask for https://login.example.com, as a browser on the portal does."""
+
+    def open(self, *args: Any, **kwargs: Any) -> Any:
+        kwargs.setdefault("base_url", PORTAL_URL)
+        return super().open(*args, **kwargs)
+
+
+def browser_of(app: Flask) -> FlaskClient:
+    """Return a test client of ``app`` on the portal's host."""
+    app.test_client_class = PortalBrowser
+    return app.test_client()
+
+
 # Live servers: real `yupnope serve` processes.
 
 

@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 
 import pytest
 from flask import Flask
-from flask.testing import FlaskClient
 
-from helpers import COOKIE, GOOD_PASSWORD, SAME_ORIGIN, add_user, login
+from helpers import COOKIE, GOOD_PASSWORD, SAME_ORIGIN, add_user, browser_of, login
 from yupnope import config
 
 PORTAL = {"cookie_domain": "example.com", "public_url": "https://login.example.com"}
@@ -34,20 +32,6 @@ FOREIGN = [
     "https://app.example.com:99999/",
     "https://" + "a" * 2050 + ".example.com/",
 ]
-
-
-class PortalBrowser(FlaskClient):
-    """Ask for https://login.example.com, as a browser on the portal does."""
-
-    def open(self, *args: Any, **kwargs: Any) -> Any:
-        kwargs.setdefault("base_url", "https://login.example.com")
-        return super().open(*args, **kwargs)
-
-
-def browser_of(app: Flask) -> FlaskClient:
-    """Return a test client of ``app`` on the portal's host."""
-    app.test_client_class = PortalBrowser
-    return app.test_client()
 
 
 @pytest.fixture

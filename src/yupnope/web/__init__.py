@@ -20,6 +20,7 @@ from . import (
     cookies,
     cors,
     failures,
+    forward,
     guards,
     headers,
     hosts,
@@ -57,6 +58,7 @@ def init_app(app: OpenAPI) -> None:
     cors.init_app(app)
     failures.init_app(app)
     app.register_blueprint(pages.bp)
+    app.register_blueprint(forward.bp)
     openapi.init_app(app)
     app.before_request(_prune_when_due)
 

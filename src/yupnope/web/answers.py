@@ -19,6 +19,12 @@ from .problems import MEDIA_TYPE, TYPE_PREFIX, Problem
 #: Start of every JSON API path, the description's included.
 API_PREFIX = "/api/"
 
+#: Where reverse proxies ask their forward-auth checks (web/forward.py). Such a check reads no
+#: body and changes nothing, and it comes with the headers of the request it is about (that
+#: request's Host, its method, its Transfer-Encoding): the refusals meant for this server's own
+#: pages and forms do not apply to it.
+CHECK_PREFIX = "/auth/"
+
 #: The challenge a 401 from the API carries (RFC 6750 3).
 CHALLENGE = 'Bearer realm="yupnope"'
 

@@ -20,7 +20,7 @@ from typing import NoReturn
 from flask import Flask, request
 from werkzeug.exceptions import LengthRequired
 
-from .answers import Refusal
+from .answers import CHECK_PREFIX, Refusal
 
 _WITH_BODY = frozenset({"POST", "PUT", "PATCH"})
 
@@ -32,7 +32,7 @@ def init_app(app: Flask) -> None:
 
 def refuse_transfer_coding() -> None:
     """Refuse a request whose body comes with Transfer-Encoding instead of a Content-Length."""
-    if "Transfer-Encoding" in request.headers:
+    if "Transfer-Encoding" in request.headers and not request.path.startswith(CHECK_PREFIX):
         raise LengthRequired("Send the body with a Content-Length: chunked bodies are refused.")
 
 

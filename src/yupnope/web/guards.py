@@ -19,7 +19,7 @@ from .. import wiring
 from ..client import Client
 from ..models import SessionSnapshot, UserSnapshot
 from ..sessions import Started
-from .answers import for_api
+from .answers import CHECK_PREFIX, for_api
 from .cookies import DEVICE_COOKIE, ServerSession
 
 P = ParamSpec("P")
@@ -163,7 +163,7 @@ def refuse_cross_origin() -> None:
     one cross-origin only after a CORS preflight this server answered, and those from an origin
     the operator listed in CORS_ORIGINS. The API never reads the cookie of either.
     """
-    if request.method not in _UNSAFE_METHODS:
+    if request.method not in _UNSAFE_METHODS or request.path.startswith(CHECK_PREFIX):
         return
     if for_api() and (
         "Authorization" in request.headers or request.headers.get("Origin") in cors_origins()

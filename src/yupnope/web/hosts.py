@@ -22,6 +22,7 @@ from werkzeug.routing import RequestRedirect
 from werkzeug.wrappers.response import Response
 
 from .. import wiring
+from .answers import CHECK_PREFIX
 
 
 def init_app(app: Flask) -> None:
@@ -44,8 +45,9 @@ def refuse_other_hosts(public: str | None) -> None:
     The port is not compared, as TRUSTED_HOSTS does not: a proxy may add or drop it. Werkzeug
     has already made a Host with characters no host name has into "", which matches nothing.
     """
-    if request.path == "/healthz":
-        # A monitor on the machine asks by address; the answer tells only "ok" or not.
+    if request.path == "/healthz" or request.path.startswith(CHECK_PREFIX):
+        # A monitor on the machine asks by address; the answer tells only "ok" or not. A
+        # proxy's check comes with the Host of the app it asks about.
         return
     if hostname(request.host) != public:
         abort(400, f"This server answers for {public} only.")

@@ -1,0 +1,154 @@
+"""Answer reverse proxies' forward-auth checks: who is at an app's door, and may they come in.
+
+A proxy in front of an app asks before it passes each request on, with the request's method,
+host and path in headers, and the browser's own headers (its cookie, an Authorization):
+- nginx's ``auth_request`` asks ``/auth/request`` and needs ``2xx`` to let the request through,
+  ``401`` to send the browser to the login page (its own ``error_page``), ``403`` to refuse;
+- Traefik's ``forwardAuth`` and Caddy's ``forward_auth`` ask ``/auth/forward`` and pass any other
+  answer to the browser as it is: a browser gets ``302`` to the login page with ``rd``, a
+  program ``401`` with a challenge, anyone not allowed ``403``.
+Allowed, the answer carries ``Remote-User`` and ``Remote-Groups``, which the proxy copies onto
+the request it passes on, over any the client sent itself. The session is read from the
+database on every check, so a logout or a change of groups holds at the very next request.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from urllib.parse import quote, urlsplit
+
+from flask import Blueprint, Response, request
+
+from .. import access, personal_tokens, wiring
+from ..models import SessionKind, UserSnapshot
+from . import guards
+from .answers import CHALLENGE, Refusal
+
+bp = Blueprint("forward", __name__)
+
+#: Every method: a proxy may ask with the method of the request it checks.
+_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
+
+#: What no cache may keep: each answer is about one request, one person, one moment.
+_NO_STORE = {"Cache-Control": "no-store"}
+
+
+@dataclass(frozen=True)
+class Original:
+    """Hold the request a proxy asks about: its method, scheme, host (as sent) and URI."""
+
+    method: str
+    scheme: str
+    host: str
+    uri: str
+
+    @property
+    def url(self) -> str:
+        """Return the request's URL, to send the browser back to after its login."""
+        return f"{self.scheme}://{self.host}{self.uri}"
+
+
+@bp.route("/auth/request", methods=_METHODS)
+def nginx_check() -> Response:
+    """Answer nginx's ``auth_request``: 200 with the identity, 401 to log in, or 403."""
+    original = _original(request.headers.get("X-Original-URL"))
+    return _check(original, redirect_browsers=False)
+
+
+@bp.route("/auth/forward", methods=_METHODS)
+def forward_check() -> Response:
+    """Answer Traefik's ``forwardAuth`` and Caddy's ``forward_auth``: 200, 302, 401 or 403."""
+    return _check(_original(None), redirect_browsers=True)
+
+
+def _original(full_url: str | None) -> Original:
+    """Read the original request from the proxy's headers, or refuse the check (400)."""
+    headers = request.headers
+    method = headers.get("X-Original-Method") or headers.get("X-Forwarded-Method") or "GET"
+    if full_url:
+        parts = urlsplit(full_url)
+        scheme, host = parts.scheme, parts.netloc
+        uri = parts.path + (f"?{parts.query}" if parts.query else "")
+    else:
+        scheme = headers.get("X-Forwarded-Proto", "https")
+        host = headers.get("X-Forwarded-Host", "")
+        uri = headers.get("X-Forwarded-Uri", "")
+    if scheme not in ("http", "https") or not host or not uri.startswith("/"):
+        raise Refusal(
+            400,
+            "bad_request",
+            "This address is for a reverse proxy's forward-auth check: send X-Original-URL,"
+            " or X-Forwarded-Proto, X-Forwarded-Host and X-Forwarded-Uri.",
+        )
+    return Original(method.upper(), scheme, host, uri)
+
+
+def _check(original: Original, redirect_browsers: bool) -> Response:
+    """Decide on ``original`` for whoever sent it, and answer as the proxy expects."""
+    user = _caller()
+    who = None
+    if user is not None:
+        who = access.Caller(user.username, user.username_key, frozenset(user.groups))
+    target = access.Request(original.method, original.host, original.uri)
+    decision = access.decide(wiring.get().settings.access, target, who)
+    if decision.outcome is access.Outcome.ALLOW:
+        return _allowed(user)
+    if decision.outcome is access.Outcome.DENY:
+        # Plain text: shown on the app's host, a page's relative links would be the app's.
+        said = f"You are logged in as {user.username}, and " if user is not None else ""
+        text = f"{said}{original.host} is not open to you.\n"
+        return Response(text, 403, {**_NO_STORE, "Content-Type": "text/plain; charset=utf-8"})
+    return _sign_in_first(original, redirect_browsers)
+
+
+def _allowed(user: UserSnapshot | None) -> Response:
+    """Answer 200 with the identity for the app: empty values for an anonymous visitor.
+
+    Sent even empty, so that a proxy told to copy them replaces whatever the client sent.
+    """
+    answer = Response("", 200, _NO_STORE)
+    answer.headers["Remote-User"] = "" if user is None else _wire(user.username)
+    answer.headers["Remote-Groups"] = "" if user is None else ",".join(sorted(user.groups))
+    return answer
+
+
+def _sign_in_first(original: Original, redirect_browsers: bool) -> Response:
+    """Answer a request that needs a session: the login page for a browser, else 401."""
+    portal = wiring.get().settings.public_origin
+    is_browser = "text/html" in request.headers.get("Accept", "")
+    if redirect_browsers and is_browser and portal and "Authorization" not in request.headers:
+        location = f"{portal}/login?rd={quote(original.url, safe='')}"
+        return Response("", 302, {**_NO_STORE, "Location": location})
+    scheme = request.headers.get("Authorization", "").partition(" ")[0].lower()
+    challenge = CHALLENGE + (', error="invalid_token"' if scheme == "bearer" else "")
+    return Response(
+        "Log in first.\n",
+        401,
+        {**_NO_STORE, "Content-Type": "text/plain", "WWW-Authenticate": challenge},
+    )
+
+
+def _caller() -> UserSnapshot | None:
+    """Return who sent the original request: a bearer token's user, else the cookie's."""
+    scheme, _, value = request.headers.get("Authorization", "").partition(" ")
+    value = value.strip()
+    if scheme.lower() == "bearer" and value:
+        now = guards.now()
+        if personal_tokens.is_personal(value):
+            token = wiring.personal_tokens().find(value, now)
+            if token is not None:
+                return token[1]
+        session = wiring.sessions().find(value, now, SessionKind.API)
+        if session is not None:
+            return session[1]
+    current = guards.current()
+    return None if current is None else current[1]
+
+
+def _wire(text: str) -> str:
+    """Return ``text`` as its UTF-8 bytes, one character each, which is how WSGI sends them.
+
+    A header value is Latin-1 in WSGI (PEP 3333); a name beyond it still reaches the app as
+    UTF-8 on the wire, as the apps behind such proxies read it.
+    """
+    return text.encode("utf-8").decode("latin-1")
