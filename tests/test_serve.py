@@ -60,12 +60,17 @@ def workers(server: LiveServer) -> set[int]:
     children: set[int] = set()
     for listing in Path(f"/proc/{root}/task").glob("*/children"):
         children |= {int(pid) for pid in listing.read_text().split()}
-    # multiprocessing's resource tracker is a child too, and serves nothing.
-    return {
-        pid
-        for pid in children
-        if b"resource_tracker" not in Path(f"/proc/{pid}/cmdline").read_bytes()
-    }
+    found = set()
+    for pid in children:
+        try:
+            command = Path(f"/proc/{pid}/cmdline").read_bytes()
+        except OSError:
+            # Ended between the listing and now, as a killed worker does.
+            continue
+        # multiprocessing's resource tracker is a child too, and serves nothing.
+        if b"resource_tracker" not in command:
+            found.add(pid)
+    return found
 
 
 def wait_for(condition: Callable[[], bool]) -> bool:
