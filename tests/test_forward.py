@@ -181,8 +181,23 @@ def test_the_check_is_answered_whatever_the_host_method_or_framing(portal: Flask
     assert answer.status_code == 200
 
 
-def test_a_check_without_the_original_request_is_400(portal: Flask) -> None:
-    answer = browser_of(portal).get("/auth/forward")
+@pytest.mark.parametrize(
+    ("path", "headers"),
+    [
+        ("/auth/forward", {}),
+        ("/auth/forward", {"X-Forwarded-Host": "app.example.com", "X-Forwarded-Uri": "admin"}),
+        (
+            "/auth/forward",
+            {"X-Forwarded-Proto": "ftp", "X-Forwarded-Host": "a", "X-Forwarded-Uri": "/"},
+        ),
+        ("/auth/request", {"X-Original-URL": "http://[::1/"}),
+        ("/auth/request", {"X-Original-URL": "app.example.com/x"}),
+    ],
+)
+def test_a_check_without_the_original_request_is_400(
+    portal: Flask, path: str, headers: dict[str, str]
+) -> None:
+    answer = browser_of(portal).get(path, headers=headers)
     assert answer.status_code == 400
     assert "X-Forwarded-Host" in answer.get_data(as_text=True)
 

@@ -72,7 +72,11 @@ def _original(full_url: str | None) -> Original:
     headers = request.headers
     method = headers.get("X-Original-Method") or headers.get("X-Forwarded-Method") or "GET"
     if full_url:
-        parts = urlsplit(full_url)
+        try:
+            parts = urlsplit(full_url)
+        except ValueError:
+            # Such as an unclosed IPv6 bracket: no URL a proxy would send.
+            parts = urlsplit("")
         scheme, host = parts.scheme, parts.netloc
         uri = parts.path + (f"?{parts.query}" if parts.query else "")
     else:
