@@ -10,6 +10,8 @@ argon2 parameters and the throttle limits raised out of the way, so every attemp
 - B2 (``throughput.py``): logged-in ``GET /yup`` per second, against a bare Flask app that
   returns a constant, served by the very same granian setup (``bench/bare.py``).
 - B2-api (``throughput.py``): ``GET /api/v1/me`` with a bearer token, against the same.
+- B9 (``throughput.py``): a proxy's signed-in forward-auth check, ``/auth/request``, against
+  the same.
 - B1, B2 and B2-api each add a balance row (``balance.py``): the busiest worker's CPU over the
   least busy one's.
 - B3 (``enumeration.py``): median latency of ``POST /login`` for an unknown name against a
@@ -77,9 +79,10 @@ def _instances(
     The bare app needs no instance, but an environment all the same.
     """
     envs: dict[str, dict[str, str]] = {}
-    if wanted & {"B1", "B2", "B2-api", "B3"}:
+    if wanted & {"B1", "B2", "B2-api", "B3", "B9"}:
         envs["yupnope"] = servers.environment(folder / "instance")
-    if wanted & {"B2", "B2-api"} or ("B8" in wanted and schema is not None):
+        servers.let_signed_in_users_in(folder / "instance")
+    if wanted & {"B2", "B2-api", "B9"} or ("B8" in wanted and schema is not None):
         envs["bare"] = servers.environment(folder / "bare")
     if "B1" in wanted:
         # The same server with argon2 at its cheapest: what a login costs besides the hash.
@@ -111,7 +114,7 @@ def _instances(
 
 
 #: Every workload, for --only. B4 and B5 are measured together: either runs both.
-WORKLOADS = ["B1", "B2", "B2-api", "B3", "B4", "B5", "B6", "B7", "B8"]
+WORKLOADS = ["B1", "B2", "B2-api", "B3", "B4", "B5", "B6", "B7", "B8", "B9"]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -180,6 +183,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if "B2-api" in wanted:
             token = servers.api_token(found["yupnope"], USER, password)
             results.extend(throughput.bench_b2_api(found, token, timing))
+        if "B9" in wanted:
+            results.extend(throughput.bench_b9(found, cookies["yupnope"], timing))
         if "B3" in wanted:
             results.append(enumeration.bench_b3(found, password, timing))
         if "B4" in wanted:

@@ -171,6 +171,16 @@ def environment(instance: Path) -> dict[str, str]:
     return env
 
 
+#: The access rules of B9's instance: every signed-in user may reach every app.
+ACCESS = '[access]\ndefault_policy = "signed_in"\n'
+
+
+def let_signed_in_users_in(instance: Path) -> None:
+    """Write ACCESS into the instance's yupnope.toml, where the access rules live."""
+    instance.mkdir(mode=0o700, parents=True, exist_ok=True)
+    (instance / "yupnope.toml").write_text(ACCESS)
+
+
 def add_user(env: dict[str, str], name: str, password: str) -> None:
     """Create a user with ``yupnope users add``, as an operator would."""
     done = run(

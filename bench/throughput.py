@@ -1,4 +1,4 @@
-"""Measure throughput against a baseline: logins (B1), pages (B2), the API (B2-api), and B8.
+"""Measure throughput against a baseline: logins (B1), pages (B2), the API (B2-api), B8, B9.
 
 B8 runs B1 and B2 on another database, so each takes the ``Database`` it runs on. Every workload
 here misses its target on any 503, and B1, B2 and B2-api add a row judging how evenly the
@@ -108,6 +108,25 @@ def bench_b2_api(found: dict[str, Server], token: str, timing: Timing) -> list[R
         authorization=f"Bearer {token}",
     )
     return _against_bare(found, me, "B2-api", timing, SQLITE.balance)
+
+
+def bench_b9(found: dict[str, Server], cookie: str, timing: Timing) -> list[Result]:
+    """Measure B9: signed-in forward-auth checks (nginx's /auth/request) against the bare app.
+
+    The check a proxy makes before every request to every app it protects: the session cookie
+    read from the database, the access rules decided (the bench's instance lets every signed-in
+    user in, servers.ACCESS), the identity answered.
+    """
+    print("B9: signed-in forward-auth checks against a bare Flask app", flush=True)
+    check = Load(
+        "signed-in forward-auth check `GET /auth/request`",
+        SQLITE.server,
+        "/auth/request",
+        PAGE_CONNECTIONS,
+        cookie=cookie,
+        original_url="https://app.example.com/notes",
+    )
+    return _against_bare(found, check, "B9", timing, SQLITE.balance)
 
 
 def _against_bare(

@@ -38,6 +38,8 @@ class Load:
     cookie: str = ""
     #: The Authorization header, "Bearer <token>" for the API, or nothing.
     authorization: str = ""
+    #: The X-Original-URL nginx sends with a forward-auth check, or "" for none.
+    original_url: str = ""
     status: int = 200
     location: str = ""
     #: False: a new connection per request, so no run depends on how its connections happened
@@ -52,6 +54,7 @@ class Load:
             BENCH_BODY=self.body,
             BENCH_COOKIE=self.cookie,
             BENCH_AUTHORIZATION=self.authorization,
+            BENCH_ORIGINAL_URL=self.original_url,
             BENCH_STATUS=str(self.status),
             BENCH_LOCATION=self.location,
             BENCH_CLOSE="" if self.keep_alive else "1",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import quote
@@ -10,7 +11,8 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from helpers import GOOD_PASSWORD, SAME_ORIGIN, add_user, browser_of, run_cli
+from helpers import GOOD_PASSWORD, SAME_ORIGIN, add_user, browser_of, count_rows, run_cli
+from yupnope.models import LoginEvent
 
 API = "/api/v1"
 
@@ -179,8 +181,23 @@ def test_the_check_is_answered_whatever_the_host_method_or_framing(portal: Flask
     assert answer.status_code == 200
 
 
-def test_a_check_without_the_original_request_is_400(portal: Flask) -> None:
-    answer = browser_of(portal).get("/auth/forward")
+@pytest.mark.parametrize(
+    ("path", "headers"),
+    [
+        ("/auth/forward", {}),
+        ("/auth/forward", {"X-Forwarded-Host": "app.example.com", "X-Forwarded-Uri": "admin"}),
+        (
+            "/auth/forward",
+            {"X-Forwarded-Proto": "ftp", "X-Forwarded-Host": "a", "X-Forwarded-Uri": "/"},
+        ),
+        ("/auth/request", {"X-Original-URL": "http://[::1/"}),
+        ("/auth/request", {"X-Original-URL": "app.example.com/x"}),
+    ],
+)
+def test_a_check_without_the_original_request_is_400(
+    portal: Flask, path: str, headers: dict[str, str]
+) -> None:
+    answer = browser_of(portal).get(path, headers=headers)
     assert answer.status_code == 400
     assert "X-Forwarded-Host" in answer.get_data(as_text=True)
 
@@ -194,3 +211,57 @@ def test_a_name_beyond_latin_1_reaches_the_app_as_utf_8(portal: Flask) -> None:
     answer = nginx(client, "https://app.example.com/")
     raw = answer.headers["Remote-User"].encode("latin-1")
     assert raw.decode("utf-8") == "ωμέγα"
+
+
+def basic(name: str, password: str) -> dict[str, str]:
+    """Return the Authorization header of HTTP Basic (RFC 7617) for ``name`` and ``password``."""
+    pair = f"{name}:{password}".encode()
+    return {"Authorization": "Basic " + base64.b64encode(pair).decode("ascii")}
+
+
+def test_basic_credentials_are_ignored_unless_turned_on(portal: Flask) -> None:
+    answer = forward(
+        browser_of(portal), "https://app.example.com/", **basic("alice", GOOD_PASSWORD)
+    )
+    assert answer.status_code == 401
+    assert "Basic" not in answer.headers["WWW-Authenticate"]
+
+
+def test_basic_credentials_open_the_apps_when_turned_on(
+    app_factory: Callable[..., Flask],
+) -> None:
+    app = app_factory(**PORTAL, proxy_basic_auth=True)
+    add_user(app, "alice")
+    events = count_rows(app, LoginEvent)
+    good = forward(browser_of(app), "https://app.example.com/", **basic("alice", GOOD_PASSWORD))
+    assert (good.status_code, good.headers["Remote-User"]) == (200, "alice")
+    # A success comes with every request: no event for it.
+    assert count_rows(app, LoginEvent) == events
+    for wrong in (basic("alice", "not the password"), basic("nobody", GOOD_PASSWORD)):
+        refused = forward(browser_of(app), "https://app.example.com/", **wrong)
+        assert refused.status_code == 401
+        assert 'Basic realm="yupnope"' in refused.headers["WWW-Authenticate"]
+    for malformed in ("Basic !!!", "Basic " + base64.b64encode(b"no colon").decode()):
+        answer = forward(browser_of(app), "https://app.example.com/", Authorization=malformed)
+        assert answer.status_code == 401
+
+
+def test_one_budget_for_the_form_the_api_and_basic(app_factory: Callable[..., Flask]) -> None:
+    app = app_factory(**PORTAL, proxy_basic_auth=True, throttle_account_limit=3)
+    add_user(app, "alice")
+    browser = browser_of(app)
+    wrong = {"username": "alice", "password": "not the password"}
+    assert browser.post("/login", data=wrong, headers=SAME_ORIGIN).status_code == 303
+    assert browser.post(f"{API}/sessions", json=wrong).status_code == 401
+    url = "https://app.example.com/"
+    assert forward(browser, url, **basic("alice", "not the password")).status_code == 401
+    # The account's budget is spent, by all three together: even the right password waits.
+    throttled = forward(browser, url, **basic("alice", GOOD_PASSWORD))
+    assert throttled.status_code == 429
+    assert throttled.headers["Retry-After"].isdigit()
+    # nginx takes nothing but 2xx, 401 and 403 from its check.
+    assert nginx(browser, url, **basic("alice", GOOD_PASSWORD)).status_code == 401
+    form = browser.post(
+        "/login", data={"username": "alice", "password": GOOD_PASSWORD}, headers=SAME_ORIGIN
+    )
+    assert form.headers["Location"].startswith("/nope?wait=")

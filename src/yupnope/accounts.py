@@ -30,7 +30,7 @@ from .security.passwords import Hasher
 from .security.tokens import DeviceCookies
 from .sessions import Sessions, Started
 from .store import Store
-from .throttle import Throttle
+from .throttle import Counted, Throttle
 
 
 @dataclass(frozen=True)
@@ -91,11 +91,52 @@ class Accounts:
         device_cookie: str | None = None,
         kind: SessionKind = SessionKind.BROWSER,
     ) -> LoginResult:
-        """Check a name and password and start a session of ``kind``, or raise why not.
+        """Check a name and password and start a session of ``kind``, or raise as ``_checked``.
 
         The session replaces the one whose token is ``replacing`` (the client's own), and
         starts in the login's last write transaction, once the account is known to be
         unchanged since its check: it exists exactly when the login succeeded.
+        """
+        user, counted, secret = self._checked(username, password, client, now, device_cookie)
+        changes: dict[str, object] = {"last_login_at": now}
+        if self.hasher.needs_rehash(user.password_hash):
+            try:
+                changes["password_hash"] = self.hasher.hash(secret)
+            except Busy:
+                # The login is good; the new hash can wait for a quieter login.
+                pass
+        if passwords.policy_failure(secret, user.username) is not None:
+            changes["must_change_password"] = True
+        # One write transaction after the hash, for everything a good login changes: the
+        # throttle's counters (when they are in this database), the user, the event and the
+        # new session, so a login costs one commit besides its counting. Counters kept in
+        # Redis are one round trip inside it, at most Redis's short timeout.
+        with self.store.tx.write():
+            unchanged = self.store.users.update_if_unchanged(user, **changes)
+            if unchanged:
+                self.throttle.succeeded(counted)
+                self.store.events.record(EventKind.LOGIN, now, client, user.id, user.username)
+                started = self.sessions.open(user, client, now, replacing, kind)
+        if not unchanged:
+            # An operator removed, disabled or re-passworded the account during the check.
+            self.attempts.failed(user, client, now)
+        return LoginResult(user, started, self.devices.sign(user.username_key))
+
+    def check_password(self, username: str, password: str, client: Client, now: datetime) -> User:
+        """Check a name and password sent with one request (HTTP Basic, web/forward.py).
+
+        The login's throttle, hash and refusals (see ``_checked``), but no session, and no event
+        for a success, which comes with every request.
+        """
+        user, counted, _ = self._checked(username, password, client, now, None)
+        with self.store.tx.write():
+            self.throttle.succeeded(counted)
+        return user
+
+    def _checked(
+        self, username: str, password: str, client: Client, now: datetime, device: str | None
+    ) -> tuple[User, Counted, str]:
+        """Return the user a name and password open, its counted attempt and the password.
 
         Raises InvalidCredentials, Throttled (too many failures: checked before any hashing, and
         the same whether the name exists or the password is right) or Busy (no hashing slot).
@@ -125,9 +166,9 @@ class Accounts:
             self.attempts.failed(None, client, now)
         user = self.store.users.by_key(key)
         self.store.tx.end_read()
-        device = self.devices.read(device_cookie, key) if device_cookie else None
+        known = self.devices.read(device, key) if device else None
         try:
-            counted = self.throttle.admit_login(key, client.address, device, now)
+            counted = self.throttle.admit_login(key, client.address, known, now)
         except Throttled as refused:
             self.attempts.refused(refused, EventKind.LOGIN_THROTTLED, user, client, now)
             raise
@@ -142,29 +183,7 @@ class Accounts:
             raise
         if not matches or user.disabled:
             self.attempts.failed(user, client, now)
-        changes: dict[str, object] = {"last_login_at": now}
-        if self.hasher.needs_rehash(user.password_hash):
-            try:
-                changes["password_hash"] = self.hasher.hash(secret)
-            except Busy:
-                # The login is good; the new hash can wait for a quieter login.
-                pass
-        if passwords.policy_failure(secret, user.username) is not None:
-            changes["must_change_password"] = True
-        # One write transaction after the hash, for everything a good login changes: the
-        # throttle's counters (when they are in this database), the user, the event and the
-        # new session, so a login costs one commit besides its counting. Counters kept in
-        # Redis are one round trip inside it, at most Redis's short timeout.
-        with self.store.tx.write():
-            unchanged = self.store.users.update_if_unchanged(user, **changes)
-            if unchanged:
-                self.throttle.succeeded(counted)
-                self.store.events.record(EventKind.LOGIN, now, client, user.id, user.username)
-                started = self.sessions.open(user, client, now, replacing, kind)
-        if not unchanged:
-            # An operator removed, disabled or re-passworded the account during the check.
-            self.attempts.failed(user, client, now)
-        return LoginResult(user, started, self.devices.sign(user.username_key))
+        return user, counted, secret
 
     def change_password(
         self,

@@ -125,6 +125,9 @@ class Settings:
     #: Whether ``serve`` writes a line per request to its output. Off: it cost more than the
     #: request itself on the busiest paths (docs/benchmarks.md), and the proxy in front keeps one.
     access_log: bool = False
+    #: Whether the forward-auth checks take ``Authorization: Basic`` (a name and password with
+    #: every request) from clients that can do no better; throttled as the login form is.
+    proxy_basic_auth: bool = False
     #: Domain the session cookie covers (``example.com``: this server's host and every host under
     #: it), so that reverse proxies can check the sessions of the apps there (forward-auth), and a
     #: login may return to their pages; empty: the cookie is this server's host's alone.

@@ -14,12 +14,15 @@ database on every check, so a logout or a change of groups holds at the very nex
 
 from __future__ import annotations
 
+import base64
+import binascii
 from dataclasses import dataclass
 from urllib.parse import quote, urlsplit
 
 from flask import Blueprint, Response, request
 
 from .. import access, personal_tokens, wiring
+from ..errors import InvalidCredentials, Throttled
 from ..models import SessionKind, UserSnapshot
 from . import guards
 from .answers import CHALLENGE, Refusal
@@ -28,6 +31,9 @@ bp = Blueprint("forward", __name__)
 
 #: Every method: a proxy may ask with the method of the request it checks.
 _METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
+
+#: A short answer for a person, shown as it is on the app's host.
+_TEXT = {"Content-Type": "text/plain; charset=utf-8"}
 
 #: What no cache may keep: each answer is about one request, one person, one moment.
 _NO_STORE = {"Cache-Control": "no-store"}
@@ -66,7 +72,11 @@ def _original(full_url: str | None) -> Original:
     headers = request.headers
     method = headers.get("X-Original-Method") or headers.get("X-Forwarded-Method") or "GET"
     if full_url:
-        parts = urlsplit(full_url)
+        try:
+            parts = urlsplit(full_url)
+        except ValueError:
+            # Such as an unclosed IPv6 bracket: no URL a proxy would send.
+            parts = urlsplit("")
         scheme, host = parts.scheme, parts.netloc
         uri = parts.path + (f"?{parts.query}" if parts.query else "")
     else:
@@ -85,30 +95,34 @@ def _original(full_url: str | None) -> Original:
 
 def _check(original: Original, redirect_browsers: bool) -> Response:
     """Decide on ``original`` for whoever sent it, and answer as the proxy expects."""
-    user = _caller()
-    who = None
-    if user is not None:
-        who = access.Caller(user.username, user.username_key, frozenset(user.groups))
+    try:
+        who = _caller()
+    except Throttled as exc:
+        # nginx takes any answer but 2xx, 401 and 403 for its own failure (a 500).
+        status = 401 if not redirect_browsers else 429
+        retry = {"Retry-After": str(exc.retry_after)}
+        return Response(f"{exc}\n", status, {**_NO_STORE, **_TEXT, **retry, **_challenge()})
+    except InvalidCredentials:
+        who = None
     target = access.Request(original.method, original.host, original.uri)
     decision = access.decide(wiring.get().settings.access, target, who)
     if decision.outcome is access.Outcome.ALLOW:
-        return _allowed(user)
+        return _allowed(who)
     if decision.outcome is access.Outcome.DENY:
         # Plain text: shown on the app's host, a page's relative links would be the app's.
-        said = f"You are logged in as {user.username}, and " if user is not None else ""
-        text = f"{said}{original.host} is not open to you.\n"
-        return Response(text, 403, {**_NO_STORE, "Content-Type": "text/plain; charset=utf-8"})
+        said = f"You are logged in as {who.username}, and " if who is not None else ""
+        return Response(f"{said}{original.host} is not open to you.\n", 403, {**_NO_STORE, **_TEXT})
     return _sign_in_first(original, redirect_browsers)
 
 
-def _allowed(user: UserSnapshot | None) -> Response:
+def _allowed(who: access.Caller | None) -> Response:
     """Answer 200 with the identity for the app: empty values for an anonymous visitor.
 
     Sent even empty, so that a proxy told to copy them replaces whatever the client sent.
     """
     answer = Response("", 200, _NO_STORE)
-    answer.headers["Remote-User"] = "" if user is None else _wire(user.username)
-    answer.headers["Remote-Groups"] = "" if user is None else ",".join(sorted(user.groups))
+    answer.headers["Remote-User"] = "" if who is None else _wire(who.username)
+    answer.headers["Remote-Groups"] = "" if who is None else ",".join(sorted(who.groups))
     return answer
 
 
@@ -119,30 +133,66 @@ def _sign_in_first(original: Original, redirect_browsers: bool) -> Response:
     if redirect_browsers and is_browser and portal and "Authorization" not in request.headers:
         location = f"{portal}/login?rd={quote(original.url, safe='')}"
         return Response("", 302, {**_NO_STORE, "Location": location})
+    return Response("Log in first.\n", 401, {**_NO_STORE, **_TEXT, **_challenge()})
+
+
+def _challenge() -> dict[str, str]:
+    """Return the WWW-Authenticate header of a 401: Bearer, and Basic when it is taken."""
     scheme = request.headers.get("Authorization", "").partition(" ")[0].lower()
-    challenge = CHALLENGE + (', error="invalid_token"' if scheme == "bearer" else "")
-    return Response(
-        "Log in first.\n",
-        401,
-        {**_NO_STORE, "Content-Type": "text/plain", "WWW-Authenticate": challenge},
-    )
+    bearer = CHALLENGE + (', error="invalid_token"' if scheme == "bearer" else "")
+    basic = ', Basic realm="yupnope", charset="UTF-8"'
+    return {"WWW-Authenticate": bearer + (basic if wiring.get().settings.proxy_basic_auth else "")}
 
 
-def _caller() -> UserSnapshot | None:
-    """Return who sent the original request: a bearer token's user, else the cookie's."""
+def _caller() -> access.Caller | None:
+    """Return who sent the original request: a bearer token's user, else the cookie's.
+
+    With PROXY_BASIC_AUTH, a Basic name and password too, checked as a login is (raises
+    InvalidCredentials or Throttled).
+    """
     scheme, _, value = request.headers.get("Authorization", "").partition(" ")
     value = value.strip()
+    user: UserSnapshot | None = None
     if scheme.lower() == "bearer" and value:
-        now = guards.now()
-        if personal_tokens.is_personal(value):
-            token = wiring.personal_tokens().find(value, now)
-            if token is not None:
-                return token[1]
-        session = wiring.sessions().find(value, now, SessionKind.API)
-        if session is not None:
-            return session[1]
-    current = guards.current()
-    return None if current is None else current[1]
+        user = _token_user(value)
+    elif scheme.lower() == "basic" and value and wiring.get().settings.proxy_basic_auth:
+        name, password = _basic(value)
+        checked = wiring.accounts().check_password(name, password, guards.client(), guards.now())
+        groups = wiring.operator().groups_of(checked)
+        return access.Caller(checked.username, checked.username_key, frozenset(groups))
+    if user is None:
+        current = guards.current()
+        user = None if current is None else current[1]
+    if user is None:
+        return None
+    return access.Caller(user.username, user.username_key, frozenset(user.groups))
+
+
+def _token_user(value: str) -> UserSnapshot | None:
+    """Return the user of a personal token or an API session's token, or None."""
+    now = guards.now()
+    if personal_tokens.is_personal(value):
+        token = wiring.personal_tokens().find(value, now)
+        if token is not None:
+            return token[1]
+    session = wiring.sessions().find(value, now, SessionKind.API)
+    return None if session is None else session[1]
+
+
+def _basic(value: str) -> tuple[str, str]:
+    """Return the name and password of Basic credentials (RFC 7617), or raise InvalidCredentials.
+
+    Malformed credentials fail as a wrong password does, before the throttle: they cost no
+    hash and no write, so there is nothing for it to bound.
+    """
+    try:
+        decoded = base64.b64decode(value, validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError):
+        raise InvalidCredentials() from None
+    name, colon, password = decoded.partition(":")
+    if not colon:
+        raise InvalidCredentials()
+    return name, password
 
 
 def _wire(text: str) -> str:
