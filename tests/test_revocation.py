@@ -13,17 +13,22 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+import requests
 from flask import Flask
 
 from helpers import (
+    CHEAP_ARGON2,
     COOKIE,
     GOOD_PASSWORD,
     NEW_PASSWORD,
     OPERATOR_CHANGES,
     SAME_ORIGIN,
+    TIMEOUT,
+    LiveServer,
     add_user,
     change_as_operator,
     login,
+    run_yupnope,
 )
 
 #: Run every test here on SQLite and on PostgreSQL (see conftest.database_url).
@@ -186,3 +191,39 @@ def test_every_credential_ended_on_one_instance_is_refused_by_the_other(
     assert not bearer_opens_api(b, secret)
     # A password change keeps the session it was made with, on every instance alike.
     assert bearer_opens_api(b, actor) == (how == "password-change")
+
+
+@pytest.mark.live
+def test_a_session_ended_through_one_worker_is_refused_by_every_worker(
+    live_server_factory: Callable[..., LiveServer],
+) -> None:
+    # Each request here comes on a connection of its own, which the kernel hands to either
+    # worker (a listener each, SO_REUSEPORT): forty of them reach both, but for odds of 2^-39.
+    server = live_server_factory(workers=2, **CHEAP_ARGON2)
+    add_user_live(server)
+    made = requests.post(
+        f"{server.url}{API}/sessions",
+        json={"username": "alice", "password": GOOD_PASSWORD},
+        timeout=TIMEOUT,
+    )
+    token = made.json()["token"]
+    headers = {"Authorization": f"Bearer {token}"}
+
+    def statuses() -> set[int]:
+        return {
+            requests.get(f"{server.url}{API}/me", headers=headers, timeout=TIMEOUT).status_code
+            for _ in range(40)
+        }
+
+    assert statuses() == {200}
+    ended = requests.delete(f"{server.url}{API}/sessions/current", headers=headers, timeout=TIMEOUT)
+    assert ended.status_code == 204
+    assert statuses() == {401}
+
+
+def add_user_live(server: LiveServer) -> None:
+    """Create alice in the live server's instance with the operator's command."""
+    done = run_yupnope(
+        server.instance, "users", "add", "alice", "--password-stdin", input=GOOD_PASSWORD
+    )
+    assert done.returncode == 0, done.stderr
