@@ -62,8 +62,8 @@ NGINX_TEMP_PATHS = ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
 
 
 def deployment_files() -> list[Path]:
-    """Return the guide and every file in deploy/."""
-    return [GUIDE, *sorted(path for path in DEPLOY.iterdir() if path.is_file())]
+    """Return the guide and every file in deploy/ and its folders."""
+    return [GUIDE, *sorted(path for path in DEPLOY.rglob("*") if path.is_file())]
 
 
 def test_every_setting_the_deployment_files_name_exists() -> None:
