@@ -356,7 +356,7 @@ POSTGRES_URL = os.environ.get(
 
 
 #: How the switches that turn a skip into a failure begin (.ci/run sets them all):
-#: YUPNOPE_REQUIRE_SERVICES, _BROWSER, _NGINX and _SYSTEMD.
+#: YUPNOPE_REQUIRE_SERVICES, _BROWSER, _NGINX, _SYSTEMD and _PROXIES.
 REQUIRE_PREFIX = "YUPNOPE_REQUIRE_"
 
 
