@@ -331,6 +331,16 @@ class LiveServer:
         return http
 
 
+def end(process: subprocess.Popen[bytes]) -> None:
+    """Stop ``process`` (SIGTERM), and kill it if it has not ended within 10 seconds."""
+    process.terminate()
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
 def send_raw(
     server: LiveServer, data: bytes, cut_short: bool = False
 ) -> tuple[http.client.HTTPResponse, bytes]:

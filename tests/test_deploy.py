@@ -32,7 +32,15 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from helpers import GOOD_PASSWORD, TIMEOUT, LiveServer, free_port, run_yupnope, skip_unless_required
+from helpers import (
+    GOOD_PASSWORD,
+    TIMEOUT,
+    LiveServer,
+    end,
+    free_port,
+    run_yupnope,
+    skip_unless_required,
+)
 from yupnope import config
 from yupnope.cli import cli
 
@@ -151,8 +159,10 @@ def nginx_version(nginx: str) -> tuple[int, ...]:
     return tuple(int(part) for part in found.groups()) if found else (0,)
 
 
-def self_signed_certificate(folder: Path) -> tuple[Path, Path]:
-    """Write a certificate for localhost and 127.0.0.1, and its key, both in PEM.
+def self_signed_certificate(
+    folder: Path, hosts: tuple[str, ...] = ("localhost",)
+) -> tuple[Path, Path]:
+    """Write a certificate for ``hosts`` and 127.0.0.1, and its key, both in PEM.
 
     Made with the cryptography package (a test dependency), so the test needs no openssl command.
     """
@@ -165,9 +175,9 @@ def self_signed_certificate(folder: Path) -> tuple[Path, Path]:
             serialization.NoEncryption(),
         )
     )
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, hosts[0])])
     now = datetime.now(UTC)
-    names = [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
+    names = [*map(x509.DNSName, hosts), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
     certificate = (
         x509.CertificateBuilder()
         .subject_name(name)
@@ -328,12 +338,7 @@ def running_nginx(nginx: str, folder: Path, conf: Path, port: int) -> Iterator[N
                 time.sleep(0.05)
         yield
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        end(process)
 
 
 def direct_session(certificate: Path) -> requests.Session:
