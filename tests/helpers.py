@@ -365,6 +365,18 @@ POSTGRES_URL = os.environ.get(
 )
 
 
+# Debian's Chromium, which Playwright drives (it cannot download a browser of its own here).
+
+CHROMIUM = Path("/usr/bin/chromium")
+#: Headless in a container: no sandbox (CI runs as root), no GPU, no calls home.
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-dev-shm-usage",
+]
+
+
 #: How the switches that turn a skip into a failure begin (.ci/run sets them all):
 #: YUPNOPE_REQUIRE_SERVICES, _BROWSER, _NGINX, _SYSTEMD and _PROXIES.
 REQUIRE_PREFIX = "YUPNOPE_REQUIRE_"

@@ -12,8 +12,9 @@ with the headers it got.
 
 The host names stay those of the files (login.example.com, app.example.com): the client sends
 every connection to 127.0.0.1, as DNS would send them to the proxy, and keeps the name for the
-Host, the TLS server name and the certificate check. A missing proxy skips its tests and says
-why, or fails them under YUPNOPE_REQUIRE_PROXIES=1 (set by .ci/run, which installs them).
+Host, the TLS server name and the certificate check; Debian's Chromium, which signs in through
+each proxy once, is told the same (--host-resolver-rules). A missing proxy skips its tests and
+says why, or fails them under YUPNOPE_REQUIRE_PROXIES=1 (set by .ci/run, which installs them).
 """
 
 from __future__ import annotations
@@ -39,6 +40,8 @@ from requests.adapters import HTTPAdapter
 
 from helpers import (
     CHEAP_ARGON2,
+    CHROMIUM,
+    CHROMIUM_ARGS,
     GOOD_PASSWORD,
     TIMEOUT,
     LiveServer,
@@ -79,6 +82,9 @@ PAGE = {"Accept": "text/html,application/xhtml+xml,*/*;q=0.8"}
 
 #: Header names an app on CGI, WSGI or PHP reads as its REMOTE_USER and REMOTE_GROUPS.
 IDENTITY_VARIABLES = ("REMOTE_USER", "REMOTE_GROUPS")
+
+#: What the app is told of alice, once each and under no other name.
+ALICE = {"REMOTE_USER": ["alice"], "REMOTE_GROUPS": ["staff"]}
 
 
 # The client: every host name on loopback, as the proxy's DNS records would have it.
@@ -140,15 +146,21 @@ class EchoServer(ThreadingHTTPServer):
         self.seen: list[dict[str, Any]] = []
 
 
-def identity(answer: requests.Response) -> dict[str, list[str]]:
+def seen(answer: requests.Response) -> dict[str, Any]:
+    """Return what the app says it got, from its answer through the proxy."""
+    assert answer.status_code == 200, (answer.status_code, answer.text[:300])
+    got: dict[str, Any] = answer.json()
+    return got
+
+
+def identity(got: dict[str, Any]) -> dict[str, list[str]]:
     """Return what the app got as REMOTE_USER and REMOTE_GROUPS, under every name that reads so.
 
     An app on CGI, WSGI or PHP takes a header's name in upper case with every character but
     letters and digits made "_": Remote_User and Remote.User are its REMOTE_USER too.
     """
-    assert answer.status_code == 200, (answer.status_code, answer.text[:300])
     found: dict[str, list[str]] = {}
-    for name, value in answer.json()["headers"]:
+    for name, value in got["headers"]:
         variable = re.sub(r"[^A-Z0-9]", "_", name.upper())
         if variable in IDENTITY_VARIABLES:
             found.setdefault(variable, []).append(value)
@@ -431,6 +443,31 @@ def wait_until_ready(stack: Stack, proxy: subprocess.Popen[bytes], log: Path) ->
         time.sleep(0.1)
 
 
+@pytest.fixture(scope="module")
+def chromium() -> Iterator[Any]:
+    """Launch Debian's headless Chromium with every name under example.com on 127.0.0.1.
+
+    Skips without Playwright or Chromium, or fails under YUPNOPE_REQUIRE_BROWSER=1.
+    """
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError as exc:
+        skip_unless_required(
+            f"{exc.name} is not installed (pip install -e '.[test]')", "YUPNOPE_REQUIRE_BROWSER"
+        )
+    if not os.access(CHROMIUM, os.X_OK):
+        skip_unless_required(
+            f"{CHROMIUM} is missing (apt-get install chromium)", "YUPNOPE_REQUIRE_BROWSER"
+        )
+    resolve = f"--host-resolver-rules=MAP *.{DOMAIN} 127.0.0.1"
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=str(CHROMIUM), args=[*CHROMIUM_ARGS, resolve], headless=True
+        )
+        yield browser
+        browser.close()
+
+
 # The tests, each run with every proxy.
 
 
@@ -450,9 +487,9 @@ def test_a_visitor_signs_in_and_returns_to_the_page_as_themselves(stack: Stack) 
     # For the portal and the app alike, and over HTTPS alone (the proxy said https).
     assert (cookie.domain.lstrip("."), cookie.secure) == (DOMAIN, True)
 
-    page = stack.get(browser, wanted)
-    assert identity(page) == {"REMOTE_USER": ["alice"], "REMOTE_GROUPS": ["staff"]}
-    assert page.json()["path"] == "/notes?x=1&y=2"
+    got = seen(stack.get(browser, wanted))
+    assert identity(got) == ALICE
+    assert got["path"] == "/notes?x=1&y=2"
 
 
 def test_a_program_without_a_session_gets_401(stack: Stack) -> None:
@@ -505,12 +542,11 @@ def test_a_forged_identity_never_reaches_the_app(stack: Stack) -> None:
         "Remote_Groups": "admins",
     }
     # An anonymous visitor on a bypass rule: the check answers the identity empty.
-    anonymous = identity(stack.get(stack.client(**forged), stack.site + "/public/"))
+    anonymous = identity(seen(stack.get(stack.client(**forged), stack.site + "/public/")))
     assert all(value == "" for values in anonymous.values() for value in values), anonymous
     # Signed in: yupnope's identity, once, and no alias beside it.
     alice = stack.signed_in("alice")
-    signed = identity(stack.get(alice, stack.site + "/notes", headers=forged))
-    assert signed == {"REMOTE_USER": ["alice"], "REMOTE_GROUPS": ["staff"]}
+    assert identity(seen(stack.get(alice, stack.site + "/notes", headers=forged))) == ALICE
 
 
 def test_a_personal_token_opens_the_app_for_a_script(stack: Stack) -> None:
@@ -530,7 +566,7 @@ def test_a_personal_token_opens_the_app_for_a_script(stack: Stack) -> None:
     assert made.status_code == 201, made.text
     token = made.json()["secret"]
     answer = stack.get(stack.client(Authorization=f"Bearer {token}"), stack.site + "/api/notes")
-    assert identity(answer) == {"REMOTE_USER": ["alice"], "REMOTE_GROUPS": ["staff"]}
+    assert identity(seen(answer)) == ALICE
     wrong = stack.get(stack.client(Authorization="Bearer not-a-token"), stack.site + "/api/")
     assert wrong.status_code == 401
 
@@ -549,3 +585,30 @@ def test_rd_to_a_foreign_host_is_not_followed(stack: Stack, foreign: str) -> Non
     assert urlsplit(signed.headers["Location"]).path == "/yup"
     asked = stack.get(browser, stack.portal + "/logout", params={"rd": foreign})
     assert 'name="rd"' not in asked.text
+
+
+def test_a_real_browser_signs_in_through_the_proxy_and_out_again(
+    stack: Stack, chromium: Any
+) -> None:
+    from playwright.sync_api import expect
+
+    # The proxies' certificates are the test's own (or Caddy's local authority's).
+    context = chromium.new_context(ignore_https_errors=True)
+    context.set_default_timeout(10_000)
+    try:
+        page = context.new_page()
+        wanted = stack.site + "/notes?x=1&y=2"
+        page.goto(wanted)
+        expect(page).to_have_url(f"{stack.portal}/login?rd={quote(wanted, safe='')}")
+        page.get_by_label("Name", exact=True).fill("alice")
+        page.get_by_label("Password", exact=True).fill(GOOD_PASSWORD)
+        page.get_by_role("button", name="Log in").click()
+        expect(page).to_have_url(wanted)
+        assert identity(json.loads(page.locator("body").inner_text())) == ALICE
+
+        # The app's "log out" link, the portal's button, and the app closed at once.
+        page.goto(f"{stack.portal}/logout?rd={quote(stack.site + '/', safe='')}")
+        page.get_by_role("button", name="Log out", exact=True).click()
+        expect(page).to_have_url(re.compile(re.escape(f"{stack.portal}/login?rd=")))
+    finally:
+        context.close()
