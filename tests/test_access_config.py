@@ -135,7 +135,7 @@ RULE = '[[access.rules]]\ndomain = "app.example.com"\npolicy = "signed_in"\n'
         ),
         (
             RULE + 'subject = "group:st aff"\n',
-            'access.rules[1].subject: "group:st aff" names no group: The group name \'st aff\' '
+            "access.rules[1].subject: \"group:st aff\" names no group: The group name 'st aff' "
             "is not one",
         ),
         (
