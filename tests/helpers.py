@@ -331,6 +331,16 @@ class LiveServer:
         return http
 
 
+def end(process: subprocess.Popen[bytes]) -> None:
+    """Stop ``process`` (SIGTERM), and kill it if it has not ended within 10 seconds."""
+    process.terminate()
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
 def send_raw(
     server: LiveServer, data: bytes, cut_short: bool = False
 ) -> tuple[http.client.HTTPResponse, bytes]:
@@ -355,8 +365,20 @@ POSTGRES_URL = os.environ.get(
 )
 
 
+# Debian's Chromium, which Playwright drives (it cannot download a browser of its own here).
+
+CHROMIUM = Path("/usr/bin/chromium")
+#: Headless in a container: no sandbox (CI runs as root), no GPU, no calls home.
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-dev-shm-usage",
+]
+
+
 #: How the switches that turn a skip into a failure begin (.ci/run sets them all):
-#: YUPNOPE_REQUIRE_SERVICES, _BROWSER, _NGINX and _SYSTEMD.
+#: YUPNOPE_REQUIRE_SERVICES, _BROWSER, _NGINX, _SYSTEMD and _PROXIES.
 REQUIRE_PREFIX = "YUPNOPE_REQUIRE_"
 
 

@@ -28,6 +28,8 @@ import pytest
 
 from helpers import (
     CHEAP_ARGON2,
+    CHROMIUM,
+    CHROMIUM_ARGS,
     GOOD_PASSWORD,
     NEW_PASSWORD,
     LiveServer,
@@ -55,14 +57,6 @@ else:
 REQUIRE_BROWSER = os.environ.get("YUPNOPE_REQUIRE_BROWSER") == "1"
 README_SCREENSHOTS = os.environ.get("YUPNOPE_README_SCREENSHOTS") == "1"
 
-CHROMIUM = Path("/usr/bin/chromium")
-#: Headless in a container: no sandbox (CI runs as root), no GPU, no calls home.
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-dev-shm-usage",
-]
 REPOSITORY = Path(__file__).resolve().parent.parent
 README_PICTURES = REPOSITORY / "docs" / "screenshots"
 

@@ -32,13 +32,23 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from helpers import GOOD_PASSWORD, TIMEOUT, LiveServer, free_port, run_yupnope, skip_unless_required
+from helpers import (
+    GOOD_PASSWORD,
+    REQUIRE_PREFIX,
+    TIMEOUT,
+    LiveServer,
+    end,
+    free_port,
+    run_yupnope,
+    skip_unless_required,
+)
 from yupnope import config
 from yupnope.cli import cli
 
 ROOT = Path(__file__).resolve().parent.parent
 DEPLOY = ROOT / "deploy"
 GUIDE = ROOT / "docs" / "deploy.md"
+FORWARD_AUTH_GUIDE = ROOT / "docs" / "forward-auth.md"
 NGINX_SITE = DEPLOY / "nginx.conf"
 UNIT = DEPLOY / "yupnope.service"
 ENV_EXAMPLE = DEPLOY / "yupnope.env.example"
@@ -62,8 +72,9 @@ NGINX_TEMP_PATHS = ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
 
 
 def deployment_files() -> list[Path]:
-    """Return the guide and every file in deploy/."""
-    return [GUIDE, *sorted(path for path in DEPLOY.iterdir() if path.is_file())]
+    """Return the guides and every file in deploy/ and its folders."""
+    files = sorted(path for path in DEPLOY.rglob("*") if path.is_file())
+    return [GUIDE, FORWARD_AUTH_GUIDE, *files]
 
 
 def test_every_setting_the_deployment_files_name_exists() -> None:
@@ -72,6 +83,8 @@ def test_every_setting_the_deployment_files_name_exists() -> None:
         f"{path.relative_to(ROOT)}: {name}"
         for path in deployment_files()
         for name in set(SETTING.findall(path.read_text())) - known
+        # The tests' switches (YUPNOPE_REQUIRE_PROXIES), which a guide may name, set nothing.
+        if not name.startswith(REQUIRE_PREFIX)
     )
     assert unknown == [], f"named in the deployment files, missing from config.py: {unknown}"
 
@@ -151,8 +164,10 @@ def nginx_version(nginx: str) -> tuple[int, ...]:
     return tuple(int(part) for part in found.groups()) if found else (0,)
 
 
-def self_signed_certificate(folder: Path) -> tuple[Path, Path]:
-    """Write a certificate for localhost and 127.0.0.1, and its key, both in PEM.
+def self_signed_certificate(
+    folder: Path, hosts: tuple[str, ...] = ("localhost",)
+) -> tuple[Path, Path]:
+    """Write a certificate for ``hosts`` and 127.0.0.1, and its key, both in PEM.
 
     Made with the cryptography package (a test dependency), so the test needs no openssl command.
     """
@@ -165,9 +180,9 @@ def self_signed_certificate(folder: Path) -> tuple[Path, Path]:
             serialization.NoEncryption(),
         )
     )
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, hosts[0])])
     now = datetime.now(UTC)
-    names = [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
+    names = [*map(x509.DNSName, hosts), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
     certificate = (
         x509.CertificateBuilder()
         .subject_name(name)
@@ -328,12 +343,7 @@ def running_nginx(nginx: str, folder: Path, conf: Path, port: int) -> Iterator[N
                 time.sleep(0.05)
         yield
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        end(process)
 
 
 def direct_session(certificate: Path) -> requests.Session:

@@ -76,6 +76,7 @@ def test_nginx_gets_401_then_the_identity(portal: Flask) -> None:
     anonymous = nginx(browser_of(portal), "https://app.example.com/notes?x=1")
     assert anonymous.status_code == 401
     assert anonymous.headers["Cache-Control"] == "no-store"
+    assert "Location" not in anonymous.headers
     allowed = nginx(signed_in(portal), "https://app.example.com/notes?x=1")
     assert allowed.status_code == 200
     assert allowed.headers["Remote-User"] == "alice"
@@ -91,11 +92,13 @@ def test_a_denied_path_is_403_for_everyone(portal: Flask) -> None:
 
 def test_a_browser_is_sent_to_the_portal_with_rd(portal: Flask) -> None:
     wanted = "https://app.example.com/notes?x=1&y=2"
+    login = "https://login.example.com/login?rd=" + quote(wanted, safe="")
     answer = forward(browser_of(portal), wanted, Accept="text/html,application/xhtml+xml")
-    assert answer.status_code == 302
-    assert answer.headers["Location"] == (
-        "https://login.example.com/login?rd=" + quote(wanted, safe="")
-    )
+    assert (answer.status_code, answer.headers["Location"]) == (302, login)
+    # nginx takes only a 401 for "sign in first" and cannot escape a URL into a query: its
+    # error_page sends the browser to the Location of the 401.
+    told = nginx(browser_of(portal), wanted, Accept="text/html")
+    assert (told.status_code, told.headers["Location"]) == (401, login)
     # The portal keeps it, and sends the browser back there after the login.
     form = browser_of(portal).get(answer.headers["Location"], base_url="https://login.example.com")
     assert 'name="rd" value="https://app.example.com/notes?x=1&amp;y=2"' in form.get_data(
@@ -112,6 +115,10 @@ def test_a_program_gets_401_with_a_challenge(portal: Flask) -> None:
     )
     assert wrong.status_code == 401
     assert 'error="invalid_token"' in wrong.headers["WWW-Authenticate"]
+    # nginx's program keeps its 401: no login page to be sent to.
+    with_token = nginx(browser_of(portal), "https://app.example.com/", Authorization="Bearer x")
+    assert with_token.status_code == 401
+    assert "Location" not in with_token.headers
 
 
 def test_bypass_lets_anyone_in_with_empty_identity(portal: Flask) -> None:

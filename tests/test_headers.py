@@ -118,6 +118,24 @@ def test_each_security_header_is_sent_once(site: Flask, what: str) -> None:
         assert len(response.headers.getlist(name)) == 1, name
 
 
+def test_forms_may_lead_back_to_the_apps_under_the_cookie_domain(
+    app: Flask, app_factory: Callable[..., Flask]
+) -> None:
+    # A login or logout returning to an app (rd) redirects its form's POST there, and
+    # Chromium holds that redirect to form-action (tests/test_forward_proxies.py, in Chromium).
+    alone = directives(app.test_client().get("/login").headers["Content-Security-Policy"])
+    assert alone["form-action"] == ["'self'"]
+    portal = app_factory(cookie_domain="example.com", public_url="https://login.example.com")
+    answer = portal.test_client().get("/login", base_url="https://login.example.com")
+    assert directives(answer.headers["Content-Security-Policy"])["form-action"] == [
+        "'self'",
+        "https://example.com:*",
+        "https://*.example.com:*",
+        "http://example.com:*",
+        "http://*.example.com:*",
+    ]
+
+
 def test_a_header_an_answer_brings_itself_is_kept(app: Flask) -> None:
     own = "default-src 'self'"
     app.add_url_rule("/own", "own", lambda: ("own", 200, {"Content-Security-Policy": own}))

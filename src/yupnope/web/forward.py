@@ -127,13 +127,23 @@ def _allowed(who: access.Caller | None) -> Response:
 
 
 def _sign_in_first(original: Original, redirect_browsers: bool) -> Response:
-    """Answer a request that needs a session: the login page for a browser, else 401."""
+    """Answer a request that needs a session: the login page for a browser, else 401.
+
+    nginx takes only a 401 to mean "sign in first", so its browsers get the 401 with the login
+    page in ``Location``: nginx has no way to escape the original URL into ``rd`` itself, and
+    its configuration (deploy/forward-auth/nginx.conf) redirects there.
+    """
     portal = wiring.get().settings.public_origin
     is_browser = "text/html" in request.headers.get("Accept", "")
-    if redirect_browsers and is_browser and portal and "Authorization" not in request.headers:
-        location = f"{portal}/login?rd={quote(original.url, safe='')}"
-        return Response("", 302, {**_NO_STORE, "Location": location})
-    return Response("Log in first.\n", 401, {**_NO_STORE, **_TEXT, **_challenge()})
+    login = None
+    if is_browser and portal and "Authorization" not in request.headers:
+        login = f"{portal}/login?rd={quote(original.url, safe='')}"
+        if redirect_browsers:
+            return Response("", 302, {**_NO_STORE, "Location": login})
+    headers = {**_NO_STORE, **_TEXT, **_challenge()}
+    if login is not None:
+        headers["Location"] = login
+    return Response("Log in first.\n", 401, headers)
 
 
 def _challenge() -> dict[str, str]:

@@ -2,40 +2,61 @@
 
 from __future__ import annotations
 
+import functools
+
 from flask import Flask, Response, request
 
-#: No inline script or style, nothing from elsewhere, no framing (OWASP Secure Headers Project).
-CONTENT_SECURITY_POLICY = (
-    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
-    "form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
-)
+from .. import wiring
 
-#: Every response's headers, as (name, value) pairs ready to append.
-_ALWAYS = (
-    ("Content-Security-Policy", CONTENT_SECURITY_POLICY),
+#: Every response's headers but the Content-Security-Policy, as (name, value) pairs.
+_OTHERS = (
     ("X-Content-Type-Options", "nosniff"),
     ("X-Frame-Options", "DENY"),
     ("Referrer-Policy", "same-origin"),
     ("Cross-Origin-Opener-Policy", "same-origin"),
 )
 
-#: Their names in lower case, as a response's own names are compared with them.
-_ALWAYS_NAMES = frozenset(name.lower() for name, _ in _ALWAYS)
+#: Every response's headers' names in lower case, as a response's own are compared with them.
+_ALWAYS_NAMES = frozenset(name.lower() for name, _ in (("Content-Security-Policy", ""), *_OTHERS))
 
 
 def init_app(app: Flask) -> None:
     """Add the security headers to every response."""
-    app.after_request(_harden)
+    policy = content_security_policy(wiring.get(app).settings.cookie_domain)
+    # Made once from the settings, ready to append, rather than at every response.
+    always = (("Content-Security-Policy", policy), *_OTHERS)
+    app.after_request(functools.partial(_harden, always))
 
 
-def _harden(response: Response) -> Response:
+def content_security_policy(cookie_domain: str) -> str:
+    """Return the policy: no inline script or style, nothing from elsewhere, no framing.
+
+    OWASP Secure Headers Project. Forms post to this server alone, but a login or logout
+    that returns to an app (``rd``, under ``cookie_domain``) redirects its form's POST there,
+    and Chromium holds every redirect of a form's submission to ``form-action`` as well: the
+    hosts ``rd`` may name (web/returns.py: the domain and below, http(s), any port) are let in.
+    """
+    forms = "'self'"
+    if cookie_domain:
+        forms += "".join(
+            f" {scheme}://{host}:*"
+            for scheme in ("https", "http")
+            for host in (cookie_domain, f"*.{cookie_domain}")
+        )
+    return (
+        "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
+        f"form-action {forms}; frame-ancestors 'none'; base-uri 'none'"
+    )
+
+
+def _harden(always: tuple[tuple[str, str], ...], response: Response) -> Response:
     headers = response.headers
     # One pass over the response's few headers, then one append: a setdefault per header
     # scanned them all five times, the most time any one hook took on a signed-in page.
     if _ALWAYS_NAMES.isdisjoint(name.lower() for name, _ in headers.items()):
-        headers.extend(_ALWAYS)
+        headers.extend(always)
     else:
-        for name, value in _ALWAYS:
+        for name, value in always:
             headers.setdefault(name, value)
     if request.is_secure:
         # Only over HTTPS: a browser ignores HSTS sent over plain HTTP (RFC 6797 8.1).
