@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
@@ -272,3 +273,43 @@ def test_one_budget_for_the_form_the_api_and_basic(app_factory: Callable[..., Fl
         "/login", data={"username": "alice", "password": GOOD_PASSWORD}, headers=SAME_ORIGIN
     )
     assert form.headers["Location"].startswith("/nope?wait=")
+
+
+#: The rules the docs give for three apps, as deploy/forward-auth/ ships them.
+DOC_RULES = Path(__file__).parent.parent / "deploy" / "forward-auth" / "yupnope.toml"
+
+#: The status a non-browser gets from /auth/forward for each decision `rules explain` prints.
+STATUS_OF = {"allow": 200, "sign_in": 401, "deny": 403}
+
+
+def test_rules_explain_says_what_the_check_does_for_every_rule(
+    app_factory: Callable[..., Flask], instance: Path, runner: Any
+) -> None:
+    (instance / "yupnope.toml").write_text(DOC_RULES.read_text())
+    app = app_factory(**{k: v for k, v in PORTAL.items() if k != "access"})
+    for name, group in (("alice", "staff"), ("bob", "contractors"), ("carol", None)):
+        add_user(app, name)
+        if group is not None:
+            assert run_cli(runner, "groups", "add", group).exit_code == 0
+            assert run_cli(runner, "users", "groups", name, "--add", group).exit_code == 0
+    urls = [
+        "https://status.example.com/",
+        "https://app.example.com/public/notes",
+        "https://app.example.com/notes",
+        "https://wiki.example.com/page",
+        "https://elsewhere.example.com/",
+    ]
+    decisions = set()
+    for who in (None, "alice", "bob", "carol"):
+        client = browser_of(app)
+        if who is not None:
+            form = {"username": who, "password": GOOD_PASSWORD}
+            assert client.post("/login", data=form, headers=SAME_ORIGIN).status_code == 303
+        for url in urls:
+            printed = run_cli(runner, "rules", "explain", url, *(["--user", who] if who else []))
+            decision = printed.stdout.splitlines()[-1].split()[1].rstrip(",")
+            decisions.add(decision)
+            answer = forward(client, url, Accept="application/json")
+            assert answer.status_code == STATUS_OF[decision], (who, url, printed.stdout)
+    # Every outcome came up, so the comparison covered each.
+    assert decisions == set(STATUS_OF)
