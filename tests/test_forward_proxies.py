@@ -19,10 +19,13 @@ says why, or fails them under YUPNOPE_REQUIRE_PROXIES=1 (set by .ci/run, which i
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import re
 import shutil
+import socket
+import ssl
 import subprocess
 import sys
 import threading
@@ -612,3 +615,26 @@ def test_a_real_browser_signs_in_through_the_proxy_and_out_again(
         expect(page).to_have_url(re.compile(re.escape(f"{stack.portal}/login?rd=")))
     finally:
         context.close()
+
+
+def test_the_check_judges_the_host_the_proxy_routes_by(stack: Stack) -> None:
+    # A request line with a whole URL picks the app's server, whatever Host comes beside it:
+    # the check must judge that host, not the Host header's (here a bypass rule's host).
+    port = stack.ports.https
+    head = (
+        f"GET https://{APP_HOST}:{port}/notes HTTP/1.1\r\n"
+        f"Host: status.example.com:{port}\r\n"
+        "Accept: application/json\r\nConnection: close\r\n\r\n"
+    )
+    context = ssl.create_default_context(cafile=str(stack.trust))
+    before = len(stack.app.seen)
+    with (
+        socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT[1]) as raw,
+        context.wrap_socket(raw, server_hostname=APP_HOST) as sock,
+    ):
+        sock.sendall(head.encode())
+        with http.client.HTTPResponse(sock) as response:  # type: ignore[arg-type]
+            response.begin()
+            status = response.status
+    assert status != 200
+    assert len(stack.app.seen) == before

@@ -157,6 +157,14 @@ def test_hup_reads_the_settings_again(server: LiveServer) -> None:
     assert signup_form_status(server) == 403
     assert "HUP: the settings did not load" in server.log.read_text()
 
+    # A database URL SQLAlchemy cannot open is no reason to stop either.
+    settings.write_text('signup_open = false\ndatabase_url = "nosuchdatabase://x"\n')
+    before = workers(server)
+    os.kill(server.process.pid, signal.SIGHUP)
+    assert wait_for(lambda: not workers(server) & before and len(workers(server)) == 2)
+    assert signup_form_status(server) == 403
+    assert server.process.poll() is None
+
 
 def test_the_process_workers_fork_from_loads_neither_alembic_nor_redis(instance: Path) -> None:
     # Each worker starts with what that process holds: the migrations' Alembic (about 10 MiB)

@@ -135,6 +135,11 @@ def _walk(
     host = targets.host_of(request.host)
     method = request.method.upper()
     path = targets.path_of(request.path)
+    unclear = "the host is no host name" if host is None else targets.ambiguity(request.path)
+    if unclear:
+        # What the rules would read and what the app will read may differ: refuse, whatever
+        # the default, rather than guess which the app serves (a bypass default included).
+        return Decision(Outcome.DENY, None, "no rule", f"{unclear}, so it is refused")
     denied_some: Rule | None = None
     for rule in rules.rules:
         fit = _fit(rule, host, method, path, who)

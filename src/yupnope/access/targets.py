@@ -2,9 +2,10 @@
 
 A host is compared as browsers send it: lower-case ASCII, a name beyond ASCII in IDNA's
 punycode (``bücher.example`` is ``xn--bcher-kva.example``), without a port or a final dot.
-A path is compared as the app behind the proxy will read it: percent-escapes decoded once,
-``.`` and ``..`` segments resolved and repeated slashes merged, so that ``/public/%2e%2e/admin``
-and ``//admin`` meet the rules written for ``/admin`` rather than slipping past them.
+A path is compared as the app behind the proxy will read it: percent-escapes decoded once and
+repeated slashes merged, so that ``/%61dmin`` and ``//admin`` meet the rules written for
+``/admin`` rather than slipping past them. A path apps may read otherwise (``ambiguity``) is
+refused before any rule.
 """
 
 from __future__ import annotations
@@ -74,6 +75,26 @@ def covers(pattern: str, host: str) -> bool:
     if pattern.startswith(WILDCARD):
         return host.endswith(pattern[1:])
     return host == pattern
+
+
+def ambiguity(raw: str) -> str:
+    """Return why apps may read the path ``raw`` otherwise than the rules would, or "".
+
+    A dot segment (``..``, ``.``, escaped or not), an escaped slash or backslash, a backslash,
+    or a ``;`` parameter in a segment: servers resolve, decode or cut these differently (nginx
+    passes ``..`` on as sent; Tomcat reads ``..;``), so a rule could be judged on another path
+    than the one the app serves. Browsers never send them: they resolve dot segments first.
+    """
+    path = raw.split("?", 1)[0].split("#", 1)[0]
+    lowered = path.lower()
+    if "%2f" in lowered or "%5c" in lowered or "\\" in path:
+        return "the path holds an escaped slash or a backslash"
+    segments = unquote(path).split("/")
+    if any(segment in (".", "..") or segment.startswith("..;") for segment in segments):
+        return "the path holds a dot segment"
+    if any(";" in segment for segment in segments):
+        return "the path holds a ; parameter"
+    return ""
 
 
 def path_of(raw: str) -> str:

@@ -66,11 +66,13 @@ class Prebuilt:
         """Build the app again from the settings in force: on HUP, before the new workers start.
 
         Settings that no longer load leave the app as it was, and the error in the log: a typo
-        in yupnope.toml must not stop a running server.
+        in yupnope.toml must not stop a running server. Whatever fails is caught (a database
+        URL SQLAlchemy cannot parse, a driver not installed): an error escaping here would end
+        granian's main loop and leave its workers without it.
         """
         try:
             self.app = self.build()
-        except (config.ConfigError, OSError, ValueError) as exc:
+        except Exception as exc:
             log.error("HUP: the settings did not load, so they stay as they were: %s", exc)
 
 
@@ -162,8 +164,10 @@ def _migrate_in_a_child() -> None:
     try:
         notes, error = receiving.recv()
     except EOFError:
-        notes, error = [], "the migrations stopped before they said how they went"
+        notes, error = [], ""
     child.join()
+    if not error and child.exitcode:
+        error = f"the migrations stopped (exit status {child.exitcode}) before they said why"
     for note in notes:
         click.echo(f"Note: {note}", err=True)
     if error:

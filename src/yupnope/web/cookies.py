@@ -93,6 +93,13 @@ class ServerSessionInterface(SessionInterface):
                 httponly=True,
                 samesite="Lax",
             )
+        if self.domain and (session.issued is not None or session.cleared):
+            # A cookie of this host's alone, from before the cookie domain was set, is another
+            # cookie to the browser, sent first: it would shadow the new one, and when found
+            # ended, its removal would remove the new one too, at every visit.
+            response.delete_cookie(
+                self.name, path="/", secure=secure, httponly=True, samesite="Lax"
+            )
         if session.device is not None:
             response.set_cookie(
                 DEVICE_COOKIE,
