@@ -66,6 +66,11 @@ def _find() -> Caller | None:
     value = value.strip()
     if scheme.lower() != "bearer" or not value:
         return None
+    return by_token(value)
+
+
+def by_token(value: str) -> Caller | None:
+    """Return whom a bearer token speaks for: a personal token's or an API session's user."""
     now = guards.now()
     if personal_tokens.is_personal(value):
         token = wiring.personal_tokens().find(value, now)

@@ -21,10 +21,10 @@ from urllib.parse import quote, urlsplit
 
 from flask import Blueprint, Response, request
 
-from .. import access, personal_tokens, wiring
+from .. import access, wiring
 from ..errors import InvalidCredentials, Throttled
-from ..models import SessionKind, UserSnapshot
-from . import guards
+from ..models import UserSnapshot
+from . import bearer, guards
 from .answers import CHALLENGE, Refusal
 
 bp = Blueprint("forward", __name__)
@@ -164,7 +164,8 @@ def _caller() -> access.Caller | None:
     value = value.strip()
     user: UserSnapshot | None = None
     if scheme.lower() == "bearer" and value:
-        user = _token_user(value)
+        found = bearer.by_token(value)
+        user = None if found is None else found.user
     elif scheme.lower() == "basic" and value and wiring.get().settings.proxy_basic_auth:
         name, password = _basic(value)
         checked = wiring.accounts().check_password(name, password, guards.client(), guards.now())
@@ -176,17 +177,6 @@ def _caller() -> access.Caller | None:
     if user is None:
         return None
     return access.Caller(user.username, user.username_key, frozenset(user.groups))
-
-
-def _token_user(value: str) -> UserSnapshot | None:
-    """Return the user of a personal token or an API session's token, or None."""
-    now = guards.now()
-    if personal_tokens.is_personal(value):
-        token = wiring.personal_tokens().find(value, now)
-        if token is not None:
-            return token[1]
-    session = wiring.sessions().find(value, now, SessionKind.API)
-    return None if session is None else session[1]
 
 
 def _basic(value: str) -> tuple[str, str]:
