@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from . import usernames
+from . import new_passwords, usernames
 from .attempts import AttemptLog
 from .client import Client
 from .db import DuplicateKey
@@ -21,16 +21,26 @@ from .errors import (
     SignupClosed,
     Throttled,
     UsernameTaken,
-    WeakPassword,
     WrongPassword,
 )
-from .models import EventKind, SessionKind, User, UserSnapshot
+from .models import EventKind, SessionKind, User
+from .second_factors.second_step import Challenge, SecondStep
 from .security import passwords
 from .security.passwords import Hasher
 from .security.tokens import DeviceCookies
 from .sessions import Sessions, Started
+from .snapshots import UserSnapshot
 from .store import Store
+from .sudo import Sudo
 from .throttle import Counted, Throttle
+
+
+@dataclass(frozen=True)
+class SecondStepNeeded:
+    """Carry a login whose password was right and whose second step is still to come."""
+
+    user: User
+    challenge: Challenge
 
 
 @dataclass(frozen=True)
@@ -56,6 +66,7 @@ class Accounts:
         throttle: Throttle,
         devices: DeviceCookies,
         sessions: Sessions,
+        second_step: SecondStep,
         signup_open: bool = True,
     ) -> None:
         self.store = store
@@ -65,6 +76,8 @@ class Accounts:
         self.sessions = sessions
         self.signup_open = signup_open
         self.attempts = AttemptLog(store, throttle)
+        self.sudo = Sudo(store, hasher, throttle)
+        self.second_step = second_step
 
     def sign_up(self, username: str, password: str, client: Client, now: datetime) -> User:
         """Create an account from the sign-up form, or raise why not.
@@ -90,15 +103,17 @@ class Accounts:
         replacing: str | None = None,
         device_cookie: str | None = None,
         kind: SessionKind = SessionKind.BROWSER,
-    ) -> LoginResult:
+    ) -> LoginResult | SecondStepNeeded:
         """Check a name and password and start a session of ``kind``, or raise as ``_checked``.
 
         The session replaces the one whose token is ``replacing`` (the client's own), and
         starts in the login's last write transaction, once the account is known to be
-        unchanged since its check: it exists exactly when the login succeeded.
+        unchanged since its check: it exists exactly when the login succeeded. An account with
+        a second factor gets a challenge there instead, and its session at the second step.
         """
         user, counted, secret = self._checked(username, password, client, now, device_cookie)
-        changes: dict[str, object] = {"last_login_at": now}
+        changes: dict[str, object] = {}
+        challenge = None
         if self.hasher.needs_rehash(user.password_hash):
             try:
                 changes["password_hash"] = self.hasher.hash(secret)
@@ -112,14 +127,23 @@ class Accounts:
         # new session, so a login costs one commit besides its counting. Counters kept in
         # Redis are one round trip inside it, at most Redis's short timeout.
         with self.store.tx.write():
+            second = self.second_step.needed(user.id)
+            if not second:
+                # With a second step, its success is the login and writes this then.
+                changes["last_login_at"] = now
             unchanged = self.store.users.update_if_unchanged(user, **changes)
             if unchanged:
                 self.throttle.succeeded(counted)
-                self.store.events.record(EventKind.LOGIN, now, client, user.id, user.username)
-                started = self.sessions.open(user, client, now, replacing, kind)
+                if second:
+                    challenge = self.second_step.open(user, kind, now)
+                else:
+                    self.store.events.record(EventKind.LOGIN, now, client, user.id, user.username)
+                    started = self.sessions.open(user, client, now, replacing, kind)
         if not unchanged:
             # An operator removed, disabled or re-passworded the account during the check.
             self.attempts.failed(user, client, now)
+        if challenge is not None:
+            return SecondStepNeeded(user, challenge)
         return LoginResult(user, started, self.devices.sign(user.username_key))
 
     def check_password(self, username: str, password: str, client: Client, now: datetime) -> User:
@@ -200,13 +224,13 @@ class Accounts:
         The new password is written only over the hash that was checked: an operator's
         password set, disabling or removal committed meanwhile wins (AccountChanged).
         """
-        self._confirm(
+        self.sudo.confirm(
             user,
             current,
             now,
             WrongPassword("The current password is not right.", "current_password"),
         )
-        new_hash = self.hasher.hash(self.acceptable(new, user.username, "new_password"))
+        new_hash = self.hasher.hash(new_passwords.acceptable(new, user.username, "new_password"))
         with self.store.tx.write():
             if not self.store.users.update_if_unchanged(
                 user, password_hash=new_hash, must_change_password=False
@@ -225,7 +249,7 @@ class Accounts:
         Raises AccountChanged, deleting nothing, when an operator changed the account since
         its password was checked.
         """
-        self._confirm(
+        self.sudo.confirm(
             user,
             password,
             now,
@@ -242,7 +266,7 @@ class Accounts:
     ) -> User:
         """Create an account under the name and password rules, recording ``kind``."""
         name = usernames.parse(username)
-        secret = self.acceptable(password, name.display, "password")
+        secret = new_passwords.acceptable(password, name.display, "password")
         if self.store.users.taken(name):
             raise UsernameTaken(name.display)
         self.store.tx.end_read()
@@ -262,39 +286,3 @@ class Accounts:
             # unique index), won the race between our check and our insert.
             raise UsernameTaken(name.display) from None
         return user
-
-    def acceptable(self, password: str, username: str, field: str) -> str:
-        """Return the normalised new password, or raise WeakPassword saying why it is refused.
-
-        ``field`` names the input the password came in, for the refusal to point at.
-        """
-        secret = passwords.normalize(password)
-        if secret is None and len(password) > passwords.MAX_LENGTH:
-            raise WeakPassword("too_long", f"Use at most {passwords.MAX_LENGTH} characters.", field)
-        if secret is None:
-            raise WeakPassword(
-                "not_text", "The password contains something that is not text.", field
-            )
-        failure = passwords.policy_failure(secret, username)
-        if failure is not None:
-            raise WeakPassword(failure.reason, failure.message, field)
-        return secret
-
-    def _confirm(
-        self, user: User | UserSnapshot, password: str, now: datetime, wrong: WrongPassword
-    ) -> None:
-        """Raise ``wrong`` unless ``password`` is ``user``'s (an owner's confirmation).
-
-        The check counts against the account's throttle like a login, so a stolen session
-        cannot guess the password faster than a stranger at the login form could (Throttled).
-        """
-        counted = self.throttle.admit_confirmation(user.username_key, now)
-        secret = passwords.normalize(password) if password else None
-        try:
-            matches = secret is not None and self.hasher.verify(user.password_hash, secret)
-        except Busy:
-            self.throttle.refund(counted)
-            raise
-        if not matches:
-            raise wrong
-        self.throttle.succeeded(counted)

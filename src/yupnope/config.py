@@ -32,6 +32,9 @@ ENV_PREFIX = "YUPNOPE_"
 #: The values COOKIE_SECURE takes.
 COOKIE_SECURE_CHOICES = ("auto", "always", "never")
 
+#: The values SECOND_FACTOR takes.
+SECOND_FACTOR_CHOICES = ("optional", "required")
+
 #: The URL schemes redis-py understands: plain TCP, TLS, and a Unix socket.
 REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
 
@@ -133,6 +136,10 @@ class Settings:
     #: login may return to their pages; empty: the cookie is this server's host's alone.
     #: Normalised when loaded: lower case, ASCII (IDNA), without a leading dot.
     cookie_domain: str = ""
+    #: ``optional``: a user may set up a second factor (an authenticator app), and is then asked
+    #: for it at every login; ``required``: a user without one is led to set one up at login,
+    #: and the forward-auth checks let such a session into no app until it is done.
+    second_factor: str = "optional"
     #: The forward-auth access rules: the ``[access]`` table of ``yupnope.toml``, with no
     #: environment variable; none by default, and then the default policy denies every request.
     access: AccessRules = AccessRules()
@@ -258,12 +265,17 @@ _POSITIVE = (
 _NOT_NEGATIVE = ("throttle_free_failures", "hash_concurrency", "database_pool_size")
 
 
+#: Settings that take one of a few words, with those words.
+_CHOICES = {"cookie_secure": COOKIE_SECURE_CHOICES, "second_factor": SECOND_FACTOR_CHOICES}
+
+
 def _validate(settings: Settings) -> None:
-    if settings.cookie_secure not in COOKIE_SECURE_CHOICES:
-        raise ConfigError(
-            f"{env_name('cookie_secure')} must be one of {', '.join(COOKIE_SECURE_CHOICES)}, "
-            f"not {settings.cookie_secure!r}"
-        )
+    for name, choices in _CHOICES.items():
+        if getattr(settings, name) not in choices:
+            raise ConfigError(
+                f"{env_name(name)} must be one of {', '.join(choices)}, "
+                f"not {getattr(settings, name)!r}"
+            )
     for name in _POSITIVE:
         if getattr(settings, name) < 1:
             raise ConfigError(f"{env_name(name)} must be at least 1, not {getattr(settings, name)}")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 
 class AccountError(Exception):
     """Base of every refusal by the account rules; ``str(exc)`` is a message fit for a person.
@@ -137,6 +139,46 @@ class PasswordChangeRequired(AccountError):
 
     def __init__(self) -> None:
         super().__init__("Choose a new password first: the current one is too weak.")
+
+
+class ReauthenticationRequired(AccountError):
+    """Refuse a change that sudo mode guards: the owner has not proved who they are lately."""
+
+    def __init__(self, window: timedelta) -> None:
+        minutes = int(window.total_seconds() // 60)
+        super().__init__(
+            f"Confirm your password first: this change needs it within the last {minutes} minutes."
+        )
+
+
+class WrongCode(AccountError):
+    """Refuse an authenticator app's first code, which does not confirm its enrolment."""
+
+    field = "code"
+
+    def __init__(self) -> None:
+        super().__init__(
+            "That code is not right. Check that the app's clock is right, and type the code it "
+            "shows now."
+        )
+
+
+class SecondFactorNeeded(AccountError):
+    """Refuse a change that needs a second factor the account does not have."""
+
+
+class SecondFactorExists(AccountError):
+    """Refuse to start an authenticator app's enrolment while one is in use: remove it first."""
+
+    def __init__(self) -> None:
+        super().__init__("An authenticator app is set up already. Remove it first.")
+
+
+class ChallengeGone(AccountError):
+    """Refuse a login's second step whose first is unknown, expired or used: start again."""
+
+    def __init__(self) -> None:
+        super().__init__("This login has expired. Enter your name and password again.")
 
 
 class SessionRequired(AccountError):

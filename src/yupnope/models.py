@@ -1,11 +1,11 @@
-"""Declare the tables: users, their sessions and groups, and the log of login events.
+"""Declare the tables: users, their sessions and groups, second factors, and the event log.
 
-Beside them, the frozen snapshots that the lookup of every signed-in request reads its row into.
+The frozen snapshots that the lookup of every signed-in request reads its row into are in
+snapshots.py.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
 
@@ -94,6 +94,14 @@ class SessionKind(StrEnum):
     API = "api"
 
 
+class SecondFactor(StrEnum):
+    """Name what proved a login's second step."""
+
+    TOTP = "totp"
+    RECOVERY_CODE = "recovery_code"
+    PASSKEY = "passkey"
+
+
 class Credential:
     """Hold the columns a session and a personal token share: a token kept as its sha256 only."""
 
@@ -115,6 +123,11 @@ class Session(Credential, Base):
     user_agent: Mapped[str | None] = mapped_column(String(256), default=None)
     #: A SessionKind: a token is only accepted the way it was handed out.
     kind: Mapped[str] = mapped_column(String(16), default=SessionKind.BROWSER.value)
+    #: The second factor the login proved (a SecondFactor), or None for a password alone.
+    second_factor: Mapped[str | None] = mapped_column(String(16), default=None)
+    #: When the owner last proved who they are with this session (a login, a password asked
+    #: again): what sudo mode looks at. None for a session older than the column.
+    authenticated_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
 
 
 class PersonalToken(Credential, Base):
@@ -127,49 +140,51 @@ class PersonalToken(Credential, Base):
     last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
 
 
-@dataclass(frozen=True, slots=True)
-class UserSnapshot:
-    """Hold a user's columns as a signed-in request's lookup read them.
+class TotpFactor(Base):
+    """Record a user's authenticator app: the shared secret, sealed, and the last step used."""
 
-    Not an ORM object: the lookup that every signed-in request makes reads one row into plain
-    frozen values, with no identity map or unit of work to set up and tear down. The hash is
-    kept so that a write made on this request's behalf can check the user is still as read.
+    __tablename__ = "totp_factors"
+
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    #: The base32 secret sealed under the user's id (security/sealing.py), never in clear.
+    sealed_secret: Mapped[str] = mapped_column(String(256))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    #: None while the enrolment waits for its first code: until then it opens nothing.
+    confirmed_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+    #: The time step of the last code taken: a code is good once, on every worker.
+    last_step: Mapped[int | None] = mapped_column(default=None)
+
+
+class RecoveryCode(Base):
+    """Record one of a user's single-use recovery codes, by its digest only."""
+
+    __tablename__ = "recovery_codes"
+    __table_args__ = (Index("ix_recovery_codes_user_id", "user_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    code_digest: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class LoginChallenge(Base):
+    """Record a login half done: the password was right, the second factor is still to come.
+
+    Not a session: it opens nothing. Its token travels in a short-lived cookie (a browser) or
+    the API's ``challenge`` member, and only that way (``kind``).
     """
 
-    id: int
-    username: str
-    username_key: str
-    password_hash: str
-    disabled: bool
-    must_change_password: bool
-    created_at: datetime
-    last_login_at: datetime | None
-    #: The names of the user's groups, sorted, read by the same statement as the rest.
-    groups: tuple[str, ...] = ()
+    __tablename__ = "login_challenges"
+    __table_args__ = (Index("ix_login_challenges_user_id", "user_id"),)
 
-
-@dataclass(frozen=True, slots=True)
-class SessionSnapshot:
-    """Hold a session's columns as a signed-in request's lookup read them."""
-
-    id: int
-    user_id: int
-    kind: str
-    created_at: datetime
-    last_seen_at: datetime
-    expires_at: datetime
-
-
-@dataclass(frozen=True, slots=True)
-class TokenSnapshot:
-    """Hold a personal token's columns as a signed-in request's lookup read them."""
-
-    id: int
-    user_id: int
-    name: str
-    created_at: datetime
-    expires_at: datetime
-    last_used_at: datetime | None
+    id: Mapped[int] = mapped_column(primary_key=True)
+    token_digest: Mapped[str] = mapped_column(String(64), unique=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
 class EventKind(StrEnum):
@@ -198,6 +213,13 @@ class EventKind(StrEnum):
     ADMIN_GROUP_REMOVED = "admin_group_removed"
     ADMIN_GROUP_MEMBER_ADDED = "admin_group_member_added"
     ADMIN_GROUP_MEMBER_REMOVED = "admin_group_member_removed"
+    TOTP_ENABLED = "totp_enabled"
+    TOTP_REMOVED = "totp_removed"
+    RECOVERY_CODES_MADE = "recovery_codes_made"
+    RECOVERY_CODE_USED = "recovery_code_used"
+    SECOND_FACTOR_FAILED = "second_factor_failed"
+    SECOND_FACTOR_THROTTLED = "second_factor_throttled"
+    ADMIN_SECOND_FACTORS_RESET = "admin_second_factors_reset"
 
 
 class LoginEvent(Base):

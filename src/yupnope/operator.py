@@ -12,7 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from . import groupnames, usernames
+from . import groupnames, new_passwords, usernames
 from .accounts import Accounts
 from .client import OPERATOR
 from .db import DuplicateKey
@@ -98,7 +98,7 @@ class Operator:
     def set_password(self, user: User, password: str, now: datetime) -> None:
         """Give a user a new password chosen by the operator and end their sessions and tokens."""
         new_hash = self.accounts.hasher.hash(
-            self.accounts.acceptable(password, user.username, "password")
+            new_passwords.acceptable(password, user.username, "password")
         )
         with self.store.tx.write():
             self.store.users.update(user, password_hash=new_hash, must_change_password=False)

@@ -19,8 +19,9 @@ from .errors import (
     SessionRequired,
     TooManyTokens,
 )
-from .models import EventKind, PersonalToken, TokenSnapshot, User, UserSnapshot
+from .models import EventKind, PersonalToken, User
 from .security import tokens
+from .snapshots import TokenSnapshot, UserSnapshot
 from .store import Store
 
 #: Start of every personal token's secret, so that a leaked one is recognisable (secret

@@ -14,8 +14,9 @@ from datetime import datetime, timedelta
 
 from .client import Client
 from .errors import AccountChanged
-from .models import EventKind, Session, SessionKind, SessionSnapshot, User, UserSnapshot
+from .models import EventKind, SecondFactor, Session, SessionKind, User
 from .security import tokens
+from .snapshots import SessionSnapshot, UserSnapshot
 from .store import Store
 
 
@@ -69,6 +70,7 @@ class Sessions:
         now: datetime,
         replacing: str | None = None,
         kind: SessionKind = SessionKind.BROWSER,
+        second_factor: SecondFactor | None = None,
     ) -> Started:
         """Insert a session for ``user`` under a new token, ending the one of ``replacing``.
 
@@ -87,6 +89,8 @@ class Sessions:
             client_address=client.address,
             user_agent=client.user_agent,
             kind=kind.value,
+            second_factor=second_factor.value if second_factor else None,
+            authenticated_at=now,
         )
         with self.store.tx.write(join=True):
             if replacing:

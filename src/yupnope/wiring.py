@@ -25,7 +25,11 @@ from .config import Settings
 from .hashing import QUEUE_PER_CPU, Gate, GatedHasher
 from .operator import Operator
 from .personal_tokens import PersonalTokens
+from .second_factors import apps
+from .second_factors.apps import AuthenticatorApps
+from .second_factors.second_step import SecondStep
 from .security.passwords import Argon2Parameters
+from .security.sealing import Sealer
 from .security.tokens import DeviceCookies
 from .sessions import Lifetimes, Sessions
 from .store import Store
@@ -76,6 +80,7 @@ class Wiring:
         self.devices = DeviceCookies(
             settings.secret_key, max_age=settings.device_cookie_days * 86400
         )
+        self.sealer = Sealer(settings.secret_key, apps.PURPOSE)
         # The Redis client connects at its first command, in the worker process that sends it.
         self.redis: tuple[RedisCounters, Outage] | None = None
         if settings.redis_url:
@@ -163,13 +168,35 @@ def accounts() -> Accounts:
     """Return the owner's account rules over this app context's ORM session."""
     wiring = get()
     shared = store()
+    throttle = Throttle(wiring.counters(shared), wiring.policy)
     return Accounts(
         shared,
         wiring.hasher,
-        Throttle(wiring.counters(shared), wiring.policy),
+        throttle,
         wiring.devices,
         sessions(shared),
+        second_step(shared, throttle),
         signup_open=wiring.settings.signup_open,
+    )
+
+
+def authenticator_apps(
+    shared: Store | None = None, throttle: Throttle | None = None
+) -> AuthenticatorApps:
+    """Return the authenticator apps' rules over ``shared``, or this app context's ORM session."""
+    wiring = get()
+    shared = shared or store()
+    throttle = throttle or Throttle(wiring.counters(shared), wiring.policy)
+    return AuthenticatorApps(shared, wiring.sealer, throttle)
+
+
+def second_step(shared: Store | None = None, throttle: Throttle | None = None) -> SecondStep:
+    """Return the login's second step over ``shared``, or this app context's ORM session."""
+    wiring = get()
+    shared = shared or store()
+    throttle = throttle or Throttle(wiring.counters(shared), wiring.policy)
+    return SecondStep(
+        shared, throttle, sessions(shared), authenticator_apps(shared, throttle), wiring.devices
     )
 
 

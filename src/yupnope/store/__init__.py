@@ -21,6 +21,7 @@ from ..db import Transactions
 from .counters import CounterRows
 from .credentials import Credentials
 from .events import EventRows
+from .factors import FactorRows
 from .groups import GroupRows
 from .sessions import SessionRows
 from .tokens import TokenRows
@@ -60,6 +61,7 @@ class Store:
     events = OnSession(EventRows)
     groups = OnSession(GroupRows)
     counters = OnSession(CounterRows)
+    factors = OnSession(FactorRows)
 
     def __init__(self, open_session: Callable[[], OrmSession], credentials: Credentials) -> None:
         self.open_session = open_session
@@ -71,12 +73,13 @@ class Store:
         return self.open_session()
 
     def end_credentials_of(self, user_id: int, keep_session: int | None = None) -> int:
-        """Delete every session (but ``keep_session``) and personal token of a user.
+        """Delete a user's sessions (but ``keep_session``), personal tokens and half-done logins.
 
         Returns how many sessions ended.
         """
         ended = self.sessions.delete_of(user_id, keep=keep_session)
         self.tokens.delete_of(user_id)
+        self.factors.delete_challenges_of(user_id)
         return ended
 
     def remove_user(self, user_id: int) -> None:

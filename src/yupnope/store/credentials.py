@@ -27,14 +27,8 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session as OrmSession
 
 from ..db import lone_reads
-from ..models import (
-    Credential,
-    PersonalToken,
-    Session,
-    SessionSnapshot,
-    TokenSnapshot,
-    UserSnapshot,
-)
+from ..models import Credential, PersonalToken, Session
+from ..snapshots import SessionSnapshot, TokenSnapshot, UserSnapshot
 from .groups import groups, members
 from .users import users
 

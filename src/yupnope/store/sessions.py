@@ -52,6 +52,20 @@ class SessionRows(CredentialRows[Session]):
         )
         return result.rowcount  # type: ignore[attr-defined, no-any-return]
 
+    def authenticate(self, session_id: int, now: datetime) -> None:
+        """Record that a session's owner proved who they are at ``now`` (sudo mode)."""
+        self.session.execute(
+            update(sessions).where(sessions.c.id == session_id).values(authenticated_at=now)
+        )
+
+    def prove_second_factor(self, session_id: int, method: str, now: datetime) -> None:
+        """Record that a session's owner proved a second factor at ``now``."""
+        self.session.execute(
+            update(sessions)
+            .where(sessions.c.id == session_id)
+            .values(second_factor=method, authenticated_at=now)
+        )
+
     def touch(self, session_id: int, now: datetime) -> None:
         """Record that a session was used at ``now``."""
         self.session.execute(TOUCH_SESSION, {"id_": session_id, "now_": now})

@@ -10,7 +10,8 @@ from sqlalchemy.orm import Session as OrmSession
 from sqlalchemy.orm.attributes import set_committed_value
 
 from .. import usernames
-from ..models import User, UserSnapshot
+from ..models import User
+from ..snapshots import UserSnapshot
 from ..usernames import Username
 
 users = cast(Table, User.__table__)
@@ -54,6 +55,10 @@ class UserRows:
 
     def __init__(self, session: OrmSession) -> None:
         self.session = session
+
+    def by_id(self, user_id: int) -> User | None:
+        """Return the user with ``user_id``, read afresh."""
+        return self.session.get(User, user_id, populate_existing=True)
 
     def by_key(self, username_key: str) -> User | None:
         """Return the user whose folded name is ``username_key``."""
@@ -122,11 +127,14 @@ class UserRows:
         """Update a user only if it still exists, enabled, with the hash ``user`` was loaded with.
 
         Returns False, changing nothing, when an operator removed, disabled or re-passworded
-        the user since it was loaded (a login racing that change must lose). A loaded ORM
+        the user since it was loaded (a login racing that change must lose); with no values,
+        only whether that is so. A loaded ORM
         user is updated to match; a snapshot stays what the request read.
         """
+        if not values:
+            return self.is_unchanged(user)
         # The statement sets the columns its parameters name, so anything else must not pass.
-        if not values or values.keys() - users.c.keys():
+        if values.keys() - users.c.keys():
             raise ValueError(f"not a set of user columns: {sorted(values)}")
         result = self.session.execute(
             UPDATE_USER_IF_UNCHANGED, {**values, "id_": user.id, "old_hash_": user.password_hash}

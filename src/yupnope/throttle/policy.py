@@ -16,6 +16,9 @@ ADDRESS = "address"
 GLOBAL = "global"
 SIGNUP = "signup"
 CONFIRMATION = "confirmation"
+#: A login's second step: an account's codes, and a known device's own budget for them.
+SECOND_FACTOR = "second_factor"
+FACTOR_DEVICE = "factor_device"
 #: Refusals already written to the event log, one counter per refusing counter: the log gets
 #: one row per counter and window however many attempts are refused.
 REFUSAL = "refusal"

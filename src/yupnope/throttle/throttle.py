@@ -33,8 +33,10 @@ from .policy import (
     ADDRESS,
     CONFIRMATION,
     DEVICE,
+    FACTOR_DEVICE,
     GLOBAL,
     REFUSAL,
+    SECOND_FACTOR,
     SIGNUP,
     Limit,
     Policy,
@@ -53,6 +55,10 @@ class Counted:
     #: The wait this attempt set on the personal counter, and the one it replaced.
     blocked: datetime | None = None
     blocked_before: datetime | None = None
+
+
+#: The scopes of an account's own counters, which unlocking it clears.
+PERSONAL_SCOPES = (ACCOUNT, CONFIRMATION, SECOND_FACTOR)
 
 
 class Throttle:
@@ -100,6 +106,22 @@ class Throttle:
         budgets, meant for guessing from many places, stay out of it.
         """
         personal = (CONFIRMATION, account_key(username_key))
+        return self.counters.transaction(
+            lambda counters: self._count_login(counters, personal, (), now)
+        )
+
+    def admit_second_factor(self, username_key: str, device: str | None, now: datetime) -> Counted:
+        """Count a code typed at a login's second step, or raise Throttled without counting it.
+
+        Whoever gets this far knows the password, so the codes of one account wait and are
+        limited like its logins, on counters of their own. A client that holds a valid device
+        value for the account (``device``, its id) is counted on that device's own counter
+        instead: a stranger who has the password and guesses codes cannot lock the owner out.
+        """
+        if device is not None:
+            personal = (FACTOR_DEVICE, device)
+        else:
+            personal = (SECOND_FACTOR, account_key(username_key))
         return self.counters.transaction(
             lambda counters: self._count_login(counters, personal, (), now)
         )
@@ -193,10 +215,10 @@ class Throttle:
         self.counters.transaction(count)
 
     def unlock(self, username_key: str) -> bool:
-        """Clear an account's login and confirmation counters; return whether there was one."""
+        """Clear an account's login, confirmation and second-step counters; say if one was set."""
         key = account_key(username_key)
         return self.counters.transaction(
-            lambda counters: (counters.clear(ACCOUNT, key) + counters.clear(CONFIRMATION, key)) > 0
+            lambda counters: sum(counters.clear(scope, key) for scope in PERSONAL_SCOPES) > 0
         )
 
     def _personal_wait(self, state: Count, now: datetime) -> float:

@@ -15,10 +15,12 @@ from jinja2 import ChoiceLoader, FileSystemLoader
 from .. import wiring
 from ..config import Settings
 from . import (
+    account,
     admission,
     bodies,
     cookies,
     cors,
+    factors,
     failures,
     forward,
     guards,
@@ -28,6 +30,7 @@ from . import (
     openapi,
     pages,
     proxies,
+    second_step,
 )
 
 #: Seconds between two prunings of expired rows by one process.
@@ -58,6 +61,9 @@ def init_app(app: OpenAPI) -> None:
     cors.init_app(app)
     failures.init_app(app)
     app.register_blueprint(pages.bp)
+    app.register_blueprint(second_step.bp)
+    app.register_blueprint(account.bp)
+    app.register_blueprint(factors.bp)
     app.register_blueprint(forward.bp)
     openapi.init_app(app)
     app.before_request(_prune_when_due)

@@ -9,19 +9,30 @@ description is made.
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any
 
-from flask import Response, current_app, request
+from flask import Response, request
 from flask_openapi3.blueprint import APIBlueprint
 from flask_openapi3.models.tag import Tag
-from pydantic import BaseModel
 
 from .. import wiring
+from ..accounts import SecondStepNeeded
 from ..errors import AccountError
 from ..models import SessionKind
 from . import bodies, guards
 from .admission import hashes
-from .answers import Refusal
+from .answers import CHALLENGE, Refusal
+from .api_answers import (
+    AUTH,
+    BEARER,
+    BODY,
+    CHALLENGED,
+    NONE,
+    THROTTLED,
+    UNSAFE,
+    json_answer,
+    no_content,
+    session_created,
+)
 from .bearer import caller
 from .problems import documented
 from .refusals import refusal
@@ -40,41 +51,16 @@ from .schemas import (
     TokenList,
     TokenOut,
     TokenPath,
-    UserOut,
 )
+from .second_factor_api import require_sudo
 
 _SESSIONS = Tag(name="sessions", description="Log in and out; see and end your sessions.")
 _ACCOUNT = Tag(name="account", description="Create an account; read and change your own.")
 _TOKENS = Tag(name="tokens", description="Personal API tokens for scripts.")
 
-#: Who may call an operation that needs a login: a bearer token, or a same-site cookie.
-_BEARER: list[dict[str, list[Any]]] = [{"bearer": []}]
-
 bp = APIBlueprint("api", __name__, url_prefix="/api/v1")
 
-_RETRY = {"Retry-After": "Seconds to wait before trying again."}
-_CHALLENGED = {"WWW-Authenticate": "The Bearer challenge (RFC 6750)."}
-# 403 on every unsafe method: a browser's request from another site is refused.
-_BODY = documented(400, 403, 413, 415, 422)
-_AUTH = documented(401, headers=_CHALLENGED)
-_UNSAFE = documented(403, 422)
-# flask-openapi3 documents a validation answer on every operation, as a bare JSON list unless
-# the operation names its own; here it is named as what it would be, a problem.
-_NONE = documented(422)
-_THROTTLED = documented(429, 503, headers=_RETRY)
-
-
 bp.before_request(bodies.require_json_object)
-
-
-def _json(model: BaseModel, status: int = 200) -> Response:
-    return current_app.response_class(
-        model.model_dump_json(), status=status, mimetype="application/json"
-    )
-
-
-def _no_content() -> Response:
-    return current_app.response_class(status=204)
 
 
 @bp.post(
@@ -83,9 +69,9 @@ def _no_content() -> Response:
     operation_id="createSession",
     responses={
         201: SessionCreated,
-        **documented(401, headers=_CHALLENGED),
-        **_THROTTLED,
-        **_BODY,
+        **documented(401, headers=CHALLENGED),
+        **THROTTLED,
+        **BODY,
     },
 )
 @hashes
@@ -107,21 +93,24 @@ def create_session(body: Credentials) -> Response:
         )
     except AccountError as exc:
         raise refusal(exc) from None
-    created = SessionCreated(
-        token=result.session.token,
-        expires_at=result.session.record.expires_at,
-        user=UserOut.model_validate(result.user),
-        device=result.device,
-    )
-    return _json(created, 201)
+    if isinstance(result, SecondStepNeeded):
+        raise Refusal(
+            401,
+            "second_factor_required",
+            "The password is right; now send a code from the authenticator app, or a recovery "
+            "code, with this challenge to POST /api/v1/sessions/second-factor.",
+            headers={"WWW-Authenticate": CHALLENGE},
+            challenge=result.challenge.token,
+        )
+    return session_created(result.user, result.session, result.device)
 
 
 @bp.delete(
     "/sessions/current",
     tags=[_SESSIONS],
     operation_id="endCurrentSession",
-    security=_BEARER,
-    responses={204: None, **_AUTH, **_UNSAFE},
+    security=BEARER,
+    responses={204: None, **AUTH, **UNSAFE},
 )
 def end_current_session() -> Response:
     """Log out: end the session or personal token this request was made with."""
@@ -133,19 +122,19 @@ def end_current_session() -> Response:
         wiring.sessions().end(found.session, client, now)
     else:
         guards.sign_out()
-    return _no_content()
+    return no_content()
 
 
 @bp.get(
     "/me",
     tags=[_ACCOUNT],
     operation_id="getMe",
-    security=_BEARER,
-    responses={200: MeOut, **_AUTH, **_NONE},
+    security=BEARER,
+    responses={200: MeOut, **AUTH, **NONE},
 )
 def get_me() -> Response:
     """Describe the logged-in account and its groups."""
-    return _json(MeOut.model_validate(caller().user))
+    return json_answer(MeOut.model_validate(caller().user))
 
 
 @bp.post(
@@ -155,8 +144,8 @@ def get_me() -> Response:
     responses={
         201: CreatedUser,
         **documented(409),
-        **_THROTTLED,
-        **_BODY,
+        **THROTTLED,
+        **BODY,
     },
 )
 def create_user(body: NewUser) -> Response:
@@ -167,15 +156,15 @@ def create_user(body: NewUser) -> Response:
         )
     except AccountError as exc:
         raise refusal(exc) from None
-    return _json(CreatedUser.model_validate(user), 201)
+    return json_answer(CreatedUser.model_validate(user), 201)
 
 
 @bp.post(
     "/me/password",
     tags=[_ACCOUNT],
     operation_id="changePassword",
-    security=_BEARER,
-    responses={204: None, **_AUTH, **_THROTTLED, **_BODY},
+    security=BEARER,
+    responses={204: None, **AUTH, **THROTTLED, **BODY},
 )
 def change_password(body: PasswordChange) -> Response:
     """Change the password, given the current one.
@@ -195,18 +184,18 @@ def change_password(body: PasswordChange) -> Response:
         )
     except AccountError as exc:
         raise refusal(exc) from None
-    return _no_content()
+    return no_content()
 
 
 @bp.get(
     "/me/sessions",
     tags=[_SESSIONS],
     operation_id="listSessions",
-    security=_BEARER,
+    security=BEARER,
     responses={
         200: SessionList,
-        **_AUTH,
-        **_NONE,
+        **AUTH,
+        **NONE,
     },
 )
 def list_sessions() -> Response:
@@ -214,43 +203,46 @@ def list_sessions() -> Response:
     found = caller()
     current = found.session.id if found.session is not None else None
     records = wiring.sessions().of_user(found.user.id)
-    return _json(SessionList(sessions=[SessionOut.of(record, current) for record in records]))
+    return json_answer(SessionList(sessions=[SessionOut.of(record, current) for record in records]))
 
 
 @bp.delete(
     "/me/sessions/<int:session_id>",
     tags=[_SESSIONS],
     operation_id="endSession",
-    security=_BEARER,
-    responses={204: None, **_AUTH, **_UNSAFE, **documented(404)},
+    security=BEARER,
+    responses={204: None, **AUTH, **UNSAFE, **documented(404)},
 )
 def end_session(path: SessionPath) -> Response:
     """End one of the account's sessions, anywhere it was opened."""
     found = caller()
     if not wiring.sessions().end_one(found.user.id, path.session_id, guards.client(), guards.now()):
         raise Refusal(404, "not_found", "You have no session with that id.")
-    return _no_content()
+    return no_content()
 
 
 @bp.post(
     "/me/tokens",
     tags=[_TOKENS],
     operation_id="createToken",
-    security=_BEARER,
+    security=BEARER,
     responses={
         201: TokenCreated,
-        **_AUTH,
+        **AUTH,
         **documented(409),
-        **_BODY,
+        **BODY,
     },
 )
 def create_token(body: NewToken) -> Response:
     """Make a personal token for a script; its secret is in this answer and never again.
 
     Only a login session may make one, not another personal token, so a leaked token cannot
-    mint longer-lived ones.
+    mint longer-lived ones; and only in sudo mode (see POST /api/v1/me/sudo), so a stolen
+    session cannot either.
     """
     found = caller()
+    if found.token is None:
+        require_sudo(found)
     try:
         issued = wiring.personal_tokens().issue(
             found.user,
@@ -263,32 +255,32 @@ def create_token(body: NewToken) -> Response:
     except AccountError as exc:
         raise refusal(exc) from None
     described = TokenOut.model_validate(issued.record).model_dump()
-    return _json(TokenCreated(**described, secret=issued.secret), 201)
+    return json_answer(TokenCreated(**described, secret=issued.secret), 201)
 
 
 @bp.get(
     "/me/tokens",
     tags=[_TOKENS],
     operation_id="listTokens",
-    security=_BEARER,
+    security=BEARER,
     responses={
         200: TokenList,
-        **_AUTH,
-        **_NONE,
+        **AUTH,
+        **NONE,
     },
 )
 def list_tokens() -> Response:
     """List the account's personal tokens."""
     records = wiring.personal_tokens().of_user(caller().user.id)
-    return _json(TokenList(tokens=[TokenOut.model_validate(record) for record in records]))
+    return json_answer(TokenList(tokens=[TokenOut.model_validate(record) for record in records]))
 
 
 @bp.delete(
     "/me/tokens/<int:token_id>",
     tags=[_TOKENS],
     operation_id="revokeToken",
-    security=_BEARER,
-    responses={204: None, **_AUTH, **_UNSAFE, **documented(404)},
+    security=BEARER,
+    responses={204: None, **AUTH, **UNSAFE, **documented(404)},
 )
 def revoke_token(path: TokenPath) -> Response:
     """Revoke one of the account's personal tokens."""
@@ -297,4 +289,4 @@ def revoke_token(path: TokenPath) -> Response:
         found.user, path.token_id, guards.client(), guards.now()
     ):
         raise Refusal(404, "not_found", "You have no token with that id.")
-    return _no_content()
+    return no_content()

@@ -12,7 +12,8 @@ from dataclasses import dataclass
 from flask import g, request
 
 from .. import personal_tokens, wiring
-from ..models import SessionKind, SessionSnapshot, TokenSnapshot, UserSnapshot
+from ..models import SessionKind
+from ..snapshots import SessionSnapshot, TokenSnapshot, UserSnapshot
 from . import guards
 from .answers import CHALLENGE, Refusal
 

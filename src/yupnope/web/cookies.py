@@ -18,6 +18,11 @@ from ..config import Settings
 #: Name of the cookie that marks a browser which logged in to an account before.
 DEVICE_COOKIE = "yupnope_device"
 
+#: Name of the cookie that holds a half-done login's challenge, between the password and the
+#: second factor; sent to the second step's page alone.
+CHALLENGE_COOKIE = "yupnope_second_step"
+CHALLENGE_PATH = "/login/second-factor"
+
 
 class ServerSession(dict[str, Any], SessionMixin):
     """Hold the cookie's token and what the request decided about it; the dict stays empty."""
@@ -32,6 +37,17 @@ class ServerSession(dict[str, Any], SessionMixin):
         self.cleared = False
         #: A device cookie value to send (set at login).
         self.device: str | None = None
+        #: A half-done login's challenge to send and its lifetime in seconds, or "" to remove
+        #: the one the browser holds.
+        self.challenge: tuple[str, int] | str | None = None
+
+    def hold_challenge(self, token: str, seconds: int) -> None:
+        """Send a half-done login's challenge with this response, for ``seconds``."""
+        self.challenge = (token, seconds)
+
+    def drop_challenge(self) -> None:
+        """Remove the half-done login's challenge cookie with this response."""
+        self.challenge = ""
 
     def remember_device(self, value: str) -> None:
         """Send ``value`` as the device cookie with this response."""
@@ -109,6 +125,25 @@ class ServerSessionInterface(SessionInterface):
                 secure=secure,
                 httponly=True,
                 samesite="Lax",
+            )
+        if isinstance(session.challenge, tuple):
+            token, seconds = session.challenge
+            response.set_cookie(
+                CHALLENGE_COOKIE,
+                token,
+                max_age=seconds,
+                path=CHALLENGE_PATH,
+                secure=secure,
+                httponly=True,
+                samesite="Strict",
+            )
+        elif session.challenge == "":
+            response.delete_cookie(
+                CHALLENGE_COOKIE,
+                path=CHALLENGE_PATH,
+                secure=secure,
+                httponly=True,
+                samesite="Strict",
             )
         if session.accessed:
             response.vary.add("Cookie")

@@ -23,7 +23,7 @@ from flask import Blueprint, Response, request
 
 from .. import access, wiring
 from ..errors import InvalidCredentials, Throttled
-from ..models import UserSnapshot
+from ..snapshots import UserSnapshot
 from . import bearer, guards
 from .answers import CHALLENGE, Refusal
 

@@ -17,10 +17,10 @@ from werkzeug.wrappers.response import Response
 
 from .. import wiring
 from ..client import Client
-from ..models import SessionSnapshot, UserSnapshot
 from ..sessions import Started
+from ..snapshots import SessionSnapshot, UserSnapshot
 from .answers import CHECK_PREFIX, for_api
-from .cookies import DEVICE_COOKIE, ServerSession
+from .cookies import CHALLENGE_COOKIE, DEVICE_COOKIE, ServerSession
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -129,6 +129,27 @@ def device_cookie() -> str | None:
 def remember_device(value: str) -> None:
     """Send a device cookie with this response (after a successful login)."""
     _server_session().remember_device(value)
+
+
+def enrolment_due(second_factor: str | None) -> bool:
+    """Return whether a session without a second factor must first set one up (the policy)."""
+    return second_factor is None and wiring.get().settings.second_factor == "required"
+
+
+def challenge_cookie() -> str:
+    """Return the half-done login's challenge this browser sent, or ""."""
+    return request.cookies.get(CHALLENGE_COOKIE, "")
+
+
+def hold_challenge(token: str, expires_at: datetime) -> None:
+    """Give the browser a half-done login's challenge, until ``expires_at``."""
+    seconds = max(int((expires_at - now()).total_seconds()), 1)
+    _server_session().hold_challenge(token, seconds)
+
+
+def drop_challenge() -> None:
+    """Remove the half-done login's challenge cookie with this response."""
+    _server_session().drop_challenge()
 
 
 def forget_cookie() -> None:

@@ -8,10 +8,12 @@ from flask import Blueprint, abort, redirect, render_template, request, url_for
 from werkzeug.wrappers.response import Response
 
 from .. import db, wiring
+from ..accounts import SecondStepNeeded
 from ..errors import AccountChanged, AccountError, InvalidCredentials, SignupClosed, Throttled
+from ..models import User
+from ..sessions import Started
 from . import guards
 from .admission import hashes
-from .answers import Refusal
 from .refusals import refusal
 from .returns import safe_return_url
 
@@ -22,7 +24,7 @@ Page = str | tuple[str, int] | tuple[str, int, dict[str, str]] | Response
 _NOT_UTF8 = "The form was not sent as UTF-8 text."
 
 
-def _fields(*names: str) -> list[str]:
+def fields(*names: str) -> list[str]:
     """Return the named form fields ("" when absent), refusing a body that is not UTF-8 (400).
 
     Every field a view needs is read in one call, before anything happens, so a bad body cannot
@@ -76,7 +78,7 @@ def login() -> Response:
     A failure keeps an allowed ``rd`` on the way back to the form, so a visitor sent here by an
     app's proxy still returns to that app once the password is right.
     """
-    username, password, wanted, rd = _fields("username", "password", "next", "rd")
+    username, password, wanted, rd = fields("username", "password", "next", "rd")
     back = safe_return_url(rd)
     nope = url_for("pages.nope", rd=back) if back else url_for("pages.nope")
     if not username or not password:
@@ -96,11 +98,28 @@ def login() -> Response:
         response = redirect(url_for("pages.nope", wait=exc.retry_after, rd=back), 303)
         response.headers["Retry-After"] = str(exc.retry_after)
         return response
-    guards.sign_in(result.session)
-    guards.remember_device(result.device)
+    if isinstance(result, SecondStepNeeded):
+        guards.hold_challenge(result.challenge.token, result.challenge.expires_at)
+        return redirect(url_for("second_step.form", next=wanted or None, rd=back), 303)
+    return signed_in_page(result.user, result.session, result.device, wanted, back)
+
+
+def signed_in_page(
+    user: User, started: Started, device: str, wanted: str, back: str | None
+) -> Response:
+    """Give the browser its new session, and send it where its login was going.
+
+    That is an app's page (``back``, an allowed ``rd``), a page of this site (``wanted``, the
+    ``next``) or /yup; the account page first when the password must change, and the
+    authenticator app's enrolment when this server requires one and the user has none.
+    """
+    guards.sign_in(started)
+    guards.remember_device(device)
     target = back or guards.safe_next_url(wanted, url_for("pages.yup"))
-    if result.user.must_change_password:
-        target = url_for("pages.account")
+    if user.must_change_password:
+        target = url_for("account.account")
+    elif guards.enrolment_due(started.record.second_factor):
+        target = url_for("factors.totp")
     return redirect(target, 303)
 
 
@@ -111,7 +130,9 @@ def yup() -> Page:
     if user is None:
         return redirect(url_for("pages.login_form"))
     if user.must_change_password:
-        return redirect(url_for("pages.account"))
+        return redirect(url_for("account.account"))
+    if guards.enrolment_due(guards.signed_in()[0].second_factor):
+        return redirect(url_for("factors.totp"))
     return render_template("yup.html", user=user)
 
 
@@ -137,7 +158,7 @@ def logout_form() -> Page:
 @bp.post("/logout")
 def logout() -> Response:
     """End this session on the server and go back to the form, or to an allowed ``rd``."""
-    (back,) = _fields("rd")
+    (back,) = fields("rd")
     guards.sign_out()
     return redirect(safe_return_url(back) or url_for("pages.login_form"), 303)
 
@@ -152,7 +173,7 @@ def signup() -> Page:
     # HEAD comes here too: it must show the form, not try an empty sign-up.
     if request.method != "POST":
         return render_template("signup.html")
-    username, password = _fields("username", "password")
+    username, password = fields("username", "password")
     client, now = guards.client(), guards.now()
     try:
         user = accounts.sign_up(username, password, client, now)
@@ -165,70 +186,12 @@ def signup() -> Page:
     try:
         started = wiring.sessions().start(user, client, now, replacing=guards.cookie_token())
     except AccountChanged:
-        return _log_in_again()
+        return log_in_again()
     guards.sign_in(started)
     return redirect(url_for("pages.yup"), 303)
 
 
-@bp.get("/account")
-@guards.login_required
-def account() -> Page:
-    """Show the account page: change password, log out everywhere, delete the account."""
-    return _account_page()
-
-
-@bp.post("/account/password")
-@guards.login_required
-def change_password() -> Page:
-    """Change the password with the current one; the user's other sessions end."""
-    record, user = guards.signed_in()
-    current, new = _fields("current_password", "new_password")
-    try:
-        wiring.accounts().change_password(
-            user,
-            current,
-            new,
-            guards.client(),
-            guards.now(),
-            keep_session=record.id,
-        )
-    except AccountChanged:
-        return _log_in_again()
-    except AccountError as exc:
-        return _refused_account_page(refusal(exc), "current_password")
-    return redirect(url_for("pages.account", done="password"), 303)
-
-
-@bp.post("/account/logout-everywhere")
-@guards.login_required
-def logout_everywhere() -> Response:
-    """End every session of this user, this one included."""
-    _, user = guards.signed_in()
-    wiring.sessions().end_all(user.id, guards.client(), guards.now())
-    guards.forget_cookie()
-    return redirect(url_for("pages.login_form"), 303)
-
-
-@bp.post("/account/delete")
-@guards.login_required
-def delete_account() -> Page:
-    """Delete the account after checking its password."""
-    _, user = guards.signed_in()
-    (password,) = _fields("password")
-    try:
-        wiring.accounts().delete_account(user, password, guards.client(), guards.now())
-    except AccountChanged:
-        return _log_in_again()
-    except AccountError as exc:
-        # The delete form's password input has an id of its own on the account page.
-        return _refused_account_page(
-            refusal(exc), "delete_password", {"password": "delete_password"}
-        )
-    guards.forget_cookie()
-    return redirect(url_for("pages.login_form", done="deleted"), 303)
-
-
-def _log_in_again() -> Response:
+def log_in_again() -> Response:
     """Send the browser to the login form: an operator's change ended its session meanwhile."""
     guards.forget_cookie()
     return redirect(url_for("pages.login_form"), 303)
@@ -241,39 +204,3 @@ def healthz() -> tuple[str, int, dict[str, str]]:
     if db.ping(wiring.orm_session()):
         return "ok\n", 200, text
     return "database unavailable\n", 503, text
-
-
-#: The form each field of the account page belongs to, for templates that mark a whole form.
-_ACCOUNT_SECTIONS = {
-    "current_password": "password",
-    "new_password": "password",
-    "delete_password": "delete",
-}
-
-
-def _refused_account_page(
-    refused: Refusal, form_field: str, ids: dict[str, str] | None = None
-) -> Page:
-    """Render the account page with a refusal shown on its input (``form_field`` if none).
-
-    ``ids`` maps an input's name to its id where the two differ on this page.
-    """
-    field = refused.field or form_field
-    field = (ids or {}).get(field, field)
-    return _account_page(field, refused.message, refused.status, refused.headers)
-
-
-def _account_page(
-    field: str | None = None,
-    error: str | None = None,
-    status: int = 200,
-    headers: dict[str, str] | None = None,
-) -> Page:
-    """Render the account page, with ``error`` shown on (and focusing) the input ``field``."""
-    _, user = guards.signed_in()
-    done = request.args.get("done")
-    section = _ACCOUNT_SECTIONS.get(field or "")
-    page = render_template(
-        "account.html", user=user, field=field, section=section, error=error, done=done
-    )
-    return page, status, headers or {}

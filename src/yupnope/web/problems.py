@@ -34,7 +34,8 @@ class Problem(BaseModel):
     detail: str = Field(description="What went wrong, in words fit to show a person.")
     code: str = Field(
         description="Stable machine-readable name: bad_credentials, throttled, weak_password, "
-        "name_taken, validation, malformed_json, unsupported_media_type, not_authenticated, ..."
+        "name_taken, validation, malformed_json, unsupported_media_type, not_authenticated, "
+        "second_factor_required, reauthentication_required, ..."
     )
     errors: list[FieldError] | None = Field(
         default=None, description="For code validation: each member that was refused, and why."
@@ -44,6 +45,11 @@ class Problem(BaseModel):
     )
     retry_after: int | None = Field(
         default=None, description="For codes throttled and busy: seconds to wait, as Retry-After."
+    )
+    challenge: str | None = Field(
+        default=None,
+        description="For code second_factor_required: the half-done login to complete with a "
+        "code at POST /api/v1/sessions/second-factor, within five minutes.",
     )
 
 

@@ -9,16 +9,21 @@ from __future__ import annotations
 from ..errors import (
     AccountChanged,
     AccountError,
+    ChallengeGone,
     InvalidCredentials,
     InvalidTokenRequest,
     InvalidUsername,
     PasswordChangeRequired,
+    ReauthenticationRequired,
+    SecondFactorExists,
+    SecondFactorNeeded,
     SessionRequired,
     SignupClosed,
     Throttled,
     TooManyTokens,
     UsernameTaken,
     WeakPassword,
+    WrongCode,
     WrongPassword,
 )
 from .answers import CHALLENGE, Refusal
@@ -37,6 +42,11 @@ STATUS_AND_CODE: dict[type[AccountError], tuple[int, str]] = {
     PasswordChangeRequired: (403, "password_change_required"),
     SessionRequired: (403, "session_required"),
     Throttled: (429, "throttled"),
+    ReauthenticationRequired: (403, "reauthentication_required"),
+    WrongCode: (422, "wrong_code"),
+    SecondFactorExists: (409, "second_factor_exists"),
+    SecondFactorNeeded: (409, "second_factor_needed"),
+    ChallengeGone: (401, "challenge_expired"),
 }
 
 
@@ -44,7 +54,7 @@ def refusal(exc: AccountError) -> Refusal:
     """Return the answer to a refusal by the rules."""
     status, code = STATUS_AND_CODE.get(type(exc), (400, "refused"))
     found = Refusal(status, code, str(exc), field=exc.field)
-    if isinstance(exc, InvalidCredentials | AccountChanged):
+    if isinstance(exc, InvalidCredentials | AccountChanged | ChallengeGone):
         found.headers["WWW-Authenticate"] = CHALLENGE
     elif isinstance(exc, Throttled):
         found.headers["Retry-After"] = str(exc.retry_after)

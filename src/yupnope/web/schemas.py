@@ -43,13 +43,13 @@ Password = Annotated[str, Field(min_length=1, max_length=_PASSWORD_CAP)]
 NewPassword = Annotated[str, Field(min_length=passwords.MIN_LENGTH, max_length=_PASSWORD_CAP)]
 
 
-class _Request(BaseModel):
+class RequestBody(BaseModel):
     """Refuse unknown members and lax conversions ("5" for 5): a client's mistake is named."""
 
     model_config = ConfigDict(extra="forbid", strict=True)
 
 
-class Credentials(_Request):
+class Credentials(RequestBody):
     """Carry a name and password to log in with, and the device value of an earlier login."""
 
     username: Name
@@ -66,21 +66,21 @@ class Credentials(_Request):
     )
 
 
-class NewUser(_Request):
+class NewUser(RequestBody):
     """Carry the name and password of an account to create."""
 
     username: Name
     password: NewPassword
 
 
-class PasswordChange(_Request):
+class PasswordChange(RequestBody):
     """Carry the current password and the new one."""
 
     current_password: Password
     new_password: NewPassword
 
 
-class NewToken(_Request):
+class NewToken(RequestBody):
     """Carry a personal token's name and how many seconds it lives."""
 
     name: str = Field(min_length=1, max_length=personal_tokens.MAX_NAME_LENGTH)

@@ -1,0 +1,157 @@
+"""Run a login's second step: the password was right, now a code from the app or a recovery code.
+
+The first step leaves a challenge (a half-done login that opens nothing) instead of a session;
+its token goes to the browser in a short-lived cookie, or to an API client in the 401 that
+asks for the code. The second step finds it, counts the code on the account's second-step
+budget (or the known device's), checks it, and opens the session in the same write that
+takes the code and the challenge, so a code, a recovery code and a challenge each serve once.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from ..client import Client
+from ..errors import ChallengeGone, InvalidCredentials, Throttled
+from ..models import EventKind, LoginChallenge, SecondFactor, SessionKind, User
+from ..security import codes, tokens
+from ..security.tokens import DeviceCookies
+from ..sessions import Sessions, Started
+from ..store import Store
+from ..throttle import Throttle
+from .apps import AuthenticatorApps
+
+log = logging.getLogger(__name__)
+
+#: How long the second step may follow the first.
+CHALLENGE_LIFETIME = timedelta(minutes=5)
+
+
+@dataclass(frozen=True)
+class Challenge:
+    """Carry a half-done login: its token for the client (never stored) and when it ends."""
+
+    token: str
+    expires_at: datetime
+
+
+@dataclass(frozen=True)
+class Completed:
+    """Carry what a good second step made: the user, the session, a device value, the factor."""
+
+    user: User
+    session: Started
+    #: A signed value that marks the client as one that logged in to this account before.
+    device: str
+    method: SecondFactor
+
+
+class _Refused(Exception):
+    """Leave the second step's write without a trace: the code was wrong, or used already."""
+
+
+class SecondStep:
+    """Open challenges at the first step, and turn a challenge and a code into a session."""
+
+    def __init__(
+        self,
+        store: Store,
+        throttle: Throttle,
+        sessions: Sessions,
+        apps: AuthenticatorApps,
+        devices: DeviceCookies,
+    ) -> None:
+        self.store = store
+        self.throttle = throttle
+        self.sessions = sessions
+        self.apps = apps
+        self.devices = devices
+
+    def needed(self, user_id: int) -> bool:
+        """Return whether a login of this user must take a second step (inside its write)."""
+        return self.store.factors.has_confirmed(user_id)
+
+    def open(self, user: User, kind: SessionKind, now: datetime) -> Challenge:
+        """Insert a challenge for ``user``, inside the first step's last write."""
+        token = tokens.new_token()
+        record = LoginChallenge(
+            token_digest=tokens.digest(token),
+            user_id=user.id,
+            kind=kind.value,
+            created_at=now,
+            expires_at=now + CHALLENGE_LIFETIME,
+        )
+        self.store.factors.add_challenge(record)
+        return Challenge(token, record.expires_at)
+
+    def complete(
+        self,
+        token: str,
+        code: str,
+        client: Client,
+        now: datetime,
+        kind: SessionKind = SessionKind.BROWSER,
+        replacing: str | None = None,
+        device_cookie: str | None = None,
+    ) -> Completed:
+        """Check ``code`` against the challenge of ``token`` and open the session.
+
+        Raises ChallengeGone (no such challenge of ``kind``, expired, or its account changed
+        or gone), Throttled (counted before the code is read) or InvalidCredentials (a wrong
+        code, or one used already).
+        """
+        challenge = (
+            self.store.factors.challenge(tokens.digest(token), kind.value) if token else None
+        )
+        user = self.store.users.by_id(challenge.user_id) if challenge else None
+        self.store.tx.end_read()
+        if challenge is None or user is None or user.disabled or challenge.expires_at <= now:
+            raise ChallengeGone()
+        known = self.devices.read(device_cookie, user.username_key) if device_cookie else None
+        try:
+            counted = self.throttle.admit_second_factor(user.username_key, known, now)
+        except Throttled as refused:
+            if self.throttle.first_refusal(refused, now):
+                self._record(EventKind.SECOND_FACTOR_THROTTLED, user, client, now)
+            raise
+        try:
+            with self.store.tx.write():
+                method = self._take(user, code, now)
+                if not self.store.factors.take_challenge(challenge.id):
+                    raise ChallengeGone()
+                if not self.store.users.update_if_unchanged(user, last_login_at=now):
+                    raise ChallengeGone()
+                self.throttle.succeeded(counted)
+                if method is SecondFactor.RECOVERY_CODE:
+                    self.store.events.record(
+                        EventKind.RECOVERY_CODE_USED, now, client, user.id, user.username
+                    )
+                self.store.events.record(EventKind.LOGIN, now, client, user.id, user.username)
+                started = self.sessions.open(user, client, now, replacing, kind, method)
+        except _Refused:
+            self._record(EventKind.SECOND_FACTOR_FAILED, user, client, now)
+            raise InvalidCredentials() from None
+        return Completed(user, started, self.devices.sign(user.username_key), method)
+
+    def _take(self, user: User, code: str, now: datetime) -> SecondFactor:
+        """Use ``code`` as the app's code or as a recovery code, or raise _Refused."""
+        found = self.store.factors.totp(user.id)
+        if found is not None and found.confirmed_at is not None:
+            secret = self.apps.secret_of(user.id, found.sealed_secret)
+            if secret is None:
+                log.warning("the authenticator app of user %d does not open", user.id)
+            step = None if secret is None else codes.totp_step(secret, code, now)
+            if step is not None and self.store.factors.take_step(user.id, step):
+                return SecondFactor.TOTP
+        recovery = codes.recovery_code(code)
+        if recovery is not None and self.store.factors.take_recovery_code(
+            user.id, tokens.digest(recovery)
+        ):
+            return SecondFactor.RECOVERY_CODE
+        raise _Refused()
+
+    def _record(self, kind: EventKind, user: User, client: Client, now: datetime) -> None:
+        with self.store.tx.write():
+            self.store.events.record(kind, now, client, user.id, user.username)

@@ -1,0 +1,63 @@
+"""Serve a login's second step: the page that asks for the code after a right password.
+
+The first step (web/pages.login) left a challenge in a cookie sent to this page alone; the
+code typed here, from an authenticator app or a recovery code, turns it into a session.
+"""
+
+from __future__ import annotations
+
+from flask import Blueprint, redirect, render_template, request, url_for
+
+from .. import wiring
+from ..errors import ChallengeGone, InvalidCredentials, Throttled
+from . import guards
+from .pages import Page, fields, signed_in_page
+from .refusals import refusal
+from .returns import safe_return_url
+
+bp = Blueprint("second_step", __name__)
+
+
+@bp.get("/login/second-factor")
+def form() -> Page:
+    """Ask for the code of a login whose password was right, or go back to the login form."""
+    if not guards.challenge_cookie():
+        return redirect(url_for("pages.login_form"))
+    return _page()
+
+
+@bp.post("/login/second-factor")
+def submit() -> Page:
+    """Check the code, then sign in and go where the login was going; else ask again."""
+    code, wanted, rd = fields("code", "next", "rd")
+    try:
+        done = wiring.second_step().complete(
+            guards.challenge_cookie(),
+            code,
+            guards.client(),
+            guards.now(),
+            replacing=guards.cookie_token(),
+            device_cookie=guards.device_cookie(),
+        )
+    except ChallengeGone as exc:
+        guards.drop_challenge()
+        gone = refusal(exc)
+        page = render_template("login.html", error=gone.message, rd=safe_return_url(rd))
+        return page, 200
+    except (InvalidCredentials, Throttled) as exc:
+        refused = refusal(exc)
+        if isinstance(exc, InvalidCredentials):
+            refused.message = "That code is not right, or it was used already."
+        return _page(refused.message), refused.status, refused.headers
+    guards.drop_challenge()
+    return signed_in_page(done.user, done.session, done.device, wanted, safe_return_url(rd))
+
+
+def _page(error: str | None = None) -> str:
+    """Render the second step's form, with ``error`` shown on its input."""
+    return render_template(
+        "second_factor.html",
+        error=error,
+        next=request.values.get("next", ""),
+        rd=safe_return_url(request.values.get("rd")),
+    )
