@@ -110,16 +110,17 @@ RULE = '[[access.rules]]\ndomain = "app.example.com"\npolicy = "signed_in"\n'
         ('[[access.rules]]\ndomain = "a.example"\n', "access.rules[1]: policy is missing"),
         (
             RULE.replace('"signed_in"', '"allow"'),
-            'access.rules[1].policy: "allow" is not a policy: one of bypass, signed_in, deny',
+            'access.rules[1].policy: "allow" is not a policy: one of bypass, signed_in, '
+            "two_factor, deny",
         ),
         (
             RULE.replace('"signed_in"', "1"),
-            "access.rules[1].policy: 1 is not a policy: one of bypass, signed_in, deny",
+            "access.rules[1].policy: 1 is not a policy: one of bypass, signed_in, two_factor, deny",
         ),
         (
-            RULE.replace('"signed_in"', '"two_factor"'),
-            "access.rules[1].policy: two_factor is not available yet: yupnope has no second "
-            "factors",
+            RULE.replace('"signed_in"', '"two_factors"'),
+            'access.rules[1].policy: "two_factors" is not a policy: one of bypass, signed_in, '
+            "two_factor, deny",
         ),
         (
             RULE + 'methods = ["GET", "GTE"]\n',

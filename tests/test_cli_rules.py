@@ -149,11 +149,11 @@ def test_a_malformed_rule_stops_every_command(
 
 
 def test_a_malformed_rule_stops_the_real_serve(instance: Path) -> None:
-    (instance / "yupnope.toml").write_text(BAD_RULE.replace('"deny"', '"two_factor"'))
+    (instance / "yupnope.toml").write_text(BAD_RULE.replace('"deny"', '"two_factors"'))
     done = run_yupnope(instance, "serve", "--port", "0")
     assert done.returncode == 1
     assert done.stderr.splitlines() == [
-        f"Error: {instance.resolve() / 'yupnope.toml'}: access.rules[1].policy: two_factor is not "
-        "available yet: yupnope has no second factors"
+        f'Error: {instance.resolve() / "yupnope.toml"}: access.rules[1].policy: "two_factors" is '
+        "not a policy: one of bypass, signed_in, two_factor, deny"
     ]
     assert not (instance / "yupnope.db").exists()

@@ -1,4 +1,4 @@
-"""Delete what has run out: expired sessions and tokens, stale counters, events past retention.
+"""Delete what has run out: sessions, tokens and half-done logins, stale counters, old events.
 
 Only the database's counters need it: counters kept in Redis expire there by themselves, and
 the database's still fill up whenever that Redis was unreachable.
@@ -19,6 +19,8 @@ class Pruned:
     sessions: int
     tokens: int
     counters: int
+    #: Half-done logins (challenges) whose second step never came.
+    challenges: int
     events: int
 
 
@@ -40,6 +42,7 @@ def prune(
             sessions=store.sessions.delete_expired(now - idle, now),
             tokens=store.tokens.delete_expired(now),
             counters=store.counters.delete_stale(now - longest_window, now),
+            challenges=store.factors.delete_expired_challenges(now),
             events=store.events.delete_before(now - retention)
             + store.events.delete_beyond(max_events),
         )

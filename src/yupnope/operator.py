@@ -256,6 +256,18 @@ class Operator:
                     self._record(kind, user, now, group)
         return GroupChange(added, removed, sorted((current - leaving) | adding))
 
+    def reset_second_factors(self, user: User, now: datetime) -> bool:
+        """Remove a user's second factors and end their sessions and tokens.
+
+        For an owner who lost every factor: their next login asks for the password alone (or
+        leads to a new enrolment, where one is required). Returns whether there was a factor.
+        """
+        with self.store.tx.write():
+            removed = self.store.remove_second_factors(user.id)
+            self.store.end_credentials_of(user.id)
+            self._record(EventKind.ADMIN_SECOND_FACTORS_RESET, user, now)
+        return removed
+
     def _record(self, kind: EventKind, user: User, now: datetime, group: str | None = None) -> None:
         """Record the operator's action on ``user`` (in ``group``) in the event log."""
         self.store.events.record(kind, now, OPERATOR, user.id, user.username, group)

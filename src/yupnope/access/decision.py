@@ -3,12 +3,13 @@
 A rule takes a request when its domain covers the host, one of its resources (if it has any)
 is found in the path, its methods (if any) hold the method, and its subjects (if any) name
 the caller. A signed-in caller is decided by the first rule that takes them: ``bypass`` and
-``signed_in`` allow, ``deny`` denies.
+``signed_in`` allow, ``deny`` denies, ``two_factor`` allows a caller whose login proved a
+second factor and asks anyone else to sign in with one.
 
 An anonymous visitor may be anyone once signed in, so a rule with subjects is read as "this
 rule might be for you":
-- ``signed_in`` for some subjects answers "sign in first" at once: signing in may let them in,
-  and nothing may let them in without.
+- ``signed_in`` (or ``two_factor``) for some subjects answers "sign in first" at once: signing
+  in may let them in, and nothing may let them in without.
 - ``deny`` for some subjects is passed over, noting it: signing in as anyone else may still
   let them in, so the rules below decide. If they end in "deny" for everyone, the visitor is
   denied; if they end in a ``bypass`` (or a default of ``bypass``), the visitor must sign in
@@ -56,11 +57,16 @@ class Request:
 
 @dataclass(frozen=True)
 class Caller:
-    """Carry a signed-in user: the name as shown, the key the login finds it under, its groups."""
+    """Carry a signed-in user: the name as shown, the key the login finds it under, its groups.
+
+    ``two_factor`` says whether the credential proved a second factor (a login that asked for
+    one), which the ``two_factor`` policy asks for.
+    """
 
     username: str
     key: str
     groups: frozenset[str] = frozenset()
+    two_factor: bool = False
 
 
 @dataclass(frozen=True)
@@ -204,12 +210,18 @@ def _ruling(
     if policy is Policy.DENY:
         whom = f" {who.username}{subject}" if who else ""
         return Decision(Outcome.DENY, number, description, f"{name} denies{whom}")
+    if who is not None and policy is Policy.TWO_FACTOR and not who.two_factor:
+        why = f"{name} asks {who.username}{subject} for a second factor: sign in with one"
+        return Decision(Outcome.SIGN_IN, number, description, why)
     if who is not None:
         why = f"{name} lets {who.username} in{subject}"
+        if policy is Policy.TWO_FACTOR:
+            why += " with a second factor"
         return Decision(Outcome.ALLOW, number, description, why)
-    if policy is Policy.SIGNED_IN:
+    if policy in (Policy.SIGNED_IN, Policy.TWO_FACTOR):
         whom = f"only {_subjects(rule)}" if rule and rule.subjects else "signed-in users only"
-        why = f"{name} lets in {whom}: sign in first"
+        how = " with a second factor" if policy is Policy.TWO_FACTOR else ""
+        why = f"{name} lets in {whom}{how}: sign in first"
         return Decision(Outcome.SIGN_IN, number, description, why)
     if denied_some is not None:
         why = (

@@ -29,12 +29,11 @@ class Policy(StrEnum):
     BYPASS = "bypass"
     #: A signed-in user passes; an anonymous visitor is asked to sign in.
     SIGNED_IN = "signed_in"
+    #: A user signed in with a second factor passes; anyone else is asked to sign in with one.
+    TWO_FACTOR = "two_factor"
     #: No one passes.
     DENY = "deny"
 
-
-#: Policies that are planned but not yet available, with the reason they are refused.
-NOT_YET = {"two_factor": "two_factor is not available yet: yupnope has no second factors"}
 
 #: The methods a rule may name: RFC 9110's, PATCH (RFC 5789) and WebDAV's (RFC 4918).
 METHODS = (
@@ -158,8 +157,6 @@ def _refuse_unknown(table: Mapping[str, object], where: str, known: tuple[str, .
 
 def _policy(value: object, where: str) -> Policy:
     """Return the policy ``value`` names, or raise ValueError naming ``where``."""
-    if isinstance(value, str) and value in NOT_YET:
-        raise ValueError(f"{where}: {NOT_YET[value]}")
     choices = [policy.value for policy in Policy]
     if isinstance(value, str) and value in choices:
         return Policy(value)

@@ -22,14 +22,21 @@ def rules() -> None:
 @click.argument("url")
 @click.option("--user", "username", help="Decide for this user, signed in [default: anonymous].")
 @click.option("--method", default="GET", show_default=True, help="The request's method.")
+@click.option(
+    "--second-factor",
+    is_flag=True,
+    help="The user signed in with a second factor (the two_factor policy asks for one).",
+)
 @one_line_errors
-def rules_explain(url: str, username: str | None, method: str) -> None:
+def rules_explain(url: str, username: str | None, method: str, second_factor: bool) -> None:
     """Show how the access rules decide on URL.
 
     Prints each rule with why it takes the request or not, then the decision. URL is
     absolute, as a browser asks for it: https://app.example.com/admin?x=1.
     """
     request = _request(url, method)
+    if second_factor and username is None:
+        raise click.ClickException("--second-factor needs --user: a visitor proved nothing")
     if username is None:
         rules_in_force, who = config.load().access, None
     else:
@@ -38,7 +45,7 @@ def rules_explain(url: str, username: str | None, method: str) -> None:
             user = wiring.operator().find(username)
             rules_in_force = wiring.get().settings.access
             groups = frozenset(wiring.operator().groups_of(user))
-            who = Caller(user.username, user.username_key, groups)
+            who = Caller(user.username, user.username_key, groups, second_factor)
     _print(access.explain(rules_in_force, request, who), who)
 
 
@@ -68,6 +75,7 @@ def _print(shown: Explanation, who: Caller | None) -> None:
         caller = "an anonymous visitor"
     else:
         caller = f"{who.username} (groups: {', '.join(sorted(who.groups)) or 'none'})"
+        caller += " with a second factor" if who.two_factor else ""
     click.echo(printable(f"{shown.method} {shown.host} {shown.path}, for {caller}"))
     for step in shown.steps:
         click.echo(printable(f"{step.rule.describe()}: {step.verdict}, {step.why}"))

@@ -110,6 +110,18 @@ def users_unlock(username: str) -> None:
             click.echo(f"User {user.username!r} had no failed logins to clear.")
 
 
+@users.command("reset-second-factors")
+@click.argument("username")
+@one_line_errors
+def users_reset_second_factors(username: str) -> None:
+    """Remove a user's second factors and log them out everywhere (a lost phone)."""
+    with _user(username) as (operator, user):
+        if operator.reset_second_factors(user, now()):
+            click.echo(f"Removed the second factors of {user.username!r}; they are logged out.")
+        else:
+            click.echo(f"User {user.username!r} had no second factor; they are logged out.")
+
+
 @users.command("list")
 @one_line_errors
 def users_list() -> None:

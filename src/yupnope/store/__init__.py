@@ -82,6 +82,12 @@ class Store:
         self.factors.delete_challenges_of(user_id)
         return ended
 
+    def remove_second_factors(self, user_id: int) -> bool:
+        """Delete every second factor of a user; return whether there was one."""
+        app = self.factors.delete_totp(user_id)
+        codes = self.factors.delete_recovery_codes(user_id)
+        return app + codes > 0
+
     def remove_user(self, user_id: int) -> None:
         """Delete a user with their sessions and personal tokens."""
         self.end_credentials_of(user_id)

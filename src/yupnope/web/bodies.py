@@ -37,8 +37,15 @@ def refuse_transfer_coding() -> None:
 
 
 def require_json_object() -> None:
-    """Refuse a body that is not a JSON object before any view or model sees it."""
+    """Refuse a body that is not a JSON object before any view or model sees it.
+
+    No body at all, and no Content-Type, passes: an operation that takes none (starting an
+    authenticator app's enrolment) is asked that way, and one that needs a body refuses it
+    by its model (422).
+    """
     if request.method not in _WITH_BODY:
+        return
+    if not request.content_type and not request.content_length:
         return
     if request.mimetype != "application/json":
         raise Refusal(

@@ -18,6 +18,7 @@ from ..sudo import Sudo
 from . import guards
 from .pages import Page, fields
 from .refusals import refusal
+from .returns import safe_return_url
 
 bp = Blueprint("factors", __name__)
 
@@ -55,7 +56,7 @@ def totp() -> Page:
     apps = wiring.authenticator_apps()
     if apps.enabled(user.id):
         return redirect(url_for("account.account"))
-    return _enrolment_page(apps.pending(user))
+    return _enrolment_page(apps.pending(user), rd=safe_return_url(request.args.get("rd")))
 
 
 @bp.post("/account/totp")
@@ -63,14 +64,16 @@ def totp() -> Page:
 def start_totp() -> Page:
     """Make a new secret for an authenticator app, and show it (sudo mode)."""
     record, user = guards.signed_in()
+    (rd,) = fields("rd")
+    back = safe_return_url(rd)
     if not Sudo.active(record, guards.now()):
-        return _confirm_first("factors.totp")
+        return _confirm_first(url_for("factors.totp", rd=back))
     try:
         wiring.authenticator_apps().begin(user, guards.now())
     except AccountError:
         # Set up already, from another tab: the account page says so.
         return redirect(url_for("account.account"), 303)
-    return redirect(url_for("factors.totp"), 303)
+    return redirect(url_for("factors.totp", rd=back), 303)
 
 
 @bp.post("/account/totp/confirm")
@@ -78,15 +81,16 @@ def start_totp() -> Page:
 def confirm_totp() -> Page:
     """Confirm the app with its first code, and show the recovery codes, this once."""
     record, user = guards.signed_in()
-    (code,) = fields("code")
+    code, rd = fields("code", "rd")
+    back = safe_return_url(rd)
     apps = wiring.authenticator_apps()
     try:
         made = apps.confirm(user, record, code, guards.client(), guards.now())
     except AccountError as exc:
         refused = refusal(exc)
-        page = _enrolment_page(apps.pending(user), refused.message)
+        page = _enrolment_page(apps.pending(user), refused.message, back)
         return page, refused.status, refused.headers
-    return render_template("recovery_codes.html", codes=made, enrolled=True)
+    return render_template("recovery_codes.html", codes=made, enrolled=True, rd=back)
 
 
 @bp.post("/account/totp/delete")
@@ -95,7 +99,7 @@ def remove_totp() -> Page:
     """Remove the authenticator app and the recovery codes (sudo mode)."""
     record, user = guards.signed_in()
     if not Sudo.active(record, guards.now()):
-        return _confirm_first("account.account")
+        return _confirm_first(url_for("account.account"))
     wiring.authenticator_apps().remove(user, guards.client(), guards.now())
     return redirect(url_for("account.account", done="totp-removed"), 303)
 
@@ -106,7 +110,7 @@ def make_recovery_codes() -> Page:
     """Replace the recovery codes with ten new ones, and show them this once (sudo mode)."""
     record, user = guards.signed_in()
     if not Sudo.active(record, guards.now()):
-        return _confirm_first("account.account")
+        return _confirm_first(url_for("account.account"))
     try:
         made = wiring.authenticator_apps().recovery.regenerate(user, guards.client(), guards.now())
     except AccountError:
@@ -114,7 +118,9 @@ def make_recovery_codes() -> Page:
     return render_template("recovery_codes.html", codes=made, enrolled=False)
 
 
-def _enrolment_page(enrolment: Enrolment | None, error: str | None = None) -> str:
+def _enrolment_page(
+    enrolment: Enrolment | None, error: str | None = None, rd: str | None = None
+) -> str:
     """Render the enrolment: the QR code, the secret and the code's form, or the start button."""
     picture = None
     if enrolment is not None:
@@ -125,12 +131,12 @@ def _enrolment_page(enrolment: Enrolment | None, error: str | None = None) -> st
         picture = Markup(  # noqa: S704 (segno's own SVG; the URI is drawn, never written out)
             code.svg_inline(scale=QR_SCALE, dark="#000", light="#fff", unit=None)
         )
-    return render_template("totp.html", enrolment=enrolment, picture=picture, error=error)
+    return render_template("totp.html", enrolment=enrolment, picture=picture, error=error, rd=rd)
 
 
 def _confirm_first(back_to: str) -> Response:
-    """Send the browser to the password check, to come back to ``back_to``'s page after."""
-    return redirect(url_for("factors.confirm", next=url_for(back_to)), 303)
+    """Send the browser to the password check, to come back to the page ``back_to`` after."""
+    return redirect(url_for("factors.confirm", next=back_to), 303)
 
 
 def _next(wanted: str | None = None) -> str:

@@ -23,7 +23,7 @@ from flask import Blueprint, Response, request
 
 from .. import access, wiring
 from ..errors import InvalidCredentials, Throttled
-from ..snapshots import UserSnapshot
+from ..snapshots import SessionSnapshot, UserSnapshot
 from . import bearer, guards
 from .answers import CHALLENGE, Refusal
 
@@ -163,9 +163,11 @@ def _caller() -> access.Caller | None:
     scheme, _, value = request.headers.get("Authorization", "").partition(" ")
     value = value.strip()
     user: UserSnapshot | None = None
+    session: SessionSnapshot | None = None
     if scheme.lower() == "bearer" and value:
         found = bearer.by_token(value)
-        user = None if found is None else found.user
+        if found is not None:
+            user, session = found.user, found.session
     elif scheme.lower() == "basic" and value and wiring.get().settings.proxy_basic_auth:
         name, password = _basic(value)
         checked = wiring.accounts().check_password(name, password, guards.client(), guards.now())
@@ -173,10 +175,16 @@ def _caller() -> access.Caller | None:
         return access.Caller(checked.username, checked.username_key, frozenset(groups))
     if user is None:
         current = guards.current()
-        user = None if current is None else current[1]
-    if user is None:
-        return None
-    return access.Caller(user.username, user.username_key, frozenset(user.groups))
+        if current is None:
+            return None
+        session, user = current
+        if guards.enrolment_due(session.second_factor):
+            # The server requires a second factor and this browser's login had none: the
+            # portal leads it to set one up before any app lets it in.
+            return None
+    # A personal token, like a password sent with the request, proves no second factor.
+    proved = session is not None and session.second_factor is not None
+    return access.Caller(user.username, user.username_key, frozenset(user.groups), proved)
 
 
 def _basic(value: str) -> tuple[str, str]:

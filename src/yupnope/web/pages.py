@@ -61,12 +61,26 @@ def _body_is_utf8() -> bool:
 @bp.get("/login")
 @bp.get("/")
 def login_form() -> Page:
-    """Show the login form; ``rd`` is an app's page to return to, kept only when allowed."""
+    """Show the login form; ``rd`` is an app's page to return to, kept only when allowed.
+
+    A visitor signed in without a second factor whom an app sent here (its rules ask for one,
+    or the server requires one) is led to set one up, or asked to log in again with theirs.
+    """
+    rd = safe_return_url(request.args.get("rd"))
+    found = guards.current() if guards.cookie_token() else None
+    error = None
+    lacking = found is not None and found[0].second_factor is None
+    if found is not None and lacking and (rd or guards.enrolment_due(None)):
+        if not wiring.authenticator_apps().enabled(found[1].id):
+            return redirect(url_for("factors.totp", rd=rd))
+        if rd:
+            error = "That page asks for your second factor: log in again to give it."
     return render_template(
         "login.html",
         next=request.args.get("next", ""),
-        rd=safe_return_url(request.args.get("rd")),
+        rd=rd,
         done=request.args.get("done"),
+        error=error,
     )
 
 
