@@ -8,7 +8,7 @@ import sys
 import unicodedata
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -21,9 +21,12 @@ from sqlalchemy.exc import OperationalError
 
 from helpers import CHEAP_ARGON2, GOOD_PASSWORD, migrate_to, run_yupnope, schema_is_current
 from yupnope import create_app, db, migrations, usernames, wiring
+from yupnope.accounts import LoginResult
 from yupnope.client import Client
 from yupnope.errors import UsernameTaken
 from yupnope.models import Base, User
+from yupnope.security import tokens
+from yupnope.sudo import Sudo
 
 
 def _differences(engine: Engine) -> list[object]:
@@ -258,3 +261,46 @@ def test_the_groups_migration_keeps_every_user_in_no_group(
         found = wiring.sessions().find(logged_in.session.token, now)
         assert found is not None and found[1].groups == ()
         assert operator.groups() == [("staff", 1)]
+
+
+# 0006: second factors, with every session there made with a password alone.
+
+
+def test_the_second_factors_migration_keeps_sessions_out_of_sudo_mode(
+    old_database: Engine, tmp_path: Path
+) -> None:
+    migrate_to(old_database, "0005")
+    now = datetime.now(UTC)
+    with app_context_on(old_database, tmp_path):
+        # A session as 0005's code made it: no second factor, no proof time.
+        sessions = table("sessions", *(column(name) for name in SESSION_COLUMNS))
+        alice = wiring.store().users.by_key("alice")
+        assert alice is not None
+        wiring.store().tx.end_read()
+    with old_database.begin() as connection:
+        connection.execute(
+            sessions.insert().values(
+                token_digest=tokens.digest("an old session"),
+                user_id=alice.id,
+                created_at=now,
+                last_seen_at=now,
+                expires_at=now + timedelta(days=1),
+                kind="browser",
+            )
+        )
+    assert migrations.upgrade(old_database) == []
+    assert schema_is_current(old_database)
+    assert _differences(old_database) == []
+    with app_context_on(old_database, tmp_path):
+        found = wiring.sessions().find("an old session", now)
+        assert found is not None
+        assert (found[0].second_factor, found[0].authenticated_at) == (None, None)
+        assert not Sudo.active(found[0], now)
+        assert not wiring.authenticator_apps().enabled(found[1].id)
+        logged_in = wiring.accounts().log_in("alice", GOOD_PASSWORD, Client(), now)
+        assert isinstance(logged_in, LoginResult)
+        assert logged_in.session.record.authenticated_at == now
+
+
+#: The columns of a session at revision 0005.
+SESSION_COLUMNS = ("token_digest", "user_id", "created_at", "last_seen_at", "expires_at", "kind")

@@ -151,6 +151,13 @@ class ReauthenticationRequired(AccountError):
         )
 
 
+class WrongSecondFactor(InvalidCredentials):
+    """Refuse a login's second step: the code is wrong, or was used already."""
+
+    def __init__(self) -> None:
+        AccountError.__init__(self, "That code is not right, or it was used already.")
+
+
 class WrongCode(AccountError):
     """Refuse an authenticator app's first code, which does not confirm its enrolment."""
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from ..client import Client
-from ..errors import ChallengeGone, InvalidCredentials, Throttled
+from ..errors import ChallengeGone, Throttled, WrongSecondFactor
 from ..models import EventKind, LoginChallenge, SecondFactor, SessionKind, User
 from ..security import codes, tokens
 from ..security.tokens import DeviceCookies
@@ -100,7 +100,7 @@ class SecondStep:
 
         Raises ChallengeGone (no such challenge of ``kind``, expired, or its account changed
         or gone), Throttled (counted before the code is read) or InvalidCredentials (a wrong
-        code, or one used already).
+        code, or one used already: WrongSecondFactor, an InvalidCredentials).
         """
         challenge = (
             self.store.factors.challenge(tokens.digest(token), kind.value) if token else None
@@ -132,7 +132,7 @@ class SecondStep:
                 started = self.sessions.open(user, client, now, replacing, kind, method)
         except _Refused:
             self._record(EventKind.SECOND_FACTOR_FAILED, user, client, now)
-            raise InvalidCredentials() from None
+            raise WrongSecondFactor() from None
         return Completed(user, started, self.devices.sign(user.username_key), method)
 
     def _take(self, user: User, code: str, now: datetime) -> SecondFactor:

@@ -7,6 +7,7 @@ CSRF cheat sheet describe, so plain same-site forms need no hidden token.
 from __future__ import annotations
 
 import functools
+import math
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import ParamSpec, TypeVar
@@ -143,7 +144,7 @@ def challenge_cookie() -> str:
 
 def hold_challenge(token: str, expires_at: datetime) -> None:
     """Give the browser a half-done login's challenge, until ``expires_at``."""
-    seconds = max(int((expires_at - now()).total_seconds()), 1)
+    seconds = max(math.ceil((expires_at - now()).total_seconds()), 1)
     _server_session().hold_challenge(token, seconds)
 
 

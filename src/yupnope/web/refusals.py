@@ -25,12 +25,14 @@ from ..errors import (
     WeakPassword,
     WrongCode,
     WrongPassword,
+    WrongSecondFactor,
 )
 from .answers import CHALLENGE, Refusal
 
 #: The status and stable code of each refusal by the rules.
 STATUS_AND_CODE: dict[type[AccountError], tuple[int, str]] = {
     InvalidCredentials: (401, "bad_credentials"),
+    WrongSecondFactor: (401, "bad_credentials"),
     AccountChanged: (401, "not_authenticated"),
     WrongPassword: (403, "bad_credentials"),
     InvalidUsername: (422, "invalid_username"),

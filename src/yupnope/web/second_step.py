@@ -46,8 +46,6 @@ def submit() -> Page:
         return page, 200
     except (InvalidCredentials, Throttled) as exc:
         refused = refusal(exc)
-        if isinstance(exc, InvalidCredentials):
-            refused.message = "That code is not right, or it was used already."
         return _page(refused.message), refused.status, refused.headers
     guards.drop_challenge()
     return signed_in_page(done.user, done.session, done.device, wanted, safe_return_url(rd))
