@@ -21,11 +21,11 @@ from sqlalchemy.exc import OperationalError
 
 from helpers import CHEAP_ARGON2, GOOD_PASSWORD, migrate_to, run_yupnope, schema_is_current
 from yupnope import create_app, db, migrations, usernames, wiring
-from yupnope.accounts import LoginResult
 from yupnope.client import Client
 from yupnope.errors import UsernameTaken
 from yupnope.models import Base, User
 from yupnope.security import tokens
+from yupnope.sessions import LoginResult
 from yupnope.sudo import Sudo
 
 

@@ -18,7 +18,7 @@ from flask import Flask
 
 from helpers import GOOD_PASSWORD, NOW, OPERATOR_CHANGES, add_user, change_as_operator, count_rows
 from yupnope import wiring
-from yupnope.accounts import LoginResult, SecondStepNeeded
+from yupnope.accounts import SecondStepNeeded
 from yupnope.client import Client
 from yupnope.errors import (
     ChallengeGone,
@@ -32,6 +32,7 @@ from yupnope.errors import (
 from yupnope.models import EventKind, LoginEvent, SecondFactor, Session, SessionKind, TotpFactor
 from yupnope.security import codes
 from yupnope.security.sealing import Sealer, Unsealable
+from yupnope.sessions import LoginResult
 from yupnope.snapshots import SessionSnapshot
 from yupnope.sudo import WINDOW, Sudo
 
@@ -251,7 +252,7 @@ def test_a_login_with_an_app_opens_no_session_before_its_code(alice: Flask) -> N
     assert needed.challenge.expires_at == NOW + timedelta(minutes=5)
     assert count_rows(alice, Session) == before
     done = second_step(alice, needed.challenge.token, code_at(secret, NOW + STEP), NOW + STEP)
-    assert done.method is SecondFactor.TOTP
+    assert done.session.record.second_factor == SecondFactor.TOTP
     assert done.session.record.second_factor == "totp"
     assert done.session.record.authenticated_at == NOW + STEP
     assert count_rows(alice, Session) == before + 1
@@ -280,7 +281,7 @@ def test_a_code_is_good_once_on_every_worker(app_factory: Callable[..., Flask]) 
 def test_a_recovery_code_is_good_once(alice: Flask) -> None:
     _, made = enrol(alice)
     done = second_step(alice, first_step(alice).challenge.token, made[3].lower())
-    assert done.method is SecondFactor.RECOVERY_CODE
+    assert done.session.record.second_factor == SecondFactor.RECOVERY_CODE
     assert done.session.record.second_factor == "recovery_code"
     with pytest.raises(InvalidCredentials):
         second_step(alice, first_step(alice).challenge.token, made[3])
@@ -390,7 +391,7 @@ def test_a_stranger_with_the_password_cannot_lock_out_the_owner_device(alice: Fl
         second_step(alice, stranger, code_at(secret, later), later)
     own = first_step(alice, device_cookie=device).challenge.token
     done = second_step(alice, own, code_at(secret, later), later, device_cookie=device)
-    assert done.method is SecondFactor.TOTP
+    assert done.session.record.second_factor == SecondFactor.TOTP
 
 
 def test_unlocking_an_account_clears_its_codes_wait(alice: Flask) -> None:

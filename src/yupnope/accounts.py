@@ -28,7 +28,7 @@ from .second_factors.second_step import Challenge, SecondStep
 from .security import passwords
 from .security.passwords import Hasher
 from .security.tokens import DeviceCookies
-from .sessions import Sessions, Started
+from .sessions import LoginResult, Sessions
 from .snapshots import UserSnapshot
 from .store import Store
 from .sudo import Sudo
@@ -41,16 +41,6 @@ class SecondStepNeeded:
 
     user: User
     challenge: Challenge
-
-
-@dataclass(frozen=True)
-class LoginResult:
-    """Carry what a good login made: the user, their new session, and a device cookie for it."""
-
-    user: User
-    session: Started
-    #: A signed value that marks the client as one that logged in to this account before.
-    device: str
 
 
 class Accounts:

@@ -37,6 +37,16 @@ class Started:
     record: Session
 
 
+@dataclass(frozen=True)
+class LoginResult:
+    """Carry what a good login made: the user, their new session, and a device cookie for it."""
+
+    user: User
+    session: Started
+    #: A signed value that marks the client as one that logged in to this account before.
+    device: str
+
+
 class Sessions:
     """Start, find and end server-side sessions."""
 

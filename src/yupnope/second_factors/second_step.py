@@ -18,7 +18,7 @@ from ..errors import ChallengeGone, Throttled, WrongSecondFactor
 from ..models import EventKind, LoginChallenge, SecondFactor, SessionKind, User
 from ..security import codes, tokens
 from ..security.tokens import DeviceCookies
-from ..sessions import Sessions, Started
+from ..sessions import LoginResult, Sessions
 from ..store import Store
 from ..throttle import Throttle
 from .apps import AuthenticatorApps
@@ -35,17 +35,6 @@ class Challenge:
 
     token: str
     expires_at: datetime
-
-
-@dataclass(frozen=True)
-class Completed:
-    """Carry what a good second step made: the user, the session, a device value, the factor."""
-
-    user: User
-    session: Started
-    #: A signed value that marks the client as one that logged in to this account before.
-    device: str
-    method: SecondFactor
 
 
 class _Refused(Exception):
@@ -95,7 +84,7 @@ class SecondStep:
         kind: SessionKind = SessionKind.BROWSER,
         replacing: str | None = None,
         device_cookie: str | None = None,
-    ) -> Completed:
+    ) -> LoginResult:
         """Check ``code`` against the challenge of ``token`` and open the session.
 
         Raises ChallengeGone (no such challenge of ``kind``, expired, or its account changed
@@ -133,7 +122,7 @@ class SecondStep:
         except _Refused:
             self._record(EventKind.SECOND_FACTOR_FAILED, user, client, now)
             raise WrongSecondFactor() from None
-        return Completed(user, started, self.devices.sign(user.username_key), method)
+        return LoginResult(user, started, self.devices.sign(user.username_key))
 
     def _take(self, user: User, code: str, now: datetime) -> SecondFactor:
         """Use ``code`` as the app's code or as a recovery code, or raise _Refused."""
