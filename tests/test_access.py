@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import random
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -317,11 +318,34 @@ def test_a_default_bypass_after_a_deny_for_some_needs_a_sign_in() -> None:
     assert outcome(table, who=BOB) is Outcome.ALLOW
 
 
+def test_two_factor_lets_in_only_a_login_that_proved_one() -> None:
+    table = rules(
+        {"domain": "vault.example.com", "subject": "group:staff", "policy": "two_factor"},
+        {"domain": "vault.example.com", "policy": "deny"},
+    )
+    proved = replace(ALICE, two_factor=True)
+    url = "vault.example.com/"
+    assert outcome(table, url, proved) is Outcome.ALLOW
+    asked = decide(table, Request("GET", "vault.example.com", "/"), ALICE)
+    assert asked.outcome is Outcome.SIGN_IN and asked.rule == 1
+    assert asked.reason == "rule 1 asks Alice (group:staff) for a second factor: sign in with one"
+    anonymous = decide(table, Request("GET", "vault.example.com", "/"), None)
+    assert anonymous.outcome is Outcome.SIGN_IN
+    assert anonymous.reason == (
+        "rule 1 lets in only group:staff with a second factor: sign in first"
+    )
+    assert outcome(table, url, replace(BOB, two_factor=True)) is Outcome.DENY
+    let_in = decide(table, Request("GET", "vault.example.com", "/"), proved)
+    assert let_in.reason == "rule 1 lets Alice in (group:staff) with a second factor"
+
+
 #: The pieces random rule sets are made of, to hold the anonymous case to its promises.
 DOMAINS = ["app.example.com", "*.example.com"]
 SUBJECTS = [None, "group:staff", "user:bob", "group:banned"]
-POLICIES = ["bypass", "signed_in", "deny"]
+POLICIES = ["bypass", "signed_in", "two_factor", "deny"]
 USERS = [ALICE, BOB, MALLORY, Caller("carol", "carol")]
+#: The same users, each signed in with a second factor.
+PROVED = [replace(user, two_factor=True) for user in USERS]
 
 
 def random_rule(chance: random.Random) -> dict[str, Any]:
@@ -343,12 +367,16 @@ def test_an_anonymous_visitor_is_told_what_signing_in_could_change(seed: int) ->
     )
     for url, method in itertools.product(["app.example.com/", "b.example.com/"], ["GET", "POST"]):
         anonymous = outcome(table, url, method=method)
+        proved = {outcome(table, url, user, method) for user in PROVED}
         theirs = {outcome(table, url, user, method) for user in USERS}
-        assert Outcome.SIGN_IN not in theirs
+        # Only a second factor could change a signed-in user's answer, and one who gave it is
+        # never asked again.
+        assert Outcome.SIGN_IN not in proved
+        assert {o for o in theirs if o is not Outcome.SIGN_IN} <= proved | {Outcome.DENY}
         if anonymous is Outcome.DENY:
-            assert theirs == {Outcome.DENY}, (table, url, method)
+            assert proved | theirs == {Outcome.DENY}, (table, url, method)
         if anonymous is Outcome.ALLOW:
-            assert theirs == {Outcome.ALLOW}, (table, url, method)
+            assert proved | theirs == {Outcome.ALLOW}, (table, url, method)
 
 
 # Explain

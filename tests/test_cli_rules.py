@@ -89,6 +89,27 @@ def test_explain_for_users_by_the_logins_own_key(runner: CliRunner, ruled: Path)
     assert lines[-1] == "decision: allow, rule 4 lets bob in"
 
 
+def test_explain_says_whether_the_login_proved_a_second_factor(
+    runner: CliRunner, instance: Path
+) -> None:
+    (instance / "yupnope.toml").write_text(
+        '[[access.rules]]\ndomain = "vault.example.com"\npolicy = "two_factor"\n'
+    )
+    added = run_cli(runner, "users", "add", "alice", "--password-stdin", input=GOOD_PASSWORD)
+    assert added.exit_code == 0, added.output
+    url = "https://vault.example.com/"
+    lines = explain(runner, url, "--user", "alice")
+    assert lines[0] == "GET vault.example.com /, for alice (groups: none)"
+    assert lines[-1] == (
+        "decision: sign_in, rule 1 asks alice for a second factor: sign in with one"
+    )
+    lines = explain(runner, url, "--user", "alice", "--second-factor")
+    assert lines[0] == "GET vault.example.com /, for alice (groups: none) with a second factor"
+    assert lines[-1] == "decision: allow, rule 1 lets alice in with a second factor"
+    alone = run_cli(runner, "rules", "explain", url, "--second-factor")
+    assert_one_line_error(alone, "--second-factor needs --user")
+
+
 def test_the_readmes_example_is_what_explain_prints(runner: CliRunner, ruled: Path) -> None:
     section = README.read_text().split("## Access rules", 1)[1].split("\n## ", 1)[0]
     command, *printed = section.split("$ yupnope ", 1)[1].split("```", 1)[0].splitlines()
