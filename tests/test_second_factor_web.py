@@ -143,6 +143,30 @@ def test_the_api_asks_for_a_code_after_the_password(
     assert replayed.status_code == 401 and replayed.json["code"] == "bad_credentials"
 
 
+def test_the_api_second_step_counts_a_known_device_on_its_own_budget(
+    enrolled: tuple[Flask, str, list[str]],
+) -> None:
+    app, secret, codes = enrolled
+    client = app.test_client()
+    owner = client.post(
+        f"{API}/sessions/second-factor",
+        json={"challenge": api_login(client).json["challenge"], "code": codes[0]},
+    )
+    device = owner.json["device"]
+    stranger = {"challenge": api_login(client).json["challenge"], "code": wrong_code(secret)}
+    for _ in range(5):
+        assert client.post(f"{API}/sessions/second-factor", json=stranger).status_code == 401
+    assert client.post(f"{API}/sessions/second-factor", json=stranger).status_code == 429
+    own = client.post(
+        f"{API}/sessions", json={"username": "alice", "password": GOOD_PASSWORD, "device": device}
+    )
+    done = client.post(
+        f"{API}/sessions/second-factor",
+        json={"challenge": own.json["challenge"], "code": codes[1], "device": device},
+    )
+    assert done.status_code == 201, done.json
+
+
 def test_the_api_second_step_is_throttled_with_retry_after(
     enrolled: tuple[Flask, str, list[str]],
 ) -> None:

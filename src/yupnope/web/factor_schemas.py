@@ -6,7 +6,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, Field
 
-from .schemas import Password, RequestBody
+from .schemas import DEVICE_CAP, Password, RequestBody
 
 #: Longest code the API reads at all: a recovery code with its dashes and some spaces.
 _CODE_CAP = 64
@@ -30,6 +30,12 @@ class SecondStep(RequestBody):
         description="The `challenge` of the 401 that POST /api/v1/sessions answered.",
     )
     code: Code
+    device: str | None = Field(
+        default=None,
+        max_length=DEVICE_CAP,
+        description="The `device` of an earlier login's answer for this account, as for "
+        "POST /api/v1/sessions: the code is then counted on that device's own budget.",
+    )
 
 
 class TotpCode(RequestBody):

@@ -21,7 +21,7 @@ _PASSWORD_CAP = 4 * passwords.MAX_LENGTH
 
 #: Longest device value the API reads at all: a signed one (security/tokens.py) is about 120
 #: characters, and anything longer is no device value but a wrong shape.
-_DEVICE_CAP = 512
+DEVICE_CAP = 512
 
 #: Largest id a path may name: ids are 32-bit on PostgreSQL.
 _MAX_ID = 2**31 - 1
@@ -56,7 +56,7 @@ class Credentials(RequestBody):
     password: Password
     device: str | None = Field(
         default=None,
-        max_length=_DEVICE_CAP,
+        max_length=DEVICE_CAP,
         description=(
             "The `device` of an earlier login's answer for this account: the attempt is then "
             "counted on that device's own budget, so strangers' failures cannot refuse it. A "

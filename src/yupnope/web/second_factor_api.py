@@ -80,7 +80,12 @@ def complete_session(body: SecondStep) -> Response:
     """
     try:
         done = wiring.second_step().complete(
-            body.challenge, body.code, guards.client(), guards.now(), kind=SessionKind.API
+            body.challenge,
+            body.code,
+            guards.client(),
+            guards.now(),
+            kind=SessionKind.API,
+            device_cookie=body.device,
         )
     except AccountError as exc:
         raise refusal(exc) from None
