@@ -54,6 +54,9 @@ screenshots = test_browser.screenshots
 #: What the second step says to a code that is wrong or was used already.
 WRONG_CODE = "That code is not right, or it was used already."
 
+#: What the pages say to a user without a second factor when the server requires one.
+REQUIRED = "This server asks every account for a second factor"
+
 # Helpers that act as a person with an authenticator app does.
 
 
@@ -281,17 +284,19 @@ def test_a_required_second_factor_leads_to_enrolment(
     page.get_by_label("Password", exact=True).fill(GOOD_PASSWORD)
     page.get_by_role("button", name="Create account").click()
     expect(page).to_have_url(server.url + "/account/totp")
+    expect(page.get_by_role("status")).to_have_text(re.compile(REQUIRED))
     page.goto(server.url + "/account")
-    expect(page.get_by_role("status")).to_have_text(
-        re.compile("This server asks every account for a second factor")
-    )
+    expect(page.get_by_role("status")).to_have_text(re.compile(REQUIRED))
     log_out(page, server)
 
     log_in(page, server, name)
     expect(page).to_have_url(server.url + "/account/totp")
     expect(page.get_by_role("heading", level=1)).to_have_text("Set up an authenticator app")
+    expect(page.get_by_role("status")).to_have_text(re.compile(REQUIRED))
     page.goto(server.url + "/yup")
     expect(page).to_have_url(server.url + "/account/totp")
+    expect(page.get_by_role("status")).to_have_text(re.compile(REQUIRED))
+    assert_no_blocking_violations(page, "totp-required", LOOKS[2])
 
     page.get_by_role("button", name="Set up an authenticator app").click()
     app = app_from(page)
