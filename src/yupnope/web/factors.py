@@ -131,7 +131,11 @@ def _enrolment_page(
         picture = Markup(  # noqa: S704 (segno's own SVG; the URI is drawn, never written out)
             code.svg_inline(scale=QR_SCALE, dark="#000", light="#fff", unit=None)
         )
-    return render_template("totp.html", enrolment=enrolment, picture=picture, error=error, rd=rd)
+    # Sent here by the policy at login, or back from /yup: the page says why.
+    due = guards.enrolment_due(guards.signed_in()[0].second_factor)
+    return render_template(
+        "totp.html", enrolment=enrolment, picture=picture, error=error, rd=rd, due=due
+    )
 
 
 def _confirm_first(back_to: str) -> Response:
