@@ -107,7 +107,7 @@ def site(yupnope: int, app: int, ports: tuple[int, int, int]) -> str:
     ]:
         text = _swap(text, old, new)
     # nginx loads a server's certificates even where it listens without ssl.
-    text, dropped = re.subn(r"^\s*ssl_certificate(_key)? .*\n", "", text, flags=re.MULTILINE)
+    text, dropped = re.subn(r"^[ \t]*ssl_certificate(_key)? .*\n", "", text, flags=re.MULTILINE)
     if not dropped:
         sys.exit("bench: deploy/forward-auth/nginx.conf no longer names its certificates")
     without = _swap(_app_server(text), CHECK, "")
