@@ -37,20 +37,27 @@ test: lint typecheck
 clean:
 	rm -rf $(VENV) build dist src/*.egg-info
 
-# `make bench`: not part of `make test`. Measures yupnope against its baselines with wrk (installed
-# with apt-get when missing and we are root) and writes docs/benchmarks.md and its chart.
+# `make bench`: not part of `make test`. Measures yupnope against its baselines with wrk, and B9
+# through nginx (both installed with apt-get when missing and we are root), and writes
+# docs/benchmarks.md and its chart.
 .PHONY: bench
 
 $(VENV)/.installed-bench: pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e '.[bench]'
 	touch $@ $(VENV)/.installed
 
+# nginx is in /usr/sbin, which a user's PATH may not reach; bench/run.py looks there too.
 bench: $(VENV)/.installed-bench
-	@command -v wrk >/dev/null || { \
+	@export PATH="$$PATH:/usr/sbin:/usr/local/sbin:/sbin"; \
+	for program in wrk nginx; do \
+	  command -v $$program >/dev/null && continue; \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-	    echo "make bench: installing wrk with apt-get"; \
-	    apt-get update -qq >/dev/null && apt-get install -y -qq wrk >/dev/null; \
+	    echo "make bench: installing $$program with apt-get"; \
+	    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+	      apt-get install -y -qq --no-install-recommends $$program; } >/dev/null || exit 1; \
 	  else \
-	    echo "make bench: wrk is missing; install it with: sudo apt-get install wrk" >&2; exit 1; \
-	  fi; }
+	    echo "make bench: $$program is missing; install it with: sudo apt-get install $$program" >&2; \
+	    exit 1; \
+	  fi; \
+	done
 	$(BIN)/python bench/run.py $(BENCH_ARGS)

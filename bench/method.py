@@ -14,6 +14,7 @@ import flood
 import footprint
 import population
 import postgres
+import proxied
 import throughput
 from hashing import MEMORY_KIB, PARALLELISM, TIME_COST
 from rig import CPUS, FEW_USERS, LOGIN_CONNECTIONS, PAGE_CONNECTIONS, SLOTS, THREADS, USER, WORKERS
@@ -57,6 +58,20 @@ def describe(options: argparse.Namespace, elapsed: float) -> list[str]:
         " with the user's name and password as JSON; it sends `GET /api/v1/me` with"
         " `Authorization: Bearer …`. Both are measured against the same bare app, each with its"
         " own interleaved runs of it.",
+        "- B9: the check as nginx asks it, `GET /auth/request` with the session cookie and"
+        " `X-Original-URL`, against the same bare app, ≥ the same targets as B2. The instance's"
+        " `yupnope.toml` lets every signed-in user in (`servers.ACCESS`)."
+        f" B9/nginx: nginx (Debian's, {proxied.NGINX_WORKERS} worker, no access log) runs"
+        " `deploy/forward-auth/nginx.conf` with yupnope's and the app's addresses swapped for the"
+        " bench's servers, free ports on 127.0.0.1, and plain HTTP (the certificates dropped):"
+        " TLS would cost both sides the same and say nothing of the check. The side without any"
+        " auth is the file's app server again on a port of its own, `auth_request` taken out."
+        f" wrk sends `GET /` with `Host: {proxied.APP_HOST}` and the session cookie to both over"
+        f" {proxied.CONNECTIONS} keep-alive connection(s), one page at a time: more, and the"
+        " checked side saturates the cores, so its p99 is wrk's queue. Only a `200` counts; any"
+        " other answer or socket error stops the bench. The ratio divides the mean of the"
+        f" checked side's run p99s by the other's, ≤ {proxied.LATENCY:.1f}. *CPU per answer* is"
+        " nginx's, yupnope's and the app's together.",
         "- Balance (rows `B1/balance`, `B2/balance`, `B2-api/balance`): the server's CPU time"
         " split by worker process (granian's workers: the main process's children that serve,"
         " multiprocessing's resource tracker aside) from `/proc/<pid>/stat`, over each run of"
@@ -118,8 +133,9 @@ def describe(options: argparse.Namespace, elapsed: float) -> list[str]:
         "- The CPU ratios under *measured* divide CPU time per answer (baseline ÷ yupnope)."
         " Other programs move them much less than the rates, which depend on the share of the"
         " cores each side gets: when the machine was busy, they are the better guide.",
-        "- B4, the balance rows, B6 and B7 are not profiled on a miss: py-spy shows where CPU"
-        " time goes, not what holds memory (B4) nor how the kernel spread the connections"
-        " (balance); B6 would profile the same code as B1 (its difference is in the database);"
-        " the import is a command, not a server under wrk's load (B7).",
+        "- B4, the balance rows, B6, B7 and B9/nginx are not profiled on a miss: py-spy shows"
+        " where CPU time goes, not what holds memory (B4) nor how the kernel spread the"
+        " connections (balance); B6 would profile the same code as B1 (its difference is in the"
+        " database); the import is a command, not a server under wrk's load (B7); nginx is no"
+        " Python, and the check under load is B9's own row (B9/nginx).",
     ]

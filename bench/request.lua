@@ -6,6 +6,7 @@
 --   BENCH_COOKIE    a Cookie header, or empty
 --   BENCH_AUTHORIZATION  an Authorization header ("Bearer <token>"), or empty
 --   BENCH_ORIGINAL_URL   an X-Original-URL header (a proxy's forward-auth check), or empty
+--   BENCH_HOST      a Host header (nginx picks its server by it), or empty for the URL's
 --   BENCH_STATUS    the status that counts as success (wrk counts every 2xx and 3xx alike)
 --   BENCH_LOCATION  the Location that must come with it (303 to /yup, not to /nope), or empty
 --   BENCH_CLOSE     "1": a new connection for every request (Connection: close)
@@ -27,6 +28,7 @@ end
 wrk.headers["Cookie"] = setting("BENCH_COOKIE")
 wrk.headers["Authorization"] = setting("BENCH_AUTHORIZATION")
 wrk.headers["X-Original-URL"] = setting("BENCH_ORIGINAL_URL")
+wrk.headers["Host"] = setting("BENCH_HOST")
 if setting("BENCH_CLOSE") == "1" then
   -- Every request is accepted anew, by whichever worker is free, instead of each connection
   -- staying for the whole run with the worker that happened to accept it.

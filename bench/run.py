@@ -11,7 +11,8 @@ argon2 parameters and the throttle limits raised out of the way, so every attemp
   returns a constant, served by the very same granian setup (``bench/bare.py``).
 - B2-api (``throughput.py``): ``GET /api/v1/me`` with a bearer token, against the same.
 - B9 (``throughput.py``): a proxy's signed-in forward-auth check, ``/auth/request``, against
-  the same.
+  the same; B9/nginx (``proxied.py``): the p99 of the bare app's page through nginx with
+  deploy/forward-auth/nginx.conf's check, against the same nginx without any auth.
 - B1, B2 and B2-api each add a balance row (``balance.py``): the busiest worker's CPU over the
   least busy one's.
 - B3 (``enumeration.py``): median latency of ``POST /login`` for an unknown name against a
@@ -49,6 +50,7 @@ import machine
 import method
 import population
 import postgres
+import proxied
 import report
 import servers
 import throughput
@@ -135,11 +137,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGHUP, _stop)
     began = time.monotonic()
-    for name in ["wrk", "yupnope"] + ([] if options.no_profile else ["py-spy"]):
+    wanted = set(options.only or WORKLOADS)
+    needed = ["wrk", "yupnope"] + (["nginx"] if "B9" in wanted else [])
+    for name in needed + ([] if options.no_profile else ["py-spy"]):
         servers.program(name)
     described = machine.describe(ROOT, CPUS)
     password = secrets.token_urlsafe(18)
-    wanted = set(options.only or WORKLOADS)
     results: list[Result] = []
     with contextlib.ExitStack() as stack:
         folder = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="yupnope-bench-")))
@@ -185,6 +188,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             results.extend(throughput.bench_b2_api(found, token, timing))
         if "B9" in wanted:
             results.extend(throughput.bench_b9(found, cookies["yupnope"], timing))
+            proxy = proxied.start(started, found, folder)
+            results.append(proxied.bench_b9_nginx(proxy, cookies["yupnope"], timing))
         if "B3" in wanted:
             results.append(enumeration.bench_b3(found, password, timing))
         if "B4" in wanted:

@@ -27,6 +27,15 @@ from yupnope import config
 
 BIN = Path(sys.executable).parent
 
+#: Where Debian puts nginx, which a user's PATH may not reach.
+SBIN = ("/usr/sbin", "/usr/local/sbin", "/sbin")
+
+#: How to get each program that is not a Python package of the bench extra.
+INSTALL = {
+    "wrk": "apt-get install wrk",
+    "nginx": "apt-get install nginx (B9 puts it in front of a page; or leave B9 out with --only)",
+}
+
 #: Every throttle limit raised far past the attempts of any run, so each attempt is hashed.
 UNTHROTTLED = {
     f"YUPNOPE_THROTTLE_{name}": str(10**9)
@@ -48,10 +57,11 @@ def spawn(argv: Sequence[str], **kwargs: Any) -> subprocess.Popen[bytes]:
 
 
 def program(name: str) -> str:
-    """Return the path of ``name`` in the venv or on PATH, or exit saying how to get it."""
-    found = shutil.which(name, path=f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}")
+    """Return the path of ``name`` in the venv, on PATH or in sbin, or exit saying how to get it."""
+    search = os.pathsep.join([str(BIN), os.environ.get("PATH", ""), *SBIN])
+    found = shutil.which(name, path=search)
     if found is None:
-        hint = {"wrk": "apt-get install wrk"}.get(name, "pip install -e '.[bench]'")
+        hint = INSTALL.get(name, "pip install -e '.[bench]'")
         sys.exit(f"bench: {name} is missing; install it with: {hint}")
     return found
 
@@ -120,9 +130,14 @@ def start(
     env: dict[str, str],
     folder: Path,
     helpers: Callable[[], Sequence[int]] = tuple,
+    port: int | None = None,
 ) -> Server:
-    """Start a server (``{port}`` in ``argv`` becomes a free port) and add it to ``started``."""
-    port = free_port()
+    """Start a server and add it to ``started``.
+
+    ``{port}`` in ``argv`` becomes ``port``, or a free port; a server whose port is in a file
+    of its own (nginx) is given it.
+    """
+    port = free_port() if port is None else port
     log = folder / f"{name}.log"
     with log.open("wb") as out:
         # A session of its own: Ctrl-C reaches us, not it, and killpg ends its workers with it.

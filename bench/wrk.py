@@ -40,6 +40,8 @@ class Load:
     authorization: str = ""
     #: The X-Original-URL nginx sends with a forward-auth check, or "" for none.
     original_url: str = ""
+    #: The Host header, for a proxy that picks its server by name, or "" for wrk's own.
+    host: str = ""
     status: int = 200
     location: str = ""
     #: False: a new connection per request, so no run depends on how its connections happened
@@ -55,6 +57,7 @@ class Load:
             BENCH_COOKIE=self.cookie,
             BENCH_AUTHORIZATION=self.authorization,
             BENCH_ORIGINAL_URL=self.original_url,
+            BENCH_HOST=self.host,
             BENCH_STATUS=str(self.status),
             BENCH_LOCATION=self.location,
             BENCH_CLOSE="" if self.keep_alive else "1",
