@@ -20,6 +20,8 @@ class Pruned:
     tokens: int
     counters: int
     events: int
+    #: Passkey ceremonies' challenges past their end (second_factors/ceremonies.py).
+    challenges: int = 0
 
 
 def prune(
@@ -42,4 +44,5 @@ def prune(
             counters=store.counters.delete_stale(now - longest_window, now),
             events=store.events.delete_before(now - retention)
             + store.events.delete_beyond(max_events),
+            challenges=store.passkeys.delete_expired_challenges(now),
         )

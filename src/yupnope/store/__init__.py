@@ -23,6 +23,7 @@ from .credentials import Credentials
 from .events import EventRows
 from .factors import FactorRows
 from .groups import GroupRows
+from .passkeys import PasskeyRows
 from .sessions import SessionRows
 from .tokens import TokenRows
 from .users import UserRows
@@ -62,6 +63,7 @@ class Store:
     groups = OnSession(GroupRows)
     counters = OnSession(CounterRows)
     factors = OnSession(FactorRows)
+    passkeys = OnSession(PasskeyRows)
 
     def __init__(self, open_session: Callable[[], OrmSession], credentials: Credentials) -> None:
         self.open_session = open_session
