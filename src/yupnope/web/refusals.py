@@ -11,8 +11,10 @@ from ..errors import (
     AccountError,
     ChallengeGone,
     InvalidCredentials,
+    InvalidPasskeyName,
     InvalidTokenRequest,
     InvalidUsername,
+    PasskeyRefused,
     PasswordChangeRequired,
     ReauthenticationRequired,
     SecondFactorExists,
@@ -47,6 +49,8 @@ STATUS_AND_CODE: dict[type[AccountError], tuple[int, str]] = {
     SecondFactorExists: (409, "second_factor_exists"),
     SecondFactorNeeded: (409, "second_factor_needed"),
     ChallengeGone: (401, "challenge_expired"),
+    PasskeyRefused: (401, "passkey_refused"),
+    InvalidPasskeyName: (422, "validation"),
 }
 
 
