@@ -237,6 +237,27 @@ def test_add_a_passkey_then_log_in_with_it_alone(page: Page, site: Site, name: s
     expect(page.get_by_text("last used")).to_be_visible()
 
 
+def test_passkeys_work_with_the_keyboard_alone(page: Page, site: Site, name: str) -> None:
+    authenticator = attach(page)
+    sign_up(page, site, name)  # type: ignore[arg-type]
+    page.goto(site.url + "/account")
+    page.get_by_label("Name of the new passkey").focus()
+    page.keyboard.type("Keyboard")
+    page.keyboard.press("Tab")
+    assert focused(page) == "Add a passkey"
+    page.keyboard.press("Enter")
+    expect(page.get_by_text("Your passkey was added.")).to_be_visible()
+
+    authenticator = log_out_without_autofill(page, site, authenticator)
+    order = []
+    for _ in range(6):
+        page.keyboard.press("Tab")
+        order.append(focused(page))
+    assert order[-1] == "Log in with a passkey", order
+    page.keyboard.press("Enter")
+    expect(page).to_have_url(site.url + "/yup")
+
+
 def test_the_name_fields_autofill_offers_the_passkey(page: Page, site: Site, name: str) -> None:
     authenticator = attach(page)
     sign_up(page, site, name)  # type: ignore[arg-type]

@@ -58,7 +58,7 @@ def refusal(exc: AccountError) -> Refusal:
     """Return the answer to a refusal by the rules."""
     status, code = STATUS_AND_CODE.get(type(exc), (400, "refused"))
     found = Refusal(status, code, str(exc), field=exc.field)
-    if isinstance(exc, InvalidCredentials | AccountChanged | ChallengeGone):
+    if isinstance(exc, InvalidCredentials | AccountChanged | ChallengeGone | PasskeyRefused):
         found.headers["WWW-Authenticate"] = CHALLENGE
     elif isinstance(exc, Throttled):
         found.headers["Retry-After"] = str(exc.retry_after)
