@@ -22,6 +22,7 @@ from click.testing import CliRunner
 from flask import Flask
 from flask.testing import FlaskClient
 
+from authenticator import SoftAuthenticator
 from helpers import GOOD_PASSWORD, SAME_ORIGIN, assert_one_line_error, run_cli, run_yupnope
 from helpers import login as post_login_form
 
@@ -656,6 +657,10 @@ def test_a_schema_newer_than_the_code_is_one_line(runner: CliRunner, instance: P
 AUDIT_BROWSER = {"REMOTE_ADDR": "192.0.2.10", "HTTP_USER_AGENT": "AuditBrowser/1.0"}
 
 
+#: Where the audit test's passkey is used: its relying party is that origin's host.
+PASSKEY_ORIGIN = "https://login.example.com"
+
+
 def browser(app: Flask) -> FlaskClient:
     """Return a client with a known address and user agent."""
     made = app.test_client()
@@ -771,6 +776,38 @@ def test_audit_records_every_kind_of_event_and_no_secret(
         "/login/second-factor", headers=SAME_ORIGIN, data={"code": recovery[0]}
     )
     assert completed.headers["Location"] == "/yup"
+    # Passkeys, through their rules with a software authenticator's real signatures: one added,
+    # its clone refused, a login with it, and the passkey removed.
+    from yupnope.errors import PasskeyRefused
+    from yupnope.second_factors.assertions import Answer
+    from yupnope.second_factors.ceremonies import RelyingParty
+
+    party = RelyingParty.of(PASSKEY_ORIGIN, PASSKEY_ORIGIN)
+    with app.app_context():
+        web_client = Client.of("192.0.2.10", "AuditBrowser/1.0")
+        at = datetime.now(UTC)
+        added = wiring.sessions().start(wiring.operator().find("alice"), web_client, at)
+        session, user = wiring.sessions().find(added.token, at) or (None, None)
+        key = SoftAuthenticator(PASSKEY_ORIGIN, counter=10)
+        passkeys = wiring.passkeys()
+        options = passkeys.registration_options(party, user, session, at)
+        made = passkeys.register(
+            party, user, session, "Laptop", key.register(options), web_client, at
+        )
+        logins = wiring.passkey_logins()
+        clone = SoftAuthenticator(
+            PASSKEY_ORIGIN,
+            counter=3,
+            credential_id=key.credential_id,
+            key=key.key,
+            user_handle=key.user_handle,
+        )
+        asked = logins.login_options(party, "audit-browser", at)
+        with pytest.raises(PasskeyRefused):
+            logins.log_in(Answer(party, clone.assert_(asked)), "audit-browser", web_client, at)
+        asked = logins.login_options(party, "audit-browser", at)
+        logins.log_in(Answer(party, key.assert_(asked)), "audit-browser", web_client, at)
+        assert passkeys.remove(user, made.id, web_client, at)
     guesser = browser(app)
     assert login(guesser, "alice", "alices new passphrase") == "/login/second-factor"
     wrong = "".join("1" if digit == "0" else "0" for digit in pyotp.TOTP(app_secret).now())
@@ -840,9 +877,14 @@ def test_audit_records_every_kind_of_event_and_no_secret(
         EventKind.SECOND_FACTOR_THROTTLED: ("alice", True, web),
         EventKind.TOTP_REMOVED: ("alice", True, web),
         EventKind.ADMIN_SECOND_FACTORS_RESET: ("bob", True, cli),
+        EventKind.PASSKEY_ADDED: ("alice", True, web),
+        EventKind.PASSKEY_USED: ("alice", True, web),
+        EventKind.PASSKEY_FAILED: ("alice", True, web),
+        EventKind.PASSKEY_CLONE_SUSPECTED: ("alice", True, web),
+        EventKind.PASSKEY_REMOVED: ("alice", True, web),
     }
     #: Kinds that happen more than once above: alice's logins, and the codes she got wrong.
-    repeated = {EventKind.LOGIN: 2, EventKind.SECOND_FACTOR_FAILED: 5}
+    repeated = {EventKind.LOGIN: 3, EventKind.SECOND_FACTOR_FAILED: 5}
     assert set(expected) == set(EventKind)
     every = sorted(kind.value for kind in EventKind for _ in range(repeated.get(kind, 1)))
     with app.app_context():

@@ -605,7 +605,7 @@ def test_a_real_browser_signs_in_through_the_proxy_and_out_again(
         expect(page).to_have_url(f"{stack.portal}/login?rd={quote(wanted, safe='')}")
         page.get_by_label("Name", exact=True).fill("alice")
         page.get_by_label("Password", exact=True).fill(GOOD_PASSWORD)
-        page.get_by_role("button", name="Log in").click()
+        page.get_by_role("button", name="Log in", exact=True).click()
         expect(page).to_have_url(wanted)
         assert identity(json.loads(page.locator("body").inner_text())) == ALICE
 

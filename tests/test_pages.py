@@ -172,7 +172,8 @@ def test_login_form_posts_username_and_password(client: FlaskClient, path: str) 
     response = client.get(path)
     assert response.status_code == 200
     form = page(response).form("/login")
-    assert form.input("username")["autocomplete"] == "username"
+    # "webauthn": the browser's autofill offers the account's passkeys there too.
+    assert form.input("username")["autocomplete"] == "username webauthn"
     assert form.input("password")["autocomplete"] == "current-password"
     assert form.input("password")["type"] == "password"
 

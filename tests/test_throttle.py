@@ -710,7 +710,9 @@ def test_prune_deletes_what_ran_out_and_keeps_the_rest(app_factory: Callable[...
             for name, at in events.items():
                 store.events.record(EventKind.LOGIN, at, Client(address=HOME), alice.id, name)
 
-        assert wiring.prune(NOW) == Pruned(sessions=2, tokens=0, counters=2, challenges=0, events=1)
+        assert wiring.prune(NOW) == Pruned(
+            sessions=2, tokens=0, counters=2, logins=0, challenges=0, events=1
+        )
 
     with app.app_context():
         session = wiring.orm_session()

@@ -188,6 +188,22 @@ class ChallengeGone(AccountError):
         super().__init__("This login has expired. Enter your name and password again.")
 
 
+class PasskeyRefused(AccountError):
+    """Refuse a passkey's answer: unknown, not this account's, expired, used, or not verified.
+
+    One message whatever failed, as for a wrong password; the audit log says which.
+    """
+
+    def __init__(self, message: str = "That passkey was not accepted. Try again.") -> None:
+        super().__init__(message)
+
+
+class InvalidPasskeyName(AccountError):
+    """Refuse a passkey's name: empty, too long, or with control characters."""
+
+    field = "name"
+
+
 class SessionRequired(AccountError):
     """Refuse a new personal token asked for with a personal token: only a login may make one."""
 

@@ -19,7 +19,9 @@ class Pruned:
     sessions: int
     tokens: int
     counters: int
-    #: Half-done logins (challenges) whose second step never came.
+    #: Half-done logins whose second step never came.
+    logins: int
+    #: Passkey ceremonies' challenges past their end (second_factors/ceremonies.py).
     challenges: int
     events: int
 
@@ -42,7 +44,8 @@ def prune(
             sessions=store.sessions.delete_expired(now - idle, now),
             tokens=store.tokens.delete_expired(now),
             counters=store.counters.delete_stale(now - longest_window, now),
-            challenges=store.factors.delete_expired_challenges(now),
+            logins=store.factors.delete_expired_challenges(now),
+            challenges=store.passkeys.delete_expired_challenges(now),
             events=store.events.delete_before(now - retention)
             + store.events.delete_beyond(max_events),
         )

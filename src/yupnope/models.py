@@ -1,7 +1,6 @@
 """Declare the tables: users, their sessions and groups, second factors, and the event log.
 
-The frozen snapshots that the lookup of every signed-in request reads its row into are in
-snapshots.py.
+The frozen snapshots every signed-in request's lookup reads its row into are in snapshots.py.
 """
 
 from __future__ import annotations
@@ -9,7 +8,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from enum import StrEnum
 
-from sqlalchemy import DateTime, ForeignKey, Index, String, TypeDecorator
+from sqlalchemy import BigInteger, DateTime, ForeignKey, Index, LargeBinary, String, TypeDecorator
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -187,6 +186,39 @@ class LoginChallenge(Base):
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
+class Passkey(Base):
+    """Record one of a user's passkeys (a WebAuthn credential): its public key and counter."""
+
+    __tablename__ = "passkeys"
+    __table_args__ = (Index("ix_passkeys_user_id", "user_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    #: base64url, as browsers send it; at most 1023 bytes (WebAuthn Level 3, 5.1), 1364 here.
+    credential_id: Mapped[str] = mapped_column(String(1400), unique=True)
+    user_handle: Mapped[str] = mapped_column(String(128))
+    public_key: Mapped[bytes] = mapped_column(LargeBinary())
+    #: The authenticator's signature counter: 32 bits unsigned, beyond PostgreSQL's integer.
+    sign_count: Mapped[int] = mapped_column(BigInteger(), default=0)
+    transports: Mapped[str] = mapped_column(String(200), default="")
+    name: Mapped[str] = mapped_column(String(64))
+    backed_up: Mapped[bool] = mapped_column(default=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+
+
+class PasskeyChallenge(Base):
+    """Record a WebAuthn challenge, by its digest, and what it is bound to (see ceremonies.py)."""
+
+    __tablename__ = "passkey_challenges"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    challenge_digest: Mapped[str] = mapped_column(String(64), unique=True)
+    #: What the ceremony is for, and the session, half-done login or browser it belongs to.
+    binding: Mapped[str] = mapped_column(String(100))
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
 class EventKind(StrEnum):
     """Name the kinds of event the log records."""
 
@@ -220,6 +252,11 @@ class EventKind(StrEnum):
     SECOND_FACTOR_FAILED = "second_factor_failed"
     SECOND_FACTOR_THROTTLED = "second_factor_throttled"
     ADMIN_SECOND_FACTORS_RESET = "admin_second_factors_reset"
+    PASSKEY_ADDED = "passkey_added"
+    PASSKEY_REMOVED = "passkey_removed"
+    PASSKEY_USED = "passkey_used"
+    PASSKEY_FAILED = "passkey_failed"
+    PASSKEY_CLONE_SUSPECTED = "passkey_clone_suspected"
 
 
 class LoginEvent(Base):

@@ -27,6 +27,8 @@ from .operator import Operator
 from .personal_tokens import PersonalTokens
 from .second_factors import apps
 from .second_factors.apps import AuthenticatorApps
+from .second_factors.passkey_logins import PasskeyLogins
+from .second_factors.passkeys import Passkeys
 from .second_factors.second_step import SecondStep
 from .security.passwords import Argon2Parameters
 from .security.sealing import Sealer
@@ -198,6 +200,19 @@ def second_step(shared: Store | None = None, throttle: Throttle | None = None) -
     return SecondStep(
         shared, throttle, sessions(shared), authenticator_apps(shared, throttle), wiring.devices
     )
+
+
+def passkeys() -> Passkeys:
+    """Return the passkeys' rules (add, list, rename, remove) over this app context's session."""
+    return Passkeys(store())
+
+
+def passkey_logins() -> PasskeyLogins:
+    """Return the logins and confirmations by passkey over this app context's ORM session."""
+    wiring = get()
+    shared = store()
+    throttle = Throttle(wiring.counters(shared), wiring.policy)
+    return PasskeyLogins(shared, throttle, sessions(shared), wiring.devices)
 
 
 def operator() -> Operator:

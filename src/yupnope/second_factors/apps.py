@@ -60,7 +60,7 @@ class AuthenticatorApps:
 
     def enabled(self, user_id: int) -> bool:
         """Return whether the user has a confirmed authenticator app."""
-        found = self.store.factors.has_confirmed(user_id)
+        found = self.store.factors.has_totp(user_id)
         self.store.tx.end_read()
         return found
 
@@ -72,7 +72,7 @@ class AuthenticatorApps:
         """
         secret = codes.new_totp_secret()
         with self.store.tx.write():
-            if self.store.factors.has_confirmed(user.id):
+            if self.store.factors.has_totp(user.id):
                 raise SecondFactorExists()
             self.store.factors.start_totp(user.id, self.sealer.seal(secret, str(user.id)), now)
         return Enrolment(secret, codes.totp_uri(secret, user.username, self.issuer))

@@ -40,7 +40,7 @@ class RecoveryCodes:
         """
         made = codes.new_recovery_codes()
         with self.store.tx.write():
-            if not self.store.factors.has_confirmed(user.id):
+            if not self.store.factors.has_totp(user.id):
                 raise SecondFactorNeeded("Set up an authenticator app first.")
             self.replace(user, made, client, now)
         return made

@@ -1,10 +1,12 @@
-"""Run a login's second step: the password was right, now a code from the app or a recovery code.
+"""Run a login's second step: the password was right, now a code (app or recovery) or a passkey.
 
 The first step leaves a challenge (a half-done login that opens nothing) instead of a session;
 its token goes to the browser in a short-lived cookie, or to an API client in the 401 that
 asks for the code. The second step finds it, counts the code on the account's second-step
 budget (or the known device's), checks it, and opens the session in the same write that
 takes the code and the challenge, so a code, a recovery code and a challenge each serve once.
+A passkey's answer is checked the same way: counted first, its own challenge bound to this
+half-done login (second_factors/assertions.py), both taken in that write.
 """
 
 from __future__ import annotations
@@ -22,11 +24,19 @@ from ..sessions import LoginResult, Sessions
 from ..store import Store
 from ..throttle import Throttle
 from .apps import AuthenticatorApps
+from .assertions import Answer, Assertions, Checked, Unverified
+from .ceremonies import Purpose, RelyingParty, binding
 
 log = logging.getLogger(__name__)
 
 #: How long the second step may follow the first.
 CHALLENGE_LIFETIME = timedelta(minutes=5)
+
+#: The event a second step records besides the login, by what proved it.
+_USED = {
+    SecondFactor.RECOVERY_CODE: EventKind.RECOVERY_CODE_USED,
+    SecondFactor.PASSKEY: EventKind.PASSKEY_USED,
+}
 
 
 @dataclass(frozen=True)
@@ -37,8 +47,22 @@ class Challenge:
     expires_at: datetime
 
 
+@dataclass(frozen=True)
+class Offered:
+    """Say which second factors a half-done login's account can answer with."""
+
+    totp: bool
+    passkeys: bool
+
+
 class _Refused(Exception):
     """Leave the second step's write without a trace: the code was wrong, or used already."""
+
+    def __init__(self, clone: bool = False) -> None:
+        super().__init__()
+        #: Whether a passkey answered with a counter that did not go up (second_factors/
+        #: assertions.py): reported in the audit log besides the failure.
+        self.clone = clone
 
 
 class SecondStep:
@@ -57,6 +81,7 @@ class SecondStep:
         self.sessions = sessions
         self.apps = apps
         self.devices = devices
+        self.passkeys = Assertions(store)
 
     def needed(self, user_id: int) -> bool:
         """Return whether a login of this user must take a second step (inside its write)."""
@@ -75,22 +100,30 @@ class SecondStep:
         self.store.factors.add_challenge(record)
         return Challenge(token, record.expires_at)
 
-    def complete(
-        self,
-        token: str,
-        code: str,
-        client: Client,
-        now: datetime,
-        kind: SessionKind = SessionKind.BROWSER,
-        replacing: str | None = None,
-        device_cookie: str | None = None,
-    ) -> LoginResult:
-        """Check ``code`` against the challenge of ``token`` and open the session.
+    def offered(self, token: str, now: datetime) -> Offered:
+        """Return the factors the account of the challenge ``token`` has; raise ChallengeGone."""
+        _, user = self._challenge(token, SessionKind.BROWSER, now)
+        offered = Offered(
+            self.store.factors.has_totp(user.id), self.store.passkeys.count_of(user.id) > 0
+        )
+        self.store.tx.end_read()
+        return offered
 
-        Raises ChallengeGone (no such challenge of ``kind``, expired, or its account changed
-        or gone), Throttled (counted before the code is read) or InvalidCredentials (a wrong
-        code, or one used already: WrongSecondFactor, an InvalidCredentials).
+    def passkey_options(self, party: RelyingParty, token: str, now: datetime) -> str:
+        """Return the options (JSON) that ask one of the account's passkeys for the second step.
+
+        Raises ChallengeGone.
         """
+        challenge, user = self._challenge(token, SessionKind.BROWSER, now)
+        with self.store.tx.write():
+            return self.passkeys.options(
+                party, binding(Purpose.SECOND_STEP, challenge.id), now, user_id=user.id
+            )
+
+    def _challenge(
+        self, token: str, kind: SessionKind, now: datetime
+    ) -> tuple[LoginChallenge, User]:
+        """Return the live challenge of ``token`` and its account, or raise ChallengeGone."""
         challenge = (
             self.store.factors.challenge(tokens.digest(token), kind.value) if token else None
         )
@@ -98,6 +131,26 @@ class SecondStep:
         self.store.tx.end_read()
         if challenge is None or user is None or user.disabled or challenge.expires_at <= now:
             raise ChallengeGone()
+        return challenge, user
+
+    def complete(
+        self,
+        token: str,
+        code: str | Answer,
+        client: Client,
+        now: datetime,
+        kind: SessionKind = SessionKind.BROWSER,
+        replacing: str | None = None,
+        device_cookie: str | None = None,
+    ) -> LoginResult:
+        """Check ``code`` (or a passkey's answer) against the challenge of ``token``, log in.
+
+        Raises ChallengeGone (no such challenge of ``kind``, expired, or its account changed
+        or gone), Throttled (counted before the code is read) or WrongSecondFactor, an
+        InvalidCredentials (a wrong code, one used already, or a passkey's answer that does
+        not check out).
+        """
+        challenge, user = self._challenge(token, kind, now)
         known = self.devices.read(device_cookie, user.username_key) if device_cookie else None
         try:
             counted = self.throttle.admit_second_factor(user.username_key, known, now)
@@ -106,23 +159,51 @@ class SecondStep:
                 self._record(EventKind.SECOND_FACTOR_THROTTLED, user, client, now)
             raise
         try:
+            if isinstance(code, Answer):
+                checked: Checked | None = self._checked(code, challenge, user, now)
+                typed = ""
+            else:
+                checked, typed = None, code
             with self.store.tx.write():
-                method = self._take(user, code, now)
+                method = (
+                    self._take(user, typed, now) if checked is None else self._use(checked, now)
+                )
                 if not self.store.factors.take_challenge(challenge.id):
                     raise ChallengeGone()
                 if not self.store.users.update_if_unchanged(user, last_login_at=now):
                     raise ChallengeGone()
                 self.throttle.succeeded(counted)
-                if method is SecondFactor.RECOVERY_CODE:
-                    self.store.events.record(
-                        EventKind.RECOVERY_CODE_USED, now, client, user.id, user.username
-                    )
+                used = _USED.get(method)
+                if used is not None:
+                    self.store.events.record(used, now, client, user.id, user.username)
                 self.store.events.record(EventKind.LOGIN, now, client, user.id, user.username)
                 started = self.sessions.open(user, client, now, replacing, kind, method)
-        except _Refused:
+        except _Refused as refused:
             self._record(EventKind.SECOND_FACTOR_FAILED, user, client, now)
+            if refused.clone:
+                self._record(EventKind.PASSKEY_CLONE_SUSPECTED, user, client, now)
             raise WrongSecondFactor() from None
         return LoginResult(user, started, self.devices.sign(user.username_key))
+
+    def _checked(
+        self, answer: Answer, challenge: LoginChallenge, user: User, now: datetime
+    ) -> Checked:
+        """Check a passkey's answer to this half-done login, or raise _Refused."""
+        try:
+            matched = self.passkeys.find(answer, binding(Purpose.SECOND_STEP, challenge.id), now)
+            if matched.passkey.user_id != user.id:
+                raise Unverified("another account's passkey")
+            return self.passkeys.verify(matched, require_verified_user=False)
+        except Unverified as exc:
+            raise _Refused(exc.clone) from None
+
+    def _use(self, checked: Checked, now: datetime) -> SecondFactor:
+        """Take a checked passkey's challenge and counter, or raise _Refused."""
+        try:
+            self.passkeys.use(checked, now)
+        except Unverified as exc:
+            raise _Refused(exc.clone) from None
+        return SecondFactor.PASSKEY
 
     def _take(self, user: User, code: str, now: datetime) -> SecondFactor:
         """Use ``code`` as the app's code or as a recovery code, or raise _Refused."""

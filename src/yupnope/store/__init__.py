@@ -23,6 +23,7 @@ from .credentials import Credentials
 from .events import EventRows
 from .factors import FactorRows
 from .groups import GroupRows
+from .passkeys import PasskeyRows
 from .sessions import SessionRows
 from .tokens import TokenRows
 from .users import UserRows
@@ -62,6 +63,7 @@ class Store:
     groups = OnSession(GroupRows)
     counters = OnSession(CounterRows)
     factors = OnSession(FactorRows)
+    passkeys = OnSession(PasskeyRows)
 
     def __init__(self, open_session: Callable[[], OrmSession], credentials: Credentials) -> None:
         self.open_session = open_session
@@ -86,7 +88,8 @@ class Store:
         """Delete every second factor of a user; return whether there was one."""
         app = self.factors.delete_totp(user_id)
         codes = self.factors.delete_recovery_codes(user_id)
-        return app + codes > 0
+        keys = self.passkeys.delete_of(user_id)
+        return app + codes + keys > 0
 
     def remove_user(self, user_id: int) -> None:
         """Delete a user with their sessions and personal tokens."""

@@ -1,5 +1,7 @@
 """Query a user's second factors (authenticator app, recovery codes) and half-done logins.
 
+Passkeys have their own rows (store/passkeys.py); ``has_confirmed`` counts them too.
+
 Each single use is one conditional statement whose row count says whether it won: a code's
 step moves forward, a recovery code's row goes, a challenge's row goes. Of two workers taking
 the same one at once, exactly one sees its row change.
@@ -13,7 +15,7 @@ from datetime import datetime
 from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.orm import Session as OrmSession
 
-from ..models import LoginChallenge, RecoveryCode, TotpFactor
+from ..models import LoginChallenge, Passkey, RecoveryCode, TotpFactor
 
 
 class FactorRows:
@@ -27,7 +29,18 @@ class FactorRows:
         return self.session.get(TotpFactor, user_id, populate_existing=True)
 
     def has_confirmed(self, user_id: int) -> bool:
-        """Return whether the user has a second factor that a login must ask for."""
+        """Return whether the user has a second factor that a login must ask for.
+
+        A confirmed authenticator app or a passkey: an account with passkeys alone takes
+        a second step after its password too.
+        """
+        return self.has_totp(user_id) or (
+            self.session.scalar(select(Passkey.id).where(Passkey.user_id == user_id).limit(1))
+            is not None
+        )
+
+    def has_totp(self, user_id: int) -> bool:
+        """Return whether the user has a confirmed authenticator app."""
         query = select(TotpFactor.user_id).where(
             TotpFactor.user_id == user_id, TotpFactor.confirmed_at.is_not(None)
         )

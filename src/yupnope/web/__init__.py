@@ -29,6 +29,8 @@ from . import (
     links,
     openapi,
     pages,
+    passkey_login,
+    passkeys,
     proxies,
     second_step,
 )
@@ -64,6 +66,8 @@ def init_app(app: OpenAPI) -> None:
     app.register_blueprint(second_step.bp)
     app.register_blueprint(account.bp)
     app.register_blueprint(factors.bp)
+    app.register_blueprint(passkeys.bp)
+    app.register_blueprint(passkey_login.bp)
     app.register_blueprint(forward.bp)
     openapi.init_app(app)
     app.before_request(_prune_when_due)

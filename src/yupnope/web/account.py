@@ -1,6 +1,6 @@
 """Serve the account page: change the password, log out everywhere, delete the account.
 
-The page also shows the second factors, which web/factors.py changes.
+The page also shows the second factors, which web/factors.py and web/passkeys.py change.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from werkzeug.wrappers.response import Response
 from .. import wiring
 from ..errors import AccountChanged, AccountError
 from ..second_factors.recovery import FEW_LEFT
+from ..sudo import Sudo
 from . import guards
 from .answers import Refusal
 from .pages import Page, fields, log_in_again
@@ -44,7 +45,7 @@ def change_password() -> Page:
     except AccountChanged:
         return log_in_again()
     except AccountError as exc:
-        return _refused_account_page(refusal(exc), "current_password")
+        return refused_account_page(refusal(exc), "current_password")
     return redirect(url_for("account.account", done="password"), 303)
 
 
@@ -70,7 +71,7 @@ def delete_account() -> Page:
         return log_in_again()
     except AccountError as exc:
         # The delete form's password input has an id of its own on the account page.
-        return _refused_account_page(
+        return refused_account_page(
             refusal(exc), "delete_password", {"password": "delete_password"}
         )
     guards.forget_cookie()
@@ -82,10 +83,11 @@ _ACCOUNT_SECTIONS = {
     "current_password": "password",
     "new_password": "password",
     "delete_password": "delete",
+    "passkey_name": "passkeys",
 }
 
 
-def _refused_account_page(
+def refused_account_page(
     refused: Refusal, form_field: str, ids: dict[str, str] | None = None
 ) -> Page:
     """Render the account page with a refusal shown on its input (``form_field`` if none).
@@ -116,6 +118,8 @@ def _account_page(
         totp=apps.enabled(user.id),
         codes_left=apps.recovery.left(user.id),
         few_left=FEW_LEFT,
+        passkeys=wiring.passkeys().of_user(user.id),
+        sudo=Sudo.active(record, guards.now()),
         enrolment_due=guards.enrolment_due(record.second_factor),
     )
     return page, status, headers or {}

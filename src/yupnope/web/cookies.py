@@ -14,6 +14,7 @@ from flask import Flask, Request, Response, request
 from flask.sessions import SessionInterface, SessionMixin
 
 from ..config import Settings
+from ..second_factors.ceremonies import LIFETIME
 
 #: Name of the cookie that marks a browser which logged in to an account before.
 DEVICE_COOKIE = "yupnope_device"
@@ -22,6 +23,11 @@ DEVICE_COOKIE = "yupnope_device"
 #: second factor; sent to the second step's page alone.
 CHALLENGE_COOKIE = "yupnope_second_step"
 CHALLENGE_PATH = "/login/second-factor"
+
+#: Name of the cookie that binds a login without a password to the browser that asked for its
+#: options (second_factors/ceremonies.py); sent to /login/passkey alone.
+PASSKEY_COOKIE = "yupnope_passkey"
+PASSKEY_PATH = "/login/passkey"
 
 
 class ServerSession(dict[str, Any], SessionMixin):
@@ -40,6 +46,8 @@ class ServerSession(dict[str, Any], SessionMixin):
         #: A half-done login's challenge to send and its lifetime in seconds, or "" to remove
         #: the one the browser holds.
         self.challenge: tuple[str, int] | str | None = None
+        #: A passkey login's browser token to send, or "" to remove the one the browser holds.
+        self.passkey: str | None = None
 
     def hold_challenge(self, token: str, seconds: int) -> None:
         """Send a half-done login's challenge with this response, for ``seconds``."""
@@ -144,6 +152,20 @@ class ServerSessionInterface(SessionInterface):
                 secure=secure,
                 httponly=True,
                 samesite="Strict",
+            )
+        if session.passkey:
+            response.set_cookie(
+                PASSKEY_COOKIE,
+                session.passkey,
+                max_age=int(LIFETIME.total_seconds()),
+                path=PASSKEY_PATH,
+                secure=secure,
+                httponly=True,
+                samesite="Strict",
+            )
+        elif session.passkey == "":
+            response.delete_cookie(
+                PASSKEY_COOKIE, path=PASSKEY_PATH, secure=secure, httponly=True, samesite="Strict"
             )
         if session.accessed:
             response.vary.add("Cookie")

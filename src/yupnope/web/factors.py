@@ -29,8 +29,8 @@ QR_SCALE = 5
 @bp.get("/account/confirm")
 @guards.login_required
 def confirm() -> Page:
-    """Ask for the password again, then go back to ``next``."""
-    return render_template("confirm.html", next=_next())
+    """Ask for the password again (or a passkey), then go back to ``next``."""
+    return confirm_page(None)
 
 
 @bp.post("/account/confirm")
@@ -43,9 +43,8 @@ def enter_sudo() -> Page:
         wiring.accounts().sudo.enter(record, user, password, guards.client(), guards.now())
     except AccountError as exc:
         refused = refusal(exc)
-        page = render_template("confirm.html", next=_next(wanted), error=refused.message)
-        return page, refused.status, refused.headers
-    return redirect(_next(wanted), 303)
+        return confirm_page(wanted, refused.message), refused.status, refused.headers
+    return redirect(next_page(wanted), 303)
 
 
 @bp.get("/account/totp")
@@ -143,7 +142,14 @@ def _confirm_first(back_to: str) -> Response:
     return redirect(url_for("factors.confirm", next=back_to), 303)
 
 
-def _next(wanted: str | None = None) -> str:
+def confirm_page(wanted: str | None, error: str | None = None) -> str:
+    """Render the password check (and the passkey's button, for a user with passkeys)."""
+    _, user = guards.signed_in()
+    passkeys = bool(wiring.passkeys().of_user(user.id))
+    return render_template("confirm.html", next=next_page(wanted), error=error, passkeys=passkeys)
+
+
+def next_page(wanted: str | None = None) -> str:
     """Return the page to go back to after the password check: a path of this site only."""
     given = request.args.get("next") if wanted is None else wanted
     return guards.safe_next_url(given, url_for("account.account"))

@@ -21,7 +21,7 @@ from ..client import Client
 from ..sessions import Started
 from ..snapshots import SessionSnapshot, UserSnapshot
 from .answers import CHECK_PREFIX, for_api
-from .cookies import CHALLENGE_COOKIE, DEVICE_COOKIE, ServerSession
+from .cookies import CHALLENGE_COOKIE, DEVICE_COOKIE, PASSKEY_COOKIE, ServerSession
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -151,6 +151,21 @@ def hold_challenge(token: str, expires_at: datetime) -> None:
 def drop_challenge() -> None:
     """Remove the half-done login's challenge cookie with this response."""
     _server_session().drop_challenge()
+
+
+def passkey_cookie() -> str:
+    """Return the token that binds this browser's passkey logins, or ""."""
+    return request.cookies.get(PASSKEY_COOKIE, "")
+
+
+def hold_passkey(token: str) -> None:
+    """Give the browser the token its passkey login's ceremonies are bound to."""
+    _server_session().passkey = token
+
+
+def drop_passkey() -> None:
+    """Remove the passkey login's cookie with this response."""
+    _server_session().passkey = ""
 
 
 def forget_cookie() -> None:

@@ -35,6 +35,7 @@ def content_security_policy(cookie_domain: str) -> str:
     that returns to an app (``rd``, under ``cookie_domain``) redirects its form's POST there,
     and Chromium holds every redirect of a form's submission to ``form-action`` as well: the
     hosts ``rd`` may name (web/returns.py: the domain and below, http(s), any port) are let in.
+    The passkeys' script fetches its ceremonies' options from this server alone (connect-src).
     """
     forms = "'self'"
     if cookie_domain:
@@ -45,6 +46,7 @@ def content_security_policy(cookie_domain: str) -> str:
         )
     return (
         "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
+        "connect-src 'self'; "
         f"form-action {forms}; frame-ancestors 'none'; base-uri 'none'"
     )
 

@@ -11,8 +11,10 @@ from ..errors import (
     AccountError,
     ChallengeGone,
     InvalidCredentials,
+    InvalidPasskeyName,
     InvalidTokenRequest,
     InvalidUsername,
+    PasskeyRefused,
     PasswordChangeRequired,
     ReauthenticationRequired,
     SecondFactorExists,
@@ -49,6 +51,8 @@ STATUS_AND_CODE: dict[type[AccountError], tuple[int, str]] = {
     SecondFactorExists: (409, "second_factor_exists"),
     SecondFactorNeeded: (409, "second_factor_needed"),
     ChallengeGone: (401, "challenge_expired"),
+    PasskeyRefused: (401, "passkey_refused"),
+    InvalidPasskeyName: (422, "validation"),
 }
 
 
@@ -56,7 +60,7 @@ def refusal(exc: AccountError) -> Refusal:
     """Return the answer to a refusal by the rules."""
     status, code = STATUS_AND_CODE.get(type(exc), (400, "refused"))
     found = Refusal(status, code, str(exc), field=exc.field)
-    if isinstance(exc, InvalidCredentials | AccountChanged | ChallengeGone):
+    if isinstance(exc, InvalidCredentials | AccountChanged | ChallengeGone | PasskeyRefused):
         found.headers["WWW-Authenticate"] = CHALLENGE
     elif isinstance(exc, Throttled):
         found.headers["Retry-After"] = str(exc.retry_after)

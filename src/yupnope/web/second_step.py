@@ -1,7 +1,8 @@
 """Serve a login's second step: the page that asks for the code after a right password.
 
 The first step (web/pages.login) left a challenge in a cookie sent to this page alone; the
-code typed here, from an authenticator app or a recovery code, turns it into a session.
+code typed here, from an authenticator app or a recovery code, turns it into a session (a
+passkey's answer does at web/passkey_login.py).
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ def form() -> Page:
     """Ask for the code of a login whose password was right, or go back to the login form."""
     if not guards.challenge_cookie():
         return redirect(url_for("pages.login_form"))
-    return _page()
+    return second_step_page()
 
 
 @bp.post("/login/second-factor")
@@ -46,16 +47,26 @@ def submit() -> Page:
         return page, 200
     except (InvalidCredentials, Throttled) as exc:
         refused = refusal(exc)
-        return _page(refused.message), refused.status, refused.headers
+        return second_step_page(refused.message), refused.status, refused.headers
     guards.drop_challenge()
     return signed_in_page(done.user, done.session, done.device, wanted, safe_return_url(rd))
 
 
-def _page(error: str | None = None) -> str:
-    """Render the second step's form, with ``error`` shown on its input."""
+def second_step_page(error: str | None = None) -> str:
+    """Render the second step's form, with ``error`` shown on its input.
+
+    The code's form for an account with an authenticator app, the passkey's button for one
+    with passkeys; both when it has both.
+    """
+    try:
+        offered = wiring.second_step().offered(guards.challenge_cookie(), guards.now())
+    except ChallengeGone:
+        offered = None
     return render_template(
         "second_factor.html",
         error=error,
+        totp=offered is None or offered.totp,
+        passkeys=offered is not None and offered.passkeys,
         next=request.values.get("next", ""),
         rd=safe_return_url(request.values.get("rd")),
     )
