@@ -26,6 +26,7 @@ from yupnope.errors import (
     InvalidCredentials,
     InvalidPasskeyName,
     PasskeyRefused,
+    SecondFactorNeeded,
 )
 from yupnope.models import EventKind, Passkey, SecondFactor, Session, SessionKind
 from yupnope.second_factors.assertions import Answer
@@ -310,6 +311,28 @@ def test_an_account_with_passkeys_alone_takes_a_second_step(ada: Signed) -> None
     assert events()[-2:] == [EventKind.PASSKEY_USED, EventKind.LOGIN]
     with pytest.raises(ChallengeGone):
         step.passkey_options(PARTY, first.challenge.token, now)
+
+
+def test_recovery_codes_stand_in_for_lost_passkeys_and_go_with_the_last(ada: Signed) -> None:
+    codes = wiring.authenticator_apps().recovery
+    with pytest.raises(SecondFactorNeeded):
+        codes.regenerate(ada.user, CLIENT, datetime.now(UTC))
+    made = enrol(ada, SoftAuthenticator(ORIGIN))
+    spare = enrol(ada, SoftAuthenticator(ORIGIN), "Phone")
+    recovery = codes.regenerate(ada.user, CLIENT, datetime.now(UTC))
+    first = wiring.accounts().log_in("ada", GOOD_PASSWORD, CLIENT, datetime.now(UTC))
+    assert isinstance(first, SecondStepNeeded)
+    step = wiring.second_step()
+    now = datetime.now(UTC)
+    offered = step.offered(first.challenge.token, now)
+    assert (offered.totp, offered.passkeys, offered.recovery_codes) == (False, True, True)
+    done = step.complete(first.challenge.token, recovery[0], CLIENT, now)
+    assert done.session.record.second_factor == SecondFactor.RECOVERY_CODE
+    passkeys = wiring.passkeys()
+    assert passkeys.remove(ada.user, made.id, CLIENT, now)
+    assert codes.left(ada.user.id) == 9
+    assert passkeys.remove(ada.user, spare.id, CLIENT, now)
+    assert codes.left(ada.user.id) == 0
 
 
 def test_every_wrong_passkey_answer_at_the_second_step_counts(ada: Signed) -> None:

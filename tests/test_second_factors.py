@@ -230,6 +230,7 @@ def test_new_recovery_codes_replace_the_old_and_need_an_app(alice: Flask) -> Non
         assert apps.recovery.left(user.id) == 0
         with pytest.raises(SecondFactorNeeded):
             apps.recovery.regenerate(user, CLIENT, NOW)
+        # With a passkey left the codes would stay (tests/test_passkeys.py); with none, they go.
     challenge = first_step_or_session(alice)
     assert challenge is None, "with the app removed, the password alone logs in"
     assert events_of(alice, EventKind.TOTP_REMOVED) == 1

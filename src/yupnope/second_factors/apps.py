@@ -125,13 +125,14 @@ class AuthenticatorApps:
         return made
 
     def remove(self, user: UserSnapshot, client: Client, now: datetime) -> bool:
-        """Remove the user's app and recovery codes; return whether there was an app.
+        """Remove the user's app; return whether there was one.
 
-        The callers make sure of sudo mode first.
+        The recovery codes go with it unless passkeys are left. The callers make sure of sudo
+        mode first.
         """
         with self.store.tx.write():
             removed = self.store.factors.delete_totp(user.id) == 1
-            self.store.factors.delete_recovery_codes(user.id)
+            self.recovery.drop_if_unneeded(user.id)
             if removed:
                 self.store.events.record(
                     EventKind.TOTP_REMOVED, now, client, user.id, user.username

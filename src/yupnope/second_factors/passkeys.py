@@ -35,6 +35,7 @@ from ..snapshots import SessionSnapshot, UserSnapshot
 from ..store import Store
 from .assertions import descriptor
 from .ceremonies import LIFETIME, Ceremonies, Purpose, RelyingParty, Unanswerable, binding
+from .recovery import RecoveryCodes
 
 #: The longest name a passkey may have, in characters.
 NAME_LIMIT = 64
@@ -169,6 +170,8 @@ class Passkeys:
         """
         with self.store.tx.write():
             removed = self.store.passkeys.delete(user.id, passkey_id)
+            # Codes that recover nothing would only be one more secret to keep.
+            RecoveryCodes(self.store).drop_if_unneeded(user.id)
             if removed is not None:
                 self.store.events.record(
                     EventKind.PASSKEY_REMOVED, now, client, user.id, user.username

@@ -1,7 +1,7 @@
 """Make a user's recovery codes: ten, shown once, kept as digests, each good for one login.
 
-They stand in for the authenticator app when it is lost. Using one is a login's second step
-(second_step.py); here they are made and counted.
+They stand in for the authenticator app or the passkeys when those are lost. Using one is a
+login's second step (second_step.py); here they are made and counted.
 """
 
 from __future__ import annotations
@@ -34,16 +34,24 @@ class RecoveryCodes:
     def regenerate(self, user: UserSnapshot, client: Client, now: datetime) -> list[str]:
         """Replace the user's recovery codes with ten new ones and return them, once.
 
-        Raises SecondFactorNeeded for an account without an authenticator app: codes that
-        recover nothing would only be one more secret to keep. The callers make sure of sudo
-        mode first.
+        Raises SecondFactorNeeded for an account without a second factor (an authenticator app
+        or a passkey): codes that recover nothing would only be one more secret to keep. The
+        callers make sure of sudo mode first.
         """
         made = codes.new_recovery_codes()
         with self.store.tx.write():
-            if not self.store.factors.has_totp(user.id):
-                raise SecondFactorNeeded("Set up an authenticator app first.")
+            if not self.store.factors.has_confirmed(user.id):
+                raise SecondFactorNeeded("Set up an authenticator app or a passkey first.")
             self.replace(user, made, client, now)
         return made
+
+    def drop_if_unneeded(self, user_id: int) -> None:
+        """Delete the user's codes once no second factor is left for them to stand in for.
+
+        Inside the caller's write, after it removed a factor.
+        """
+        if not self.store.factors.has_confirmed(user_id):
+            self.store.factors.delete_recovery_codes(user_id)
 
     def replace(self, user: UserSnapshot, made: list[str], client: Client, now: datetime) -> None:
         """Store ``made`` in place of the user's codes, inside the caller's write."""

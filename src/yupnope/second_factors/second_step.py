@@ -53,6 +53,8 @@ class Offered:
 
     totp: bool
     passkeys: bool
+    #: Whether any of its recovery codes is left.
+    recovery_codes: bool
 
 
 class _Refused(Exception):
@@ -104,7 +106,9 @@ class SecondStep:
         """Return the factors the account of the challenge ``token`` has; raise ChallengeGone."""
         _, user = self._challenge(token, SessionKind.BROWSER, now)
         offered = Offered(
-            self.store.factors.has_totp(user.id), self.store.passkeys.count_of(user.id) > 0
+            self.store.factors.has_totp(user.id),
+            self.store.passkeys.count_of(user.id) > 0,
+            self.store.factors.recovery_codes_left(user.id) > 0,
         )
         self.store.tx.end_read()
         return offered

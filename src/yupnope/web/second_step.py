@@ -55,8 +55,8 @@ def submit() -> Page:
 def second_step_page(error: str | None = None) -> str:
     """Render the second step's form, with ``error`` shown on its input.
 
-    The code's form for an account with an authenticator app, the passkey's button for one
-    with passkeys; both when it has both.
+    The code's form for an account with an authenticator app (or, with passkeys alone, for
+    its recovery codes), the passkey's button for one with passkeys; both when it has both.
     """
     try:
         offered = wiring.second_step().offered(guards.challenge_cookie(), guards.now())
@@ -67,6 +67,7 @@ def second_step_page(error: str | None = None) -> str:
         error=error,
         totp=offered is None or offered.totp,
         passkeys=offered is not None and offered.passkeys,
+        codes=offered is not None and offered.recovery_codes,
         next=request.values.get("next", ""),
         rd=safe_return_url(request.values.get("rd")),
     )
