@@ -802,10 +802,10 @@ def test_audit_records_every_kind_of_event_and_no_secret(
             key=key.key,
             user_handle=key.user_handle,
         )
-        asked = logins.login_options(party, "audit-browser", at)
+        asked = logins.login_options(party, "audit-browser", web_client, at)
         with pytest.raises(PasskeyRefused):
             logins.log_in(Answer(party, clone.assert_(asked)), "audit-browser", web_client, at)
-        asked = logins.login_options(party, "audit-browser", at)
+        asked = logins.login_options(party, "audit-browser", web_client, at)
         logins.log_in(Answer(party, key.assert_(asked)), "audit-browser", web_client, at)
         assert passkeys.remove(user, made.id, web_client, at)
     guesser = browser(app)

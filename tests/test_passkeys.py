@@ -27,13 +27,14 @@ from yupnope.errors import (
     InvalidPasskeyName,
     PasskeyRefused,
     SecondFactorNeeded,
+    Throttled,
 )
 from yupnope.models import EventKind, Passkey, SecondFactor, Session, SessionKind
 from yupnope.second_factors.assertions import Answer
 from yupnope.second_factors.ceremonies import RelyingParty
 from yupnope.snapshots import SessionSnapshot, UserSnapshot
 from yupnope.sudo import Sudo
-from yupnope.throttle.policy import SECOND_FACTOR, account_key
+from yupnope.throttle.policy import CEREMONIES_PER_ADDRESS, SECOND_FACTOR, account_key
 
 BOTH_DATABASES = True
 
@@ -80,7 +81,7 @@ def enrol(signed: Signed, authenticator: SoftAuthenticator, name: str = "Laptop"
 
 def passwordless(authenticator: SoftAuthenticator, browser: str = BROWSER) -> str:
     """Return an answer to a new passwordless login's options for ``browser``."""
-    options = wiring.passkey_logins().login_options(PARTY, browser, datetime.now(UTC))
+    options = wiring.passkey_logins().login_options(PARTY, browser, CLIENT, datetime.now(UTC))
     return authenticator.assert_(options)
 
 
@@ -228,10 +229,26 @@ def test_an_answer_made_at_another_origin_is_refused(ada: Signed, origin: str) -
     assert events()[-1] == EventKind.PASSKEY_FAILED
 
 
+def test_challenges_for_logins_without_a_password_are_counted_per_address(
+    ada: Signed,
+) -> None:
+    logins = wiring.passkey_logins()
+    now = datetime.now(UTC)
+    for _ in range(CEREMONIES_PER_ADDRESS.count):
+        logins.login_options(PARTY, BROWSER, CLIENT, now)
+    with pytest.raises(Throttled) as refused:
+        logins.login_options(PARTY, BROWSER, CLIENT, now)
+    assert 0 < refused.value.retry_after <= CEREMONIES_PER_ADDRESS.window.total_seconds()
+    # Another address is not refused, and the refused one is again once its window is over.
+    logins.login_options(PARTY, BROWSER, Client.of("198.51.100.9", "test"), now)
+    later = now + CEREMONIES_PER_ADDRESS.window
+    logins.login_options(PARTY, BROWSER, CLIENT, later)
+
+
 def test_an_answer_for_another_rp_id_is_refused(ada: Signed) -> None:
     key = SoftAuthenticator(ORIGIN)
     enrol(ada, key)
-    options = wiring.passkey_logins().login_options(PARTY, BROWSER, datetime.now(UTC))
+    options = wiring.passkey_logins().login_options(PARTY, BROWSER, CLIENT, datetime.now(UTC))
     with pytest.raises(PasskeyRefused):
         log_in(key.assert_(options, rp_id="example.com"))
 

@@ -42,9 +42,17 @@ class PasskeyLogins:
         self.devices = devices
         self.assertions = Assertions(store)
 
-    def login_options(self, party: RelyingParty, browser_token: str, now: datetime) -> str:
-        """Return the options (JSON) of a login without a password, for this browser."""
-        return self.assertions.options(party, browser_binding(browser_token), now)
+    def login_options(
+        self, party: RelyingParty, browser_token: str, client: Client, now: datetime
+    ) -> str:
+        """Return the options (JSON) of a login without a password, for this browser.
+
+        Raises Throttled when the client's address, or everyone together, asked for too many
+        (each is a row until it expires: throttle.admit_ceremony).
+        """
+        self.throttle.admit_ceremony(client.address, now)
+        with self.store.tx.write():
+            return self.assertions.options(party, browser_binding(browser_token), now)
 
     def log_in(
         self,

@@ -19,6 +19,8 @@ CONFIRMATION = "confirmation"
 #: A login's second step: an account's codes, and a known device's own budget for them.
 SECOND_FACTOR = "second_factor"
 FACTOR_DEVICE = "factor_device"
+#: Challenges of logins without a password handed out to anonymous visitors: each is a row.
+CEREMONY = "ceremony"
 #: Refusals already written to the event log, one counter per refusing counter: the log gets
 #: one row per counter and window however many attempts are refused.
 REFUSAL = "refusal"
@@ -33,6 +35,13 @@ class Limit:
 
     count: int
     window: timedelta
+
+
+#: How many passkey challenges one address, and everyone together, may be handed out without
+#: signing in. Each visit to the login page asks for one (the browser's autofill), and each is
+#: a row until it expires: the limits bound that table whatever a flood of requests does.
+CEREMONIES_PER_ADDRESS = Limit(120, timedelta(minutes=5))
+CEREMONIES_IN_ALL = Limit(20_000, timedelta(minutes=5))
 
 
 @dataclass(frozen=True)

@@ -31,6 +31,9 @@ from .counters import Count, Counters, Keeper
 from .policy import (
     ACCOUNT,
     ADDRESS,
+    CEREMONIES_IN_ALL,
+    CEREMONIES_PER_ADDRESS,
+    CEREMONY,
     CONFIRMATION,
     DEVICE,
     FACTOR_DEVICE,
@@ -201,6 +204,22 @@ class Throttle:
                 )
 
         self.counters.transaction(give_back)
+
+    def admit_ceremony(self, address: str | None, now: datetime) -> None:
+        """Count a passkey challenge handed out without a sign-in, or raise Throttled.
+
+        Not a guess: a challenge proves nothing by itself. It is counted because each one is a
+        row until it expires (policy.CEREMONIES_PER_ADDRESS says why).
+        """
+        limits = ((address_key(address), CEREMONIES_PER_ADDRESS), ("*", CEREMONIES_IN_ALL))
+
+        def count(counters: Counters) -> None:
+            for key, limit in limits:
+                hit = counters.hit(CEREMONY, key, now, now - limit.window)
+                if hit.count > limit.count:
+                    raise Throttled(math.ceil(_window_left(hit, limit, now)), (CEREMONY, key))
+
+        self.counters.transaction(count)
 
     def admit_signup(self, address: str | None, now: datetime) -> None:
         """Count a sign-up attempt from ``address``, or raise Throttled without counting it."""

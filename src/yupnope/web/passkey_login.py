@@ -30,10 +30,16 @@ bp = Blueprint("passkey_login", __name__)
 def login_options() -> Response:
     """Answer the options of a login without a password, bound to this browser."""
     token = guards.passkey_cookie() or tokens.new_token()
+    try:
+        made = wiring.passkey_logins().login_options(
+            relying_party(), token, guards.client(), guards.now()
+        )
+    except Throttled as exc:
+        refused = script_refusal(str(exc), 429)
+        refused.headers["Retry-After"] = str(exc.retry_after)
+        return refused
     guards.hold_passkey(token)
-    return options_answer(
-        wiring.passkey_logins().login_options(relying_party(), token, guards.now())
-    )
+    return options_answer(made)
 
 
 @bp.post("/login/passkey")
