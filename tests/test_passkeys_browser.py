@@ -14,6 +14,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import re
 import sqlite3
 import threading
 from collections.abc import Callable, Iterator
@@ -302,10 +303,15 @@ def test_removing_a_passkey_asks_who_you_are_and_a_passkey_answers(
     age_sessions_of(site, name)
     page.goto(site.url + "/account")
     page.get_by_role("button", name="Remove passkey Old phone").click()
-    expect(page).to_have_url(site.url + "/account/confirm?next=/account%23passkeys")
+    expect(page).to_have_url(
+        re.compile(
+            re.escape(
+                site.url + "/account/confirm?next=/account%23passkeys&then=/account/passkeys/"
+            )
+        )
+    )
     page.get_by_role("button", name="Use a passkey").click()
-    expect(page).to_have_url(site.url + "/account#passkeys")
-    page.get_by_role("button", name="Remove passkey Old phone").click()
+    # The check passed, and the removal it was asked for is made.
     expect(page.get_by_text("Your passkey was removed.")).to_be_visible()
     expect(page.get_by_text("You have no passkeys yet.")).to_be_visible()
     assert "passkey_removed" in events_of(site, name)

@@ -375,22 +375,43 @@ def test_the_pages_ask_for_the_password_again_outside_sudo_mode(
     browser.post("/login/second-factor", headers=SAME_ORIGIN, data={"code": now_code(secret, 1)})
     age_sessions(app, 11)
     asked = browser.post("/account/totp/delete", headers=SAME_ORIGIN)
-    assert asked.headers["Location"] == "/account/confirm?next=/account"
+    assert asked.headers["Location"] == "/account/confirm?next=/account&then=/account/totp/delete"
     form = browser.get(asked.headers["Location"])
     assert 'name="next" value="/account"' in form.text
-    wrong = browser.post(
-        "/account/confirm", headers=SAME_ORIGIN, data={"password": "nope nope", "next": "/account"}
-    )
+    assert 'name="then" value="/account/totp/delete"' in form.text
+    sent = {"password": "nope nope", "next": "/account", "then": "/account/totp/delete"}
+    wrong = browser.post("/account/confirm", headers=SAME_ORIGIN, data=sent)
     assert wrong.status_code == 403 and "The password is not right." in wrong.text
-    elsewhere = browser.post(
-        "/account/confirm",
-        headers=SAME_ORIGIN,
-        data={"password": GOOD_PASSWORD, "next": "https://evil.example/"},
-    )
-    assert elsewhere.headers["Location"] == "/account"
-    removed = browser.post("/account/totp/delete", headers=SAME_ORIGIN)
+    assert 'name="then" value="/account/totp/delete"' in wrong.text
+    # The change asked for is made once the check passes: the form is posted on to it.
+    sent["password"] = GOOD_PASSWORD
+    passed = browser.post("/account/confirm", headers=SAME_ORIGIN, data=sent)
+    assert passed.status_code == 307 and passed.headers["Location"] == "/account/totp/delete"
+    removed = browser.post(passed.headers["Location"], headers=SAME_ORIGIN, data=sent)
     assert removed.headers["Location"] == "/account?done=totp-removed"
     assert "Your authenticator app was removed." in browser.get(removed.headers["Location"]).text
+
+
+@pytest.mark.parametrize(
+    "then",
+    [
+        "/account/delete",
+        "/account/password",
+        "https://evil.example/account/totp/delete",
+        "//evil.example/x",
+        "/account/totp/delete/../../delete",
+        "/nowhere",
+    ],
+)
+def test_a_password_check_goes_on_only_to_the_changes_it_guards(alice: Flask, then: str) -> None:
+    browser = alice.test_client()
+    login(browser, "alice")
+    sent = {"password": GOOD_PASSWORD, "next": "/account", "then": then}
+    passed = browser.post("/account/confirm", headers=SAME_ORIGIN, data=sent)
+    # Never the password posted on to another form (deleting the account takes one).
+    assert passed.status_code == 303 and passed.headers["Location"] == "/account"
+    form = browser.get(f"/account/confirm?next=/account&then={then}")
+    assert 'name="then"' not in form.text
 
 
 def test_new_recovery_codes_are_shown_once_from_the_account_page(

@@ -1,14 +1,17 @@
 """Serve the account's second factors: set up or remove the authenticator app, recovery codes.
 
 And the page that asks for the password again before any of these changes (sudo mode, sudo.py):
-a change made outside that window goes there first and comes back.
+a change asked for outside that window goes there first, and is made once the check passes.
 """
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
 import segno
-from flask import Blueprint, redirect, render_template, request, url_for
+from flask import Blueprint, current_app, redirect, render_template, request, url_for
 from markupsafe import Markup
+from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers.response import Response
 
 from .. import wiring
@@ -22,6 +25,13 @@ from .returns import safe_return_url
 
 bp = Blueprint("factors", __name__)
 
+#: The changes a password check may make at once after it passes, when it was asked for one of
+#: them: none takes any input but ``rd``, which travels in its URL, so the check's own form,
+#: posted on to them, carries all they need.
+RESUMABLE = frozenset(
+    {"factors.start_totp", "factors.remove_totp", "factors.make_recovery_codes", "passkeys.remove"}
+)
+
 #: Pixels per module of the QR code: 41 modules and the quiet zone make it about 250 px wide.
 QR_SCALE = 5
 
@@ -29,8 +39,8 @@ QR_SCALE = 5
 @bp.get("/account/confirm")
 @guards.login_required
 def confirm() -> Page:
-    """Ask for the password again (or a passkey), then go back to ``next``."""
-    return confirm_page(None)
+    """Ask for the password again (or a passkey); then make the change ``then``, or go back."""
+    return confirm_page(None, then=request.args.get("then", ""))
 
 
 @bp.post("/account/confirm")
@@ -38,13 +48,13 @@ def confirm() -> Page:
 def enter_sudo() -> Page:
     """Check the password; for a few minutes, this session may change its second factors."""
     record, user = guards.signed_in()
-    password, wanted = fields("password", "next")
+    password, wanted, then = fields("password", "next", "then")
     try:
         wiring.accounts().sudo.enter(record, user, password, guards.client(), guards.now())
     except AccountError as exc:
         refused = refusal(exc)
-        return confirm_page(wanted, refused.message), refused.status, refused.headers
-    return redirect(next_page(wanted), 303)
+        return confirm_page(wanted, refused.message, then), refused.status, refused.headers
+    return resume(wanted, then)
 
 
 @bp.get("/account/totp")
@@ -64,9 +74,12 @@ def start_totp() -> Page:
     """Make a new secret for an authenticator app, and show it (sudo mode)."""
     record, user = guards.signed_in()
     (rd,) = fields("rd")
-    back = safe_return_url(rd)
+    # Resumed after a password check, rd comes in the URL (RESUMABLE).
+    back = safe_return_url(rd or request.args.get("rd"))
     if not Sudo.active(record, guards.now()):
-        return _confirm_first(url_for("factors.totp", rd=back))
+        return confirm_first(
+            url_for("factors.totp", rd=back), url_for("factors.start_totp", rd=back)
+        )
     try:
         wiring.authenticator_apps().begin(user, guards.now())
     except AccountError:
@@ -98,7 +111,7 @@ def remove_totp() -> Page:
     """Remove the authenticator app and the recovery codes (sudo mode)."""
     record, user = guards.signed_in()
     if not Sudo.active(record, guards.now()):
-        return _confirm_first(url_for("account.account"))
+        return confirm_first(url_for("account.account"))
     wiring.authenticator_apps().remove(user, guards.client(), guards.now())
     return redirect(url_for("account.account", done="totp-removed"), 303)
 
@@ -109,7 +122,7 @@ def make_recovery_codes() -> Page:
     """Replace the recovery codes with ten new ones, and show them this once (sudo mode)."""
     record, user = guards.signed_in()
     if not Sudo.active(record, guards.now()):
-        return _confirm_first(url_for("account.account"))
+        return confirm_first(url_for("account.account"))
     try:
         made = wiring.authenticator_apps().recovery.regenerate(user, guards.client(), guards.now())
     except AccountError:
@@ -137,16 +150,46 @@ def _enrolment_page(
     )
 
 
-def _confirm_first(back_to: str) -> Response:
-    """Send the browser to the password check, to come back to the page ``back_to`` after."""
-    return redirect(url_for("factors.confirm", next=back_to), 303)
+def confirm_first(back_to: str, change: str | None = None) -> Response:
+    """Send the browser to the password check; after it, make the change this request asked
+    for (``change``, else this request's own path), or come back to the page ``back_to``."""
+    then = request.path if change is None else change
+    return redirect(url_for("factors.confirm", next=back_to, then=then), 303)
 
 
-def confirm_page(wanted: str | None, error: str | None = None) -> str:
+def resume(wanted: str, then: str) -> Response:
+    """Answer a password check that passed: make the change it was asked for, or go back.
+
+    The change is made by posting the check's form on to it (307 keeps the method and the
+    body), and only a change in RESUMABLE: any other path goes back as ``next`` would.
+    """
+    if _resumable(then):
+        return redirect(then, 307)
+    return redirect(next_page(wanted), 303)
+
+
+def _resumable(then: str) -> bool:
+    """Return whether ``then`` is a path of this site to one of the RESUMABLE changes."""
+    if not then or guards.safe_next_url(then, "") != then:
+        return False
+    try:
+        endpoint, _ = current_app.url_map.bind("").match(urlsplit(then).path, method="POST")
+    except HTTPException:
+        return False
+    return endpoint in RESUMABLE
+
+
+def confirm_page(wanted: str | None, error: str | None = None, then: str = "") -> str:
     """Render the password check (and the passkey's button, for a user with passkeys)."""
     _, user = guards.signed_in()
     passkeys = bool(wiring.passkeys().of_user(user.id))
-    return render_template("confirm.html", next=next_page(wanted), error=error, passkeys=passkeys)
+    return render_template(
+        "confirm.html",
+        next=next_page(wanted),
+        then=then if _resumable(then) else "",
+        error=error,
+        passkeys=passkeys,
+    )
 
 
 def next_page(wanted: str | None = None) -> str:

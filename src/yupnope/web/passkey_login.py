@@ -8,7 +8,7 @@ sent to /login/passkey alone; the second step's ceremony to its half-done login'
 
 from __future__ import annotations
 
-from flask import Blueprint, redirect, render_template, url_for
+from flask import Blueprint, render_template, url_for
 from werkzeug.wrappers.response import Response
 
 from .. import wiring
@@ -16,7 +16,7 @@ from ..errors import AccountError, ChallengeGone, Throttled
 from ..second_factors.assertions import Answer
 from ..security import tokens
 from . import guards
-from .factors import confirm_page, next_page
+from .factors import confirm_page, resume
 from .pages import Page, fields, signed_in_page
 from .passkeys import options_answer, relying_party, script_refusal
 from .refusals import refusal
@@ -114,14 +114,14 @@ def confirm_options() -> Response:
 @bp.post("/account/confirm/passkey")
 @guards.login_required
 def confirm() -> Page:
-    """Put this session in sudo mode with the passkey's answer, then go back to ``next``."""
+    """Put this session in sudo mode with the passkey's answer, then go on as the password's."""
     record, user = guards.signed_in()
-    credential, wanted = fields("credential", "next")
+    credential, wanted, then = fields("credential", "next", "then")
     try:
         wiring.passkey_logins().enter_sudo(
             Answer(relying_party(), credential), record, user, guards.client(), guards.now()
         )
     except AccountError as exc:
         refused = refusal(exc)
-        return confirm_page(wanted, refused.message), refused.status, refused.headers
-    return redirect(next_page(wanted), 303)
+        return confirm_page(wanted, refused.message, then), refused.status, refused.headers
+    return resume(wanted, then)

@@ -19,6 +19,7 @@ from ..second_factors.ceremonies import RelyingParty
 from ..sudo import Sudo
 from . import guards
 from .account import refused_account_page
+from .factors import confirm_first
 from .pages import Page, fields, log_in_again
 from .refusals import refusal
 
@@ -60,7 +61,8 @@ def add() -> Page:
     record, user = guards.signed_in()
     name, credential = fields("name", "credential")
     if not Sudo.active(record, guards.now()):
-        return _confirm_first()
+        # Not made after the check: the browser's passkey is made again, for a new challenge.
+        return confirm_first(url_for("account.account", _anchor="passkeys"), change="")
     try:
         wiring.passkeys().register(
             relying_party(), user, record, name, credential, guards.client(), guards.now()
@@ -93,13 +95,7 @@ def remove(passkey_id: int) -> Page:
     """Remove one of the account's passkeys (sudo mode)."""
     record, user = guards.signed_in()
     if not Sudo.active(record, guards.now()):
-        return _confirm_first()
+        return confirm_first(url_for("account.account", _anchor="passkeys"))
     found = wiring.passkeys().remove(user, passkey_id, guards.client(), guards.now())
     done = "passkey-removed" if found else None
     return redirect(url_for("account.account", done=done, _anchor="passkeys"), 303)
-
-
-def _confirm_first() -> Response:
-    """Send the browser to confirm it is its owner, to come back to the account's passkeys."""
-    back = url_for("account.account", _anchor="passkeys")
-    return redirect(url_for("factors.confirm", next=back), 303)
