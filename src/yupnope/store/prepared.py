@@ -1,0 +1,76 @@
+"""Run a lookup that nearly every request makes: compiled once, then on the driver's own cursor.
+
+SQLAlchemy runs even a statement built once through its execution machinery at every use: the
+compiled cache's lookup, an execution context, a cursor result and its rows' processing. For
+the signed-in lookup (store/credentials.py) on SQLite that came to about three times SQLite's
+own work, a third of a forward-auth check (B9 in docs/benchmarks.md). Here SQLAlchemy compiles
+the statement once, for the engine's dialect, into its SQL, the order of its parameters and
+its columns' result processors (models.UTCDateTime's aware UTC times, SQLite's integers as
+booleans); each use is a connection from the engine, the driver's execute and one fetch. The
+SQL is SQLAlchemy's, never written by hand, and the connection comes from the engine as
+before, with its pool, pre-ping and execution options (db.lone_reads).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from sqlalchemy import Engine, Select
+from sqlalchemy.engine.interfaces import DBAPIModule
+from sqlalchemy.exc import DBAPIError
+
+
+class Prepared:
+    """Hold one SELECT compiled for ``engine``'s dialect, and run it for its first row."""
+
+    def __init__(self, engine: Engine, statement: Select[Any]) -> None:
+        dialect = engine.dialect
+        self.engine = engine
+        # Rendering what SQLAlchemy leaves to each execution ("post-compile" parameters, such
+        # as aggregate_strings' separator) needs a value for every parameter: the ones given at
+        # each use get a placeholder's, which is not rendered.
+        given = [bind.key for bind in statement.compile().binds.values() if bind.required]
+        compiled = statement.params(dict.fromkeys(given, "")).compile(
+            dialect=dialect, compile_kwargs={"render_postcompile": True}
+        )
+        self.sql = str(compiled)
+        #: The parameters' order for a positional driver (sqlite3's ``?``), else None (named).
+        self.order = tuple(compiled.positiontup or ()) if compiled.positional else None
+        for bind in compiled.binds.values():
+            if bind.type.dialect_impl(dialect).bind_processor(dialect) is not None:
+                # The values go to the driver as they are given: only types it takes as they are.
+                raise TypeError(f"{bind.key} needs processing that Prepared does not do")
+        self.processors: tuple[Callable[[Any], Any] | None, ...] = tuple(
+            column.type.dialect_impl(dialect).result_processor(dialect, None)
+            for column in statement.selected_columns
+        )
+        self.error: type[DBAPIModule.Error] = dialect.loaded_dbapi.Error
+
+    def first(self, values: Mapping[str, Any]) -> tuple[Any, ...] | None:
+        """Return the first row for the parameters' ``values``, its values processed, or None.
+
+        A driver's error comes out as SQLAlchemy's (an OperationalError answers an outage, as
+        for every other query), and a connection it says is lost leaves the pool.
+        """
+        parameters: Any = values if self.order is None else tuple(values[n] for n in self.order)
+        with self.engine.connect() as connection:
+            cursor = connection.connection.cursor()
+            try:
+                cursor.execute(self.sql, parameters)
+                row = cursor.fetchone()
+            except self.error as exc:
+                lost = self.engine.dialect.is_disconnect(exc, connection.connection, cursor)
+                if lost:
+                    connection.invalidate(exc)
+                raise DBAPIError.instance(
+                    self.sql, parameters, exc, self.error, connection_invalidated=lost
+                ) from exc
+            finally:
+                cursor.close()
+        if row is None:
+            return None
+        return tuple(
+            value if process is None else process(value)
+            for process, value in zip(self.processors, row, strict=True)
+        )
