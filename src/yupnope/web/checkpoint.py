@@ -1,0 +1,113 @@
+"""Answer the common forward-auth check before Flask runs: a session cookie, and nothing else.
+
+A proxy asks before every request to every app it guards, so the check is the request this
+server answers most. Through Flask it cost 0.69 ms of CPU against 0.15 ms for a bare app (B9 in
+docs/benchmarks.md): most of it the request cycle and the hooks every request runs, which a
+check needs little of. Here a check that comes as proxies send it for a signed-in browser is
+answered on the bare WSGI environ: ``GET`` or ``HEAD`` to ``/auth/request`` or
+``/auth/forward``, no ``Authorization``, exactly one session cookie, and the original request
+in the proxy's headers. Anything else goes on to Flask unchanged (web/forward.py): tokens and
+Basic credentials, no cookie or several, a check that does not say what it is about, the
+request on which this process prunes, and a database that fails (Flask answers its outage).
+
+The answer is the one Flask's views give, made by the same functions: the session found by
+``Sessions.find`` (expired or idle sessions deleted on sight, a disabled user refused, the
+last-seen time written at most once per touch interval, nothing kept between requests), the
+caller and the answer by web/verdicts.py, then what Flask's hooks add to every answer: the
+security headers (web/headers.harden) and the cookie's removal and ``Vary: Cookie``
+(web/cookies). tests/test_checkpoint.py holds both doors to the same answers.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable
+from datetime import UTC, datetime
+from typing import Any
+
+from flask import Flask, Response
+from sqlalchemy.exc import SQLAlchemyError
+from werkzeug.wrappers import Request
+
+from .. import wiring
+from ..snapshots import SessionSnapshot, UserSnapshot
+from . import headers, verdicts
+from .cookies import ServerSession, ServerSessionInterface
+
+#: The checks answered here, and whether each sends browsers to the login page itself (nginx's
+#: cannot: it takes only 2xx, 401 and 403).
+_DOORS = {"/auth/request": False, "/auth/forward": True}
+
+#: The methods proxies check with for a page: others go on to Flask.
+_METHODS = frozenset({"GET", "HEAD"})
+
+StartResponse = Callable[..., Any]
+WSGIApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
+
+
+class Checkpoint:
+    """Answer the common forward-auth check at once; pass every other request to ``inner``."""
+
+    def __init__(self, app: Flask, inner: WSGIApp) -> None:
+        cookies = app.session_interface
+        if not isinstance(cookies, ServerSessionInterface):
+            raise RuntimeError("the server-side session interface is not installed")
+        self.inner = inner
+        self.cookies = cookies
+        self.wiring = wiring.get(app)
+        self.settings = self.wiring.settings
+        self.always = headers.always(self.settings.cookie_domain)
+
+    def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        answer = self.answer(environ)
+        if answer is None:
+            return self.inner(environ, start_response)
+        result: Iterable[bytes] = answer(environ, start_response)
+        return result
+
+    def answer(self, environ: dict[str, Any]) -> Response | None:
+        """Return the answer to a common check, or None for a request Flask must answer."""
+        redirect_browsers = _DOORS.get(environ.get("PATH_INFO", ""))
+        if (
+            redirect_browsers is None
+            or environ.get("REQUEST_METHOD") not in _METHODS
+            or "HTTP_AUTHORIZATION" in environ
+            # Flask's hook prunes on this process's first request, then once an hour.
+            or time.monotonic() >= self.wiring.next_prune
+        ):
+            return None
+        request = Request(environ, populate_request=False)
+        tokens = request.cookies.getlist(self.cookies.name)
+        if len(tokens) != 1 or not tokens[0]:
+            return None
+        full_url = None if redirect_browsers else request.headers.get("X-Original-URL")
+        original = verdicts.original(request.headers, full_url)
+        if original is None:
+            return None
+        cookie = ServerSession(tokens[0])
+        try:
+            found = cookie.look_up(self._find)
+        except SQLAlchemyError:
+            # Flask asks again and answers the outage as every page does (web/failures).
+            return None
+        who = verdicts.cookie_caller(found, self.settings)
+        settings = self.settings
+        response = verdicts.verdict(original, who, request.headers, settings, redirect_browsers)
+        # What Flask's hooks add, in their order: web/headers, then the session interface.
+        headers.harden(response, self.always, request.is_secure, from_view=True)
+        self.cookies.write(cookie, response, request.is_secure)
+        return response
+
+    def _find(self, token: str) -> tuple[SessionSnapshot, UserSnapshot] | None:
+        """Return the live session of ``token`` with its user, as guards.current finds it."""
+        with self.wiring.own_sessions() as sessions:
+            return sessions.find(token, datetime.now(UTC))
+
+
+def init_app(app: Flask) -> None:
+    """Answer the common check before Flask; call once the session interface is installed.
+
+    Outside web/admission's door, which only logins need, and inside web/proxies, so the
+    scheme is the client's, as Flask's hooks read it.
+    """
+    app.wsgi_app = Checkpoint(app, app.wsgi_app)  # type: ignore[method-assign]
