@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -41,8 +42,21 @@ _DOORS = {"/auth/request": False, "/auth/forward": True}
 #: The methods proxies check with for a page: others go on to Flask.
 _METHODS = frozenset({"GET", "HEAD"})
 
+#: How many answers are kept rendered: one per user and groups allowed in, and the few of
+#: each refusal, in all but a large deployment.
+_KEPT = 512
+
 StartResponse = Callable[..., Any]
 WSGIApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
+
+
+@dataclass(frozen=True)
+class Rendered:
+    """Hold a whole answer as Flask would send it: status line, headers and body."""
+
+    status: str
+    headers: tuple[tuple[str, str], ...]
+    body: bytes
 
 
 class Checkpoint:
@@ -57,15 +71,16 @@ class Checkpoint:
         self.wiring = wiring.get(app)
         self.settings = self.wiring.settings
         self.always = headers.always(self.settings.cookie_domain)
+        self._kept: dict[tuple[Any, ...], Rendered] = {}
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         answer = self.answer(environ)
         if answer is None:
             return self.inner(environ, start_response)
-        result: Iterable[bytes] = answer(environ, start_response)
-        return result
+        start_response(answer.status, list(answer.headers))
+        return [answer.body]
 
-    def answer(self, environ: dict[str, Any]) -> Response | None:
+    def answer(self, environ: dict[str, Any]) -> Rendered | None:
         """Return the answer to a common check, or None for a request Flask must answer."""
         redirect_browsers = _DOORS.get(environ.get("PATH_INFO", ""))
         if (
@@ -93,10 +108,34 @@ class Checkpoint:
         who = verdicts.cookie_caller(found, self.settings)
         settings = self.settings
         response = verdicts.verdict(original, who, request.headers, settings, redirect_browsers)
-        # What Flask's hooks add, in their order: web/headers, then the session interface.
-        headers.harden(response, self.always, request.is_secure, from_view=True)
-        self.cookies.write(cookie, response, request.is_secure)
-        return response
+        return self._rendered(response, cookie, environ, request.is_secure)
+
+    def _rendered(
+        self, response: Response, cookie: ServerSession, environ: dict[str, Any], https: bool
+    ) -> Rendered:
+        """Return ``response`` as Flask would send it: its hooks' headers added, as bytes.
+
+        Kept, and the same answer sent again from the copy: what the hooks add depends only
+        on the answer, the cookie's removal, the scheme and the method (HEAD's empty body), all
+        in the key, so a copy is the answer, not a stale one; the lookup and the decision are
+        made at every check. Kept until there are _KEPT, then all dropped: a bound on what the
+        original URLs in ``Location`` may fill.
+        """
+        method = environ.get("REQUEST_METHOD", "")
+        key = (response.status, tuple(response.headers.items()), response.get_data())
+        known = (*key, cookie.cleared, https, method)
+        rendered = self._kept.get(known)
+        if rendered is None:
+            # What Flask's hooks add, in their order: web/headers, then the session interface.
+            headers.harden(response, self.always, https, from_view=True)
+            self.cookies.write(cookie, response, https)
+            body, status, sent = response.get_wsgi_response(environ)
+            rendered = Rendered(status, tuple(sent), b"".join(body))
+            response.close()
+            if len(self._kept) >= _KEPT:
+                self._kept.clear()
+            self._kept[known] = rendered
+        return rendered
 
     def _find(self, token: str) -> tuple[SessionSnapshot, UserSnapshot] | None:
         """Return the live session of ``token`` with its user, as guards.current finds it."""
