@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from flask import Flask, Response
+from flask import Flask
 from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.wrappers import Request
 
@@ -34,6 +34,7 @@ from .. import wiring
 from ..snapshots import SessionSnapshot, UserSnapshot
 from . import headers, verdicts
 from .cookies import ServerSession, ServerSessionInterface
+from .verdicts import Verdict
 
 #: The checks answered here, and whether each sends browsers to the login page itself (nginx's
 #: cannot: it takes only 2xx, 401 and 403).
@@ -107,25 +108,24 @@ class Checkpoint:
             return None
         who = verdicts.cookie_caller(found, self.settings)
         settings = self.settings
-        response = verdicts.verdict(original, who, request.headers, settings, redirect_browsers)
-        return self._rendered(response, cookie, environ, request.is_secure)
+        verdict = verdicts.verdict(original, who, request.headers, settings, redirect_browsers)
+        return self._rendered(verdict, cookie, environ, request.is_secure)
 
     def _rendered(
-        self, response: Response, cookie: ServerSession, environ: dict[str, Any], https: bool
+        self, verdict: Verdict, cookie: ServerSession, environ: dict[str, Any], https: bool
     ) -> Rendered:
-        """Return ``response`` as Flask would send it: its hooks' headers added, as bytes.
+        """Return ``verdict`` as Flask would send it: its hooks' headers added, as bytes.
 
         Kept, and the same answer sent again from the copy: what the hooks add depends only
-        on the answer, the cookie's removal, the scheme and the method (HEAD's empty body), all
-        in the key, so a copy is the answer, not a stale one; the lookup and the decision are
-        made at every check. Kept until there are _KEPT, then all dropped: a bound on what the
-        original URLs in ``Location`` may fill.
+        on the verdict, the cookie's removal, the scheme and the method (HEAD's empty body),
+        all in the key, so a copy is the answer, not a stale one; the lookup and the decision
+        are made at every check. Kept until there are _KEPT, then all dropped: a bound on what
+        the original URLs in ``Location`` may fill.
         """
-        method = environ.get("REQUEST_METHOD", "")
-        key = (response.status, tuple(response.headers.items()), response.get_data())
-        known = (*key, cookie.cleared, https, method)
+        known = (verdict, cookie.cleared, https, environ.get("REQUEST_METHOD", ""))
         rendered = self._kept.get(known)
         if rendered is None:
+            response = verdict.response()
             # What Flask's hooks add, in their order: web/headers, then the session interface.
             headers.harden(response, self.always, https, from_view=True)
             self.cookies.write(cookie, response, https)

@@ -27,7 +27,7 @@ from .. import access, wiring
 from ..errors import InvalidCredentials, Throttled
 from . import bearer, guards, verdicts
 from .answers import Refusal
-from .verdicts import NO_STORE, TEXT, Original
+from .verdicts import NO_STORE, TEXT, Original, Verdict
 
 bp = Blueprint("forward", __name__)
 
@@ -69,12 +69,12 @@ def _check(original: Original, redirect_browsers: bool) -> Response:
     except Throttled as exc:
         # nginx takes any answer but 2xx, 401 and 403 for its own failure (a 500).
         status = 401 if not redirect_browsers else 429
-        retry = {"Retry-After": str(exc.retry_after)}
+        retry = ("Retry-After", str(exc.retry_after))
         challenge = verdicts.challenge(request.headers, settings)
-        return Response(f"{exc}\n", status, {**NO_STORE, **TEXT, **retry, **challenge})
+        return Verdict(status, (NO_STORE, TEXT, retry, challenge), f"{exc}\n").response()
     except InvalidCredentials:
         who = None
-    return verdicts.verdict(original, who, request.headers, settings, redirect_browsers)
+    return verdicts.verdict(original, who, request.headers, settings, redirect_browsers).response()
 
 
 def _caller() -> access.Caller | None:

@@ -5,7 +5,8 @@ web/forward.py, and web/checkpoint.py, which answers the common check (a session
 nothing else) before Flask runs. Both read the original request from the proxy's headers with
 ``original``, make the caller with ``caller``, and answer with ``verdict``, so the two cannot
 come to say different things; only who the caller is, and the hooks every answer passes
-through, are each door's own.
+through, are each door's own. A verdict is plain values, made into a Response by ``response``,
+so the door before Flask can keep its rendering under it.
 """
 
 from __future__ import annotations
@@ -23,10 +24,23 @@ from ..snapshots import SessionSnapshot, UserSnapshot
 from .answers import CHALLENGE
 
 #: A short answer for a person, shown as it is on the app's host.
-TEXT = {"Content-Type": "text/plain; charset=utf-8"}
+TEXT = ("Content-Type", "text/plain; charset=utf-8")
 
 #: What no cache may keep: each answer is about one request, one person, one moment.
-NO_STORE = {"Cache-Control": "no-store"}
+NO_STORE = ("Cache-Control", "no-store")
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """Hold the answer to a check as plain values: its status, its headers and its body."""
+
+    status: int
+    headers: tuple[tuple[str, str], ...]
+    body: str = ""
+
+    def response(self) -> Response:
+        """Return the answer as a Response (its Content-Type, if none, and length added)."""
+        return Response(self.body, self.status, list(self.headers))
 
 
 @dataclass(frozen=True)
@@ -99,7 +113,7 @@ def verdict(
     headers: Headers,
     settings: Settings,
     redirect_browsers: bool,
-) -> Response:
+) -> Verdict:
     """Decide on ``original`` for ``who``, and answer as the proxy expects.
 
     ``headers`` are the check's own (its Accept, its Authorization); ``redirect_browsers``
@@ -112,24 +126,23 @@ def verdict(
     if decision.outcome is access.Outcome.DENY:
         # Plain text: shown on the app's host, a page's relative links would be the app's.
         said = f"You are logged in as {who.username}, and " if who is not None else ""
-        return Response(f"{said}{original.host} is not open to you.\n", 403, {**NO_STORE, **TEXT})
+        return Verdict(403, (NO_STORE, TEXT), f"{said}{original.host} is not open to you.\n")
     return _sign_in_first(original, headers, settings, redirect_browsers)
 
 
-def _allowed(who: access.Caller | None) -> Response:
+def _allowed(who: access.Caller | None) -> Verdict:
     """Answer 200 with the identity for the app: empty values for an anonymous visitor.
 
     Sent even empty, so that a proxy told to copy them replaces whatever the client sent.
     """
-    answer = Response("", 200, NO_STORE)
-    answer.headers["Remote-User"] = "" if who is None else _wire(who.username)
-    answer.headers["Remote-Groups"] = "" if who is None else ",".join(sorted(who.groups))
-    return answer
+    user = "" if who is None else _wire(who.username)
+    groups = "" if who is None else ",".join(sorted(who.groups))
+    return Verdict(200, (NO_STORE, ("Remote-User", user), ("Remote-Groups", groups)))
 
 
 def _sign_in_first(
     original: Original, headers: Headers, settings: Settings, redirect_browsers: bool
-) -> Response:
+) -> Verdict:
     """Answer a request that needs a session: the login page for a browser, else 401.
 
     nginx takes only a 401 to mean "sign in first", so its browsers get the 401 with the login
@@ -142,19 +155,19 @@ def _sign_in_first(
     if is_browser and portal and "Authorization" not in headers:
         login = f"{portal}/login?rd={quote(original.url, safe='')}"
         if redirect_browsers:
-            return Response("", 302, {**NO_STORE, "Location": login})
-    sent = {**NO_STORE, **TEXT, **challenge(headers, settings)}
+            return Verdict(302, (NO_STORE, ("Location", login)))
+    sent: tuple[tuple[str, str], ...] = (NO_STORE, TEXT, challenge(headers, settings))
     if login is not None:
-        sent["Location"] = login
-    return Response("Log in first.\n", 401, sent)
+        sent += (("Location", login),)
+    return Verdict(401, sent, "Log in first.\n")
 
 
-def challenge(headers: Headers, settings: Settings) -> dict[str, str]:
+def challenge(headers: Headers, settings: Settings) -> tuple[str, str]:
     """Return the WWW-Authenticate header of a 401: Bearer, and Basic when it is taken."""
     scheme = headers.get("Authorization", "").partition(" ")[0].lower()
     bearer = CHALLENGE + (', error="invalid_token"' if scheme == "bearer" else "")
     basic = ', Basic realm="yupnope", charset="UTF-8"'
-    return {"WWW-Authenticate": bearer + (basic if settings.proxy_basic_auth else "")}
+    return ("WWW-Authenticate", bearer + (basic if settings.proxy_basic_auth else ""))
 
 
 def _wire(text: str) -> str:
