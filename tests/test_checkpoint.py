@@ -10,6 +10,7 @@ touched, or left alone.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -29,6 +30,9 @@ from yupnope.security import tokens
 BOTH_DATABASES = True
 
 COOKIE = "yupnope_session"
+
+#: Another site whose pages may call the API (under "basic"), named by every check's Origin.
+OTHER_SITE = "https://other.example.org"
 
 #: Rules that let in, deny, ask to sign in (with a second factor too), by group and for all.
 RULES = {
@@ -50,12 +54,18 @@ PORTAL = {
 }
 
 #: The servers the matrix runs on: with a public URL and cookie domain or without, a second
-#: factor required, Basic credentials taken (and cookies always Secure).
+#: factor required, Basic credentials taken (and cookies always Secure, and the API open to
+#: another site's pages: CORS's hook, which must leave the checks alone).
 SETTINGS = {
     "portal": PORTAL,
     "no public URL": {"access": RULES},
     "second factor required": {**PORTAL, "second_factor": "required"},
-    "basic": {**PORTAL, "proxy_basic_auth": True, "cookie_secure": "always"},
+    "basic": {
+        **PORTAL,
+        "proxy_basic_auth": True,
+        "cookie_secure": "always",
+        "cors_origins": OTHER_SITE,
+    },
 }
 
 #: An allowed page, a denied path, a bypass, a group's app, a two_factor app, an unlisted host.
@@ -229,39 +239,31 @@ def ask(app: Flask, environ: dict[str, Any], flask_runs: list[object], door: str
 def test_the_checkpoint_answers_as_the_flask_views(
     server: Flask, settings: dict[str, Any], flask_runs: list[object]
 ) -> None:
-    checked = set()
-    for name, state in STATES.items():
-        for path in ("/auth/request", "/auth/forward"):
-            for target in TARGETS:
-                for method, scheme in WAYS:
-                    for accept in ACCEPTS:
-                        answers, effects = [], []
-                        for door in ("flask", "app"):
-                            token = cookie_in(server, state)
-                            environ = check_environ(
-                                path,
-                                target,
-                                method,
-                                scheme,
-                                Accept=accept,
-                                Cookie=f"{COOKIE}={token}",
-                            )
-                            answers.append(ask(server, environ, flask_runs, door))
-                            effects.append(left_of(server, token) if state.user else "none")
-                        case = (name, path, target, method, scheme, accept)
-                        flask, early = answers
-                        assert flask.flask_ran and not early.flask_ran, case
-                        assert (early.status, early.headers, early.body) == (
-                            flask.status,
-                            flask.headers,
-                            flask.body,
-                        ), case
-                        assert effects[0] == effects[1], case
-                        checked.add((flask.status[:3], effects[0]))
+    seen = set()
+    doors = ("/auth/request", "/auth/forward")
+    for case in itertools.product(STATES, doors, TARGETS, WAYS, ACCEPTS):
+        name, path, target, (method, scheme), accept = case
+        state = STATES[name]
+        answers, effects = [], []
+        for door in ("flask", "app"):
+            token = cookie_in(server, state)
+            sent = {"Accept": accept, "Cookie": f"{COOKIE}={token}", "Origin": OTHER_SITE}
+            environ = check_environ(path, target, method, scheme, **sent)
+            answers.append(ask(server, environ, flask_runs, door))
+            effects.append(left_of(server, token) if state.user else "none")
+        flask, early = answers
+        assert flask.flask_ran and not early.flask_ran, case
+        assert (early.status, early.headers, early.body) == (
+            flask.status,
+            flask.headers,
+            flask.body,
+        ), case
+        assert effects[0] == effects[1], case
+        seen.add((flask.status[:3], effects[0]))
     # Every answer and every fate of a session came up, so the comparison covered each.
-    statuses = {status for status, _ in checked}
+    statuses = {status for status, _ in seen}
     assert statuses >= {"200", "401", "403"} | ({"302"} if "public_url" in settings else set())
-    assert {effect for _, effect in checked} == {"gone", "touched", "as it was", "none"}
+    assert {effect for _, effect in seen} == {"gone", "touched", "as it was", "none"}
 
 
 def nginx_check(url: str, cookie: str, **sent: str) -> dict[str, Any]:

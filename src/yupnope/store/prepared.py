@@ -8,7 +8,9 @@ the statement once, for the engine's dialect, into its SQL, the order of its par
 its columns' result processors (models.UTCDateTime's aware UTC times, SQLite's integers as
 booleans); each use is a connection from the engine's pool, the driver's execute and one
 fetch. The SQL is SQLAlchemy's, never written by hand, and the connection comes from the pool
-as before, with its pre-ping, in the isolation level the engine asks (db.lone_reads).
+as before, with its pre-ping, in the isolation level the engine asks (db.lone_reads). While
+anything listens to the engine's cursor events (instrumentation, a test that counts
+statements), the statement runs through SQLAlchemy instead, so that it is seen like any other.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ class Prepared:
     def __init__(self, engine: Engine, statement: Select[Any]) -> None:
         dialect = engine.dialect
         self.engine = engine
+        self.statement = statement
         # Rendering what SQLAlchemy leaves to each execution ("post-compile" parameters, such
         # as aggregate_strings' separator) needs a value for every parameter: the ones given at
         # each use get a placeholder's, which is not rendered.
@@ -58,6 +61,13 @@ class Prepared:
         A driver's error comes out as SQLAlchemy's (an OperationalError answers an outage, as
         for every other query), and a connection it says is lost leaves the pool.
         """
+        events = self.engine.dispatch
+        if events.before_cursor_execute or events.after_cursor_execute:
+            # Something watches the statements SQLAlchemy runs (instrumentation, a test that
+            # counts them): run this one as SQLAlchemy does, so that it is seen too.
+            with self.engine.connect() as watched:
+                found = watched.execute(self.statement, values).first()
+            return None if found is None else tuple(found)
         parameters: Any = values if self.order is None else tuple(values[n] for n in self.order)
         try:
             # The pool's own connection, with its pre-ping, without a Connection around it: that

@@ -15,7 +15,10 @@ The answer is the one Flask's views give, made by the same functions: the sessio
 last-seen time written at most once per touch interval, nothing kept between requests), the
 caller and the answer by web/verdicts.py, then what Flask's hooks add to every answer: the
 security headers (web/headers.harden) and the cookie's removal and ``Vary: Cookie``
-(web/cookies). tests/test_checkpoint.py holds both doors to the same answers.
+(web/cookies). That rendering cost more than the decision, and depends on nothing the
+verdict, the scheme, the method and the cookie's removal do not say, so each is kept under
+those and sent again (``Checkpoint._rendered``). tests/test_checkpoint.py holds both doors to
+the same answers.
 """
 
 from __future__ import annotations
@@ -61,13 +64,16 @@ class Rendered:
 
 
 class Checkpoint:
-    """Answer the common forward-auth check at once; pass every other request to ``inner``."""
+    """Answer the common forward-auth check at once; pass every other request to ``inner``.
+
+    ``inner`` is kept as ``app``, the name Werkzeug's middleware give the app they wrap.
+    """
 
     def __init__(self, app: Flask, inner: WSGIApp) -> None:
         cookies = app.session_interface
         if not isinstance(cookies, ServerSessionInterface):
             raise RuntimeError("the server-side session interface is not installed")
-        self.inner = inner
+        self.app = inner
         self.cookies = cookies
         self.wiring = wiring.get(app)
         self.settings = self.wiring.settings
@@ -77,7 +83,7 @@ class Checkpoint:
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         answer = self.answer(environ)
         if answer is None:
-            return self.inner(environ, start_response)
+            return self.app(environ, start_response)
         start_response(answer.status, list(answer.headers))
         return [answer.body]
 
