@@ -47,6 +47,15 @@ class LoginResult:
     device: str
 
 
+def enrolment_due(second_factor: str | None, policy: str) -> bool:
+    """Return whether a session whose login proved ``second_factor`` must first set one up.
+
+    ``policy`` is the server's second-factor setting: "required" leads a session without one
+    to enrolment before any page or app lets it in.
+    """
+    return second_factor is None and policy == "required"
+
+
 class Sessions:
     """Start, find and end server-side sessions."""
 

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
@@ -95,6 +97,25 @@ class Wiring:
         app.extensions[EXTENSION] = self
         app.teardown_appcontext(_close_session)
 
+    @contextmanager
+    def own_sessions(self) -> Iterator[Sessions]:
+        """Yield the session keeper over an ORM session of its own, closed at the end.
+
+        For web/checkpoint.py, which answers before Flask and has no app context to keep one
+        in. The ORM session opens only if the lookup writes (an expired session, a touch).
+        """
+        opened: list[OrmSession] = []
+
+        def open_session() -> OrmSession:
+            opened.append(self.sessionmaker())
+            return opened[-1]
+
+        try:
+            yield Sessions(Store(open_session, self.credentials), self.lifetimes)
+        finally:
+            for session in opened:
+                _close(session)
+
     def counters(self, store: Store) -> Keeper:
         """Return the throttle counters: the short ones in Redis if one is configured.
 
@@ -145,8 +166,12 @@ def orm_session() -> OrmSession:
 
 def _close_session(_exc: BaseException | None) -> None:
     session = g.pop("yupnope_orm_session", None)
-    if not isinstance(session, OrmSession):
-        return
+    if isinstance(session, OrmSession):
+        _close(session)
+
+
+def _close(session: OrmSession) -> None:
+    """Close ``session``, rolling back whatever it left open; a failure is only logged."""
     try:
         session.close()
     except SQLAlchemyError as exc:

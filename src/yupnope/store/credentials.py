@@ -8,14 +8,13 @@ for no round trip more and nothing cached.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import fields
 from typing import Any, Generic, TypeVar, cast
 
 from sqlalchemy import (
     Column,
     Engine,
-    Executable,
     ScalarSelect,
     Select,
     Table,
@@ -30,6 +29,7 @@ from ..db import lone_reads
 from ..models import Credential, PersonalToken, Session
 from ..snapshots import SessionSnapshot, TokenSnapshot, UserSnapshot
 from .groups import groups, members
+from .prepared import Prepared
 from .users import users
 
 C = TypeVar("C", bound=Credential)
@@ -82,40 +82,40 @@ TOKEN_BY_DIGEST: Select[Any] = (
 class Credentials:
     """Find a credential by its digest, with its user, each as a snapshot.
 
-    Each lookup is one statement on a connection of its own, outside any transaction
-    (db.lone_reads), released before the answer is made; it bypasses the ORM: no ORM session
-    to open and close, no identity map, no objects to track, for what most signed-in
-    requests only read. Made once per process: it keeps nothing but the engine.
+    Each lookup is one statement compiled once for the engine's dialect (store/prepared.py),
+    run on a connection of its own, outside any transaction (db.lone_reads), released before
+    the answer is made; it bypasses the ORM and SQLAlchemy's execution of each statement: no
+    ORM session to open and close, no identity map, no objects to track, for what most
+    signed-in requests only read. Made once per process: it keeps nothing but the engine
+    and the compiled statements.
     """
 
     def __init__(self, engine: Engine) -> None:
         self.engine = lone_reads(engine)
+        self._session = Prepared(self.engine, SESSION_BY_DIGEST)
+        self._token = Prepared(self.engine, TOKEN_BY_DIGEST)
 
     def session(self, token_digest: str, kind: str) -> tuple[SessionSnapshot, UserSnapshot] | None:
         """Return the session of ``kind`` whose token hashes to ``token_digest``, with its user."""
         found = {"digest_": token_digest, "kind_": kind}
-        return self._with_user(SESSION_BY_DIGEST, found, SessionSnapshot)
+        return _with_user(self._session.first(found), SessionSnapshot)
 
     def token(self, token_digest: str) -> tuple[TokenSnapshot, UserSnapshot] | None:
         """Return the personal token whose secret hashes to ``token_digest``, with its user."""
-        return self._with_user(TOKEN_BY_DIGEST, {"digest_": token_digest}, TokenSnapshot)
+        return _with_user(self._token.first({"digest_": token_digest}), TokenSnapshot)
 
-    def _with_user(
-        self, statement: Executable, parameters: Mapping[str, str], snapshot: type[S]
-    ) -> tuple[S, UserSnapshot] | None:
-        """Run a lookup that selects a credential's columns then USER_COLUMNS."""
-        with self.engine.connect() as connection:
-            row = connection.execute(statement, parameters).first()
-        if row is None:
-            return None
-        values = tuple(row)
-        split = len(values) - len(USER_COLUMNS)
-        joined = values[-1]
-        # Sorted here: the order aggregate_strings joins in is the database's to choose.
-        names = tuple(sorted(joined.split(","))) if joined else ()
-        # mypy cannot count a starred tuple's items: they are every field but the groups.
-        user = UserSnapshot(*values[split:-1], groups=names)  # type: ignore[misc]
-        return snapshot(*values[:split]), user
+
+def _with_user(values: tuple[Any, ...] | None, snapshot: type[S]) -> tuple[S, UserSnapshot] | None:
+    """Return the row of a lookup that selects a credential's columns then USER_COLUMNS."""
+    if values is None:
+        return None
+    split = len(values) - len(USER_COLUMNS)
+    joined = values[-1]
+    # Sorted here: the order aggregate_strings joins in is the database's to choose.
+    names = tuple(sorted(joined.split(","))) if joined else ()
+    # mypy cannot count a starred tuple's items: they are every field but the groups.
+    user = UserSnapshot(*values[split:-1], groups=names)  # type: ignore[misc]
+    return snapshot(*values[:split]), user
 
 
 class CredentialRows(Generic[C]):

@@ -18,6 +18,7 @@ from . import (
     account,
     admission,
     bodies,
+    checkpoint,
     cookies,
     cors,
     factors,
@@ -53,6 +54,8 @@ def init_app(app: OpenAPI) -> None:
     app.session_interface = cookies.ServerSessionInterface(wiring.get(app).settings)
     # Innermost middleware and first hook: see admission.init_app.
     admission.init_app(app)
+    # Around the door: the common forward-auth check answered before Flask (checkpoint.py).
+    checkpoint.init_app(app)
     proxies.init_app(app)
     # Before the guards, in this order: a request for another host, then a body framed without
     # a Content-Length, are refused before anything else runs.

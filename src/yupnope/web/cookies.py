@@ -7,14 +7,17 @@ stylesheet, the pictures) cost no query.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from flask import Flask, Request, Response, request
 from flask.sessions import SessionInterface, SessionMixin
 
 from ..config import Settings
 from ..second_factors.ceremonies import LIFETIME
+
+T = TypeVar("T")
 
 #: Name of the cookie that marks a browser which logged in to an account before.
 DEVICE_COOKIE = "yupnope_device"
@@ -48,6 +51,18 @@ class ServerSession(dict[str, Any], SessionMixin):
         self.challenge: tuple[str, int] | str | None = None
         #: A passkey login's browser token to send, or "" to remove the one the browser holds.
         self.passkey: str | None = None
+
+    def look_up(self, find: Callable[[str], T | None]) -> T | None:
+        """Return what ``find`` makes of the cookie's token, or None without a token.
+
+        The answer then depends on the cookie (``Vary: Cookie``), and a token that names
+        nothing (ended, expired, never issued) has its cookie removed with the answer.
+        """
+        self.accessed = True
+        found = find(self.token) if self.token else None
+        if self.token and found is None:
+            self.clear_cookie()
+        return found
 
     def hold_challenge(self, token: str, seconds: int) -> None:
         """Send a half-done login's challenge with this response, for ``seconds``."""
@@ -93,9 +108,16 @@ class ServerSessionInterface(SessionInterface):
         return ServerSession(request.cookies.get(self.name) or None)
 
     def save_session(self, app: Flask, session: SessionMixin, response: Response) -> None:
-        if not isinstance(session, ServerSession):
-            return
-        secure = _secure(self.secure)
+        if isinstance(session, ServerSession):
+            self.write(session, response, request.is_secure)
+
+    def write(self, session: ServerSession, response: Response, https: bool) -> None:
+        """Put on ``response`` the cookies ``session`` sends or removes, for a request by ``https``.
+
+        Flask's ``save_session`` for its requests, and web/checkpoint.py's for the checks it
+        answers before Flask runs.
+        """
+        secure = _secure(self.secure, https)
         if session.issued is not None:
             token, expires = session.issued
             response.set_cookie(
@@ -171,10 +193,10 @@ class ServerSessionInterface(SessionInterface):
             response.vary.add("Cookie")
 
 
-def _secure(setting: str) -> bool:
+def _secure(setting: str, https: bool) -> bool:
     if setting == "always":
         return True
     if setting == "never":
         return False
     # "auto": web/proxies.py sets the scheme from X-Forwarded-Proto when the proxy is trusted.
-    return request.is_secure
+    return https

@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 from flask import Flask, abort, g, redirect, request, session, url_for
 from werkzeug.wrappers.response import Response
 
-from .. import wiring
+from .. import sessions, wiring
 from ..client import Client
 from ..sessions import Started
 from ..snapshots import SessionSnapshot, UserSnapshot
@@ -54,12 +54,9 @@ def _server_session() -> ServerSession:
 def current() -> tuple[SessionSnapshot, UserSnapshot] | None:
     """Return this request's session row and user, looked up once, or None when anonymous."""
     if "yupnope_current" not in g:
-        cookie = _server_session()
-        cookie.accessed = True
-        found = wiring.sessions().find(cookie.token, now()) if cookie.token else None
-        if cookie.token and found is None:
-            cookie.clear_cookie()
-        g.yupnope_current = found
+        g.yupnope_current = _server_session().look_up(
+            lambda token: wiring.sessions().find(token, now())
+        )
     found_now: tuple[SessionSnapshot, UserSnapshot] | None = g.yupnope_current
     return found_now
 
@@ -134,7 +131,7 @@ def remember_device(value: str) -> None:
 
 def enrolment_due(second_factor: str | None) -> bool:
     """Return whether a session without a second factor must first set one up (the policy)."""
-    return second_factor is None and wiring.get().settings.second_factor == "required"
+    return sessions.enrolment_due(second_factor, wiring.get().settings.second_factor)
 
 
 def challenge_cookie() -> str:

@@ -20,12 +20,19 @@ _OTHERS = (
 _ALWAYS_NAMES = frozenset(name.lower() for name, _ in (("Content-Security-Policy", ""), *_OTHERS))
 
 
+#: Every response's security headers, as (name, value) pairs ready to append.
+Always = tuple[tuple[str, str], ...]
+
+
 def init_app(app: Flask) -> None:
     """Add the security headers to every response."""
-    policy = content_security_policy(wiring.get(app).settings.cookie_domain)
-    # Made once from the settings, ready to append, rather than at every response.
-    always = (("Content-Security-Policy", policy), *_OTHERS)
-    app.after_request(functools.partial(_harden, always))
+    # Made once from the settings, rather than at every response.
+    app.after_request(functools.partial(_harden, always(wiring.get(app).settings.cookie_domain)))
+
+
+def always(cookie_domain: str) -> Always:
+    """Return the headers every response carries, for a server whose cookie domain this is."""
+    return (("Content-Security-Policy", content_security_policy(cookie_domain)), *_OTHERS)
 
 
 def content_security_policy(cookie_domain: str) -> str:
@@ -51,7 +58,16 @@ def content_security_policy(cookie_domain: str) -> str:
     )
 
 
-def _harden(always: tuple[tuple[str, str], ...], response: Response) -> Response:
+def _harden(always: Always, response: Response) -> Response:
+    return harden(response, always, request.is_secure, request.blueprint is not None)
+
+
+def harden(response: Response, always: Always, https: bool, from_view: bool) -> Response:
+    """Add ``always`` to ``response``, HSTS over ``https``, and no-store where it must not stay.
+
+    ``from_view`` says the answer came from a blueprint's view. Flask's hook for its requests,
+    and web/checkpoint.py's for the checks it answers before Flask runs.
+    """
     headers = response.headers
     # One pass over the response's few headers, then one append: a setdefault per header
     # scanned them all five times, the most time any one hook took on a signed-in page.
@@ -60,13 +76,13 @@ def _harden(always: tuple[tuple[str, str], ...], response: Response) -> Response
     else:
         for name, value in always:
             headers.setdefault(name, value)
-    if request.is_secure:
+    if https:
         # Only over HTTPS: a browser ignores HSTS sent over plain HTTP (RFC 6797 8.1).
         response.headers.setdefault("Strict-Transport-Security", "max-age=31536000")
     # Not on a 304: it revalidates a static file, and its headers replace the cached copy's
     # (RFC 9111 4.3.4), so no-store there would throw the stylesheet away at every revalidation.
     redirect_or_error = response.status_code >= 300 and response.status_code != 304
-    if request.blueprint is not None or redirect_or_error:
+    if from_view or redirect_or_error:
         # Pages may show account data, and the back button must not bring it back after
         # logout; only the stylesheet and pictures may be cached.
         response.headers["Cache-Control"] = "no-store"
