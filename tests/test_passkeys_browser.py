@@ -413,9 +413,13 @@ def test_a_counter_that_goes_back_is_refused_and_reported(
     attach(page, [{**held[0], "signCount": 10}])
     page.get_by_role("button", name="Log in with a passkey").click()
     expect(page.get_by_text("That passkey was not accepted.")).to_be_visible()
-    assert events_of(site, name)[-2:] == ["passkey_failed", "passkey_clone_suspected"]
-    page.goto(site.url + "/account")
-    expect(page.get_by_role("heading", level=1)).to_have_text("Log in")
+    # The login page's autofill may offer the copy too, as soon as it is attached: its answer
+    # is refused the same way, and may come before the button's (which may then wait).
+    kinds = events_of(site, name)
+    clone = len(kinds) - 1 - kinds[::-1].index("passkey_clone_suspected")
+    assert kinds[clone - 1] == "passkey_failed"
+    # No session came of it (asked without a navigation, which another attempt may interrupt).
+    assert "login" not in kinds[clone:]
 
 
 def test_every_passkey_page_passes_axe_in_every_look(
