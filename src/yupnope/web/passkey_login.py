@@ -21,7 +21,7 @@ from .pages import Page, fields, signed_in_page
 from .passkeys import options_answer, relying_party, script_refusal
 from .refusals import refusal
 from .returns import safe_return_url
-from .second_step import second_step_page
+from .second_step import complete
 
 bp = Blueprint("passkey_login", __name__)
 
@@ -80,26 +80,8 @@ def second_step_options() -> Response:
 def second_step() -> Page:
     """Complete the second step with the passkey's answer; else ask again."""
     credential, wanted, rd = fields("credential", "next", "rd")
-    try:
-        done = wiring.second_step().complete(
-            guards.challenge_cookie(),
-            Answer(relying_party(), credential),
-            guards.client(),
-            guards.now(),
-            replacing=guards.cookie_token(),
-            device_cookie=guards.device_cookie(),
-        )
-    except ChallengeGone as exc:
-        guards.drop_challenge()
-        page = render_template("login.html", error=refusal(exc).message, rd=safe_return_url(rd))
-        return page, 200
-    except AccountError as exc:
-        refused = refusal(exc)
-        if not isinstance(exc, Throttled):
-            refused.message = "That passkey was not accepted. Try again, or use a code."
-        return second_step_page(refused.message), refused.status, refused.headers
-    guards.drop_challenge()
-    return signed_in_page(done.user, done.session, done.device, wanted, safe_return_url(rd))
+    wrong = "That passkey was not accepted. Try again, or use a code."
+    return complete(Answer(relying_party(), credential), wanted, rd, wrong)
 
 
 @bp.post("/account/confirm/passkey/options")

@@ -10,7 +10,8 @@ from __future__ import annotations
 from flask import Blueprint, redirect, render_template, request, url_for
 
 from .. import wiring
-from ..errors import ChallengeGone, InvalidCredentials, Throttled
+from ..errors import AccountError, ChallengeGone, Throttled
+from ..second_factors.assertions import Answer
 from . import guards
 from .pages import Page, fields, signed_in_page
 from .refusals import refusal
@@ -31,10 +32,20 @@ def form() -> Page:
 def submit() -> Page:
     """Check the code, then sign in and go where the login was going; else ask again."""
     code, wanted, rd = fields("code", "next", "rd")
+    return complete(code, wanted, rd)
+
+
+def complete(given: str | Answer, wanted: str, rd: str, wrong: str | None = None) -> Page:
+    """Complete the half-done login with a code or a passkey's answer, and answer the browser.
+
+    Signed in, it goes where the login was going; a refused answer shows the step again, with
+    ``wrong`` in place of the refusal's message when given (never a wait's); a login gone or
+    expired starts again at the form.
+    """
     try:
         done = wiring.second_step().complete(
             guards.challenge_cookie(),
-            code,
+            given,
             guards.client(),
             guards.now(),
             replacing=guards.cookie_token(),
@@ -42,11 +53,12 @@ def submit() -> Page:
         )
     except ChallengeGone as exc:
         guards.drop_challenge()
-        gone = refusal(exc)
-        page = render_template("login.html", error=gone.message, rd=safe_return_url(rd))
+        page = render_template("login.html", error=refusal(exc).message, rd=safe_return_url(rd))
         return page, 200
-    except (InvalidCredentials, Throttled) as exc:
+    except AccountError as exc:
         refused = refusal(exc)
+        if wrong is not None and not isinstance(exc, Throttled):
+            refused.message = wrong
         return second_step_page(refused.message), refused.status, refused.headers
     guards.drop_challenge()
     return signed_in_page(done.user, done.session, done.device, wanted, safe_return_url(rd))
