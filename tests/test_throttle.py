@@ -711,7 +711,7 @@ def test_prune_deletes_what_ran_out_and_keeps_the_rest(app_factory: Callable[...
                 store.events.record(EventKind.LOGIN, at, Client(address=HOME), alice.id, name)
 
         assert wiring.prune(NOW) == Pruned(
-            sessions=2, tokens=0, counters=2, logins=0, challenges=0, events=1
+            sessions=2, tokens=0, counters=2, logins=0, challenges=0, grants=0, keys=0, events=1
         )
 
     with app.app_context():

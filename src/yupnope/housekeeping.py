@@ -1,4 +1,4 @@
-"""Delete what has run out: sessions, tokens and half-done logins, stale counters, old events.
+"""Delete what has run out: sessions, tokens, half-done logins, apps' grants, counters, events.
 
 Only the database's counters need it: counters kept in Redis expire there by themselves, and
 the database's still fill up whenever that Redis was unreachable.
@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from .oidc.keys import PUBLISHED_AFTER_RETIREMENT
 from .store import Store
 
 
@@ -23,6 +24,10 @@ class Pruned:
     logins: int
     #: Passkey ceremonies' challenges past their end (second_factors/ceremonies.py).
     challenges: int
+    #: The apps' expired codes and the tokens nothing can use any more.
+    grants: int
+    #: Signing keys retired long enough that no ID token they signed is still valid.
+    keys: int
     events: int
 
 
@@ -46,6 +51,8 @@ def prune(
             counters=store.counters.delete_stale(now - longest_window, now),
             logins=store.factors.delete_expired_challenges(now),
             challenges=store.passkeys.delete_expired_challenges(now),
+            grants=store.grants.delete_expired(now),
+            keys=store.apps.delete_keys_retired_before(now - PUBLISHED_AFTER_RETIREMENT),
             events=store.events.delete_before(now - retention)
             + store.events.delete_beyond(max_events),
         )

@@ -25,6 +25,10 @@ from . import db, housekeeping
 from .accounts import Accounts
 from .config import Settings
 from .hashing import QUEUE_PER_CPU, Gate, GatedHasher
+from .oidc import keys
+from .oidc.clients import Clients
+from .oidc.connections import Connections
+from .oidc.keys import KeyRing
 from .operator import Operator
 from .personal_tokens import PersonalTokens
 from .second_factors import apps
@@ -85,6 +89,7 @@ class Wiring:
             settings.secret_key, max_age=settings.device_cookie_days * 86400
         )
         self.sealer = Sealer(settings.secret_key, apps.PURPOSE)
+        self.key_sealer = Sealer(settings.secret_key, keys.PURPOSE)
         # The Redis client connects at its first command, in the worker process that sends it.
         self.redis: tuple[RedisCounters, Outage] | None = None
         if settings.redis_url:
@@ -191,11 +196,17 @@ def sessions(shared: Store | None = None) -> Sessions:
     return Sessions(shared or store(), get().lifetimes)
 
 
+def new_throttle(shared: Store) -> Throttle:
+    """Return the throttle over ``shared`` (its counters in Redis when one is configured)."""
+    wiring = get()
+    return Throttle(wiring.counters(shared), wiring.policy)
+
+
 def accounts() -> Accounts:
     """Return the owner's account rules over this app context's ORM session."""
     wiring = get()
     shared = store()
-    throttle = Throttle(wiring.counters(shared), wiring.policy)
+    throttle = new_throttle(shared)
     return Accounts(
         shared,
         wiring.hasher,
@@ -238,6 +249,21 @@ def passkey_logins() -> PasskeyLogins:
     shared = store()
     throttle = Throttle(wiring.counters(shared), wiring.policy)
     return PasskeyLogins(shared, throttle, sessions(shared), wiring.devices)
+
+
+def oidc_clients() -> Clients:
+    """Return the operator's OpenID Connect clients over this app context's ORM session."""
+    return Clients(store())
+
+
+def connections() -> Connections:
+    """Return the apps' live grants over this app context's ORM session."""
+    return Connections(store())
+
+
+def key_ring() -> KeyRing:
+    """Return the ID tokens' signing keys over this app context's ORM session."""
+    return KeyRing(store(), get().key_sealer)
 
 
 def operator() -> Operator:

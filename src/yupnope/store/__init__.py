@@ -18,10 +18,12 @@ from typing import Generic, TypeVar
 from sqlalchemy.orm import Session as OrmSession
 
 from ..db import Transactions
+from .apps import AppRows
 from .counters import CounterRows
 from .credentials import Credentials
 from .events import EventRows
 from .factors import FactorRows
+from .grants import GrantRows
 from .groups import GroupRows
 from .passkeys import PasskeyRows
 from .sessions import SessionRows
@@ -64,6 +66,8 @@ class Store:
     counters = OnSession(CounterRows)
     factors = OnSession(FactorRows)
     passkeys = OnSession(PasskeyRows)
+    apps = OnSession(AppRows)
+    grants = OnSession(GrantRows)
 
     def __init__(self, open_session: Callable[[], OrmSession], credentials: Credentials) -> None:
         self.open_session = open_session
@@ -75,12 +79,13 @@ class Store:
         return self.open_session()
 
     def end_credentials_of(self, user_id: int, keep_session: int | None = None) -> int:
-        """Delete a user's sessions (but ``keep_session``), personal tokens and half-done logins.
+        """Delete a user's sessions (but ``keep_session``), tokens, apps' grants, half-done logins.
 
         Returns how many sessions ended.
         """
         ended = self.sessions.delete_of(user_id, keep=keep_session)
         self.tokens.delete_of(user_id)
+        self.grants.delete_of(user_id)
         self.factors.delete_challenges_of(user_id)
         return ended
 

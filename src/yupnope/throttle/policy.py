@@ -19,6 +19,8 @@ CONFIRMATION = "confirmation"
 #: A login's second step: an account's codes, and a known device's own budget for them.
 SECOND_FACTOR = "second_factor"
 FACTOR_DEVICE = "factor_device"
+#: An app's client authentications with a secret, one counter per client and address.
+CLIENT = "client"
 #: Challenges of logins without a password handed out to anonymous visitors: each is a row.
 CEREMONY = "ceremony"
 #: Refusals already written to the event log, one counter per refusing counter: the log gets

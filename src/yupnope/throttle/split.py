@@ -17,13 +17,13 @@ from typing import TypeVar
 
 from .counters import Count, Counters
 from .database import DatabaseCounters
-from .policy import ACCOUNT, CONFIRMATION, DEVICE, FACTOR_DEVICE, SECOND_FACTOR, Backoff
+from .policy import ACCOUNT, CLIENT, CONFIRMATION, DEVICE, FACTOR_DEVICE, SECOND_FACTOR, Backoff
 from .redis import RedisCounters
 
 T = TypeVar("T")
 
 #: The scopes whose counters span the account window, and so stay in the database.
-DURABLE = frozenset({ACCOUNT, DEVICE, CONFIRMATION, SECOND_FACTOR, FACTOR_DEVICE})
+DURABLE = frozenset({ACCOUNT, DEVICE, CONFIRMATION, SECOND_FACTOR, FACTOR_DEVICE, CLIENT})
 
 
 class SplitCounters:

@@ -34,6 +34,7 @@ from .policy import (
     CEREMONIES_IN_ALL,
     CEREMONIES_PER_ADDRESS,
     CEREMONY,
+    CLIENT,
     CONFIRMATION,
     DEVICE,
     FACTOR_DEVICE,
@@ -127,6 +128,19 @@ class Throttle:
             personal = (SECOND_FACTOR, account_key(username_key))
         return self.counters.transaction(
             lambda counters: self._count_login(counters, personal, (), now)
+        )
+
+    def admit_client(self, client_id: str, address: str | None, now: datetime) -> Counted:
+        """Count an app's client authentication with a secret, or raise Throttled.
+
+        Counted on the client's own counter at this address, with the accounts' waits, and on
+        the address's budget of failures: a stranger trying secrets for a client from elsewhere
+        cannot lock the app's own server out.
+        """
+        personal = (CLIENT, account_key(f"{client_id}\n{address_key(address)}"))
+        shared = ((ADDRESS, address_key(address)),)
+        return self.counters.transaction(
+            lambda counters: self._count_login(counters, personal, shared, now)
         )
 
     def _count_login(

@@ -28,6 +28,8 @@ from . import (
     headers,
     hosts,
     links,
+    oidc,
+    oidc_pages,
     openapi,
     pages,
     passkey_login,
@@ -72,6 +74,8 @@ def init_app(app: OpenAPI) -> None:
     app.register_blueprint(passkeys.bp)
     app.register_blueprint(passkey_login.bp)
     app.register_blueprint(forward.bp)
+    app.register_blueprint(oidc.bp)
+    app.register_blueprint(oidc_pages.bp)
     openapi.init_app(app)
     app.before_request(_prune_when_due)
 

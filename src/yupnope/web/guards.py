@@ -190,6 +190,11 @@ def safe_next_url(target: str | None, default: str) -> str:
     return target
 
 
+#: The OpenID Connect endpoints apps call with their own credentials, never a cookie: a public
+#: client's page calls them from its own origin.
+BACK_CHANNEL = frozenset({"oidc.token", "oidc.revoke", "oidc.introspect", "oidc.userinfo"})
+
+
 def refuse_cross_origin() -> None:
     """Refuse an unsafe request that a browser says came from another site (403).
 
@@ -198,6 +203,8 @@ def refuse_cross_origin() -> None:
     the operator listed in CORS_ORIGINS. The API never reads the cookie of either.
     """
     if request.method not in _UNSAFE_METHODS or request.path.startswith(CHECK_PREFIX):
+        return
+    if request.endpoint in BACK_CHANNEL:
         return
     if for_api() and (
         "Authorization" in request.headers or request.headers.get("Origin") in cors_origins()

@@ -35,7 +35,7 @@ def always(cookie_domain: str) -> Always:
     return (("Content-Security-Policy", content_security_policy(cookie_domain)), *_OTHERS)
 
 
-def content_security_policy(cookie_domain: str) -> str:
+def content_security_policy(cookie_domain: str, redirects: tuple[str, ...] = ()) -> str:
     """Return the policy: no inline script or style, nothing from elsewhere, no framing.
 
     OWASP Secure Headers Project. Forms post to this server alone, but a login or logout
@@ -43,8 +43,10 @@ def content_security_policy(cookie_domain: str) -> str:
     and Chromium holds every redirect of a form's submission to ``form-action`` as well: the
     hosts ``rd`` may name (web/returns.py: the domain and below, http(s), any port) are let in.
     The passkeys' script fetches its ceremonies' options from this server alone (connect-src).
+    ``redirects`` are the sources an app's sign-in or logout page sends its form on to: the
+    app's own origin or scheme (web/oidc_pages.py).
     """
-    forms = "'self'"
+    forms = " ".join(("'self'", *redirects))
     if cookie_domain:
         forms += "".join(
             f" {scheme}://{host}:*"

@@ -79,6 +79,8 @@ def login_form() -> Page:
         "login.html",
         next=request.args.get("next", ""),
         rd=rd,
+        # An app's login_hint (OpenID Connect Core 3.1.2.1): the name typed in for the person.
+        hint=request.args.get("login_hint", "")[:64],
         done=request.args.get("done"),
         error=error,
     )
