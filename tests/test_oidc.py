@@ -442,3 +442,26 @@ def test_rotated_keys_sign_new_tokens_and_old_ones_stay_published(
         later = datetime.now(UTC) + timedelta(hours=2)
         assert wiring.prune(later).keys == 1
         assert {key["kid"] for key in wiring.key_ring().published(later)["keys"]} == set(made)
+
+
+def test_a_browser_app_may_call_the_back_channel_from_its_origin(
+    app: Flask, browser: FlaskClient
+) -> None:
+    flow, tokens = signed_in(app, browser, public=True)
+    origin = {"Origin": "https://app.example"}
+    asked = app.test_client().options(
+        "/oidc/userinfo",
+        headers={**origin, "Access-Control-Request-Method": "GET"},
+    )
+    assert asked.headers["Access-Control-Allow-Origin"] == "*"
+    assert "Authorization" in asked.headers["Access-Control-Allow-Headers"]
+    refresh = {
+        "grant_type": "refresh_token",
+        "refresh_token": tokens["refresh_token"],
+        "client_id": flow.client.client_id,
+    }
+    renewed = app.test_client().post(
+        "/oidc/token", data=refresh, headers={**origin, "Sec-Fetch-Site": "cross-site"}
+    )
+    assert renewed.status_code == 200 and renewed.headers["Access-Control-Allow-Origin"] == "*"
+    assert "Access-Control-Allow-Origin" not in browser.get("/oidc/authorize").headers

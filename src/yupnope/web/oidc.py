@@ -78,6 +78,23 @@ def endpoint_url(endpoint: str) -> str:
     return _root() + url_for(endpoint)
 
 
+#: The views a public client's page may call from its own origin: none reads a cookie, so any
+#: origin may (the Fetch standard's CORS without credentials).
+OPEN_TO_PAGES = guards.BACK_CHANNEL | {"oidc.discovery", "oidc.jwks"}
+
+
+@bp.after_request
+def _open_to_pages(response: Response) -> Response:
+    """Let a browser app call the back channel, and ask first (a preflight) where it must."""
+    if request.endpoint in OPEN_TO_PAGES:
+        response.headers["Access-Control-Allow-Origin"] = "*"
+        if request.method == "OPTIONS":
+            response.headers["Access-Control-Allow-Methods"] = "GET, POST"
+            response.headers["Access-Control-Allow-Headers"] = "Authorization, Content-Type"
+            response.headers["Access-Control-Max-Age"] = "600"
+    return response
+
+
 @bp.get("/.well-known/openid-configuration")
 def discovery() -> Response:
     """Describe the provider (OpenID Connect Discovery 1.0 4): what an app configures from."""
@@ -92,9 +109,7 @@ def discovery() -> Response:
             "end_session_endpoint": endpoint_url("oidc_pages.end_session"),
         }
     )
-    response = Response(json.dumps(document), mimetype="application/json")
-    response.headers["Access-Control-Allow-Origin"] = "*"
-    return response
+    return Response(json.dumps(document), mimetype="application/json")
 
 
 @bp.get("/oidc/jwks")
@@ -103,7 +118,6 @@ def jwks() -> Response:
     found = wiring.key_ring().published(guards.now())
     response = Response(json.dumps(found), mimetype="application/jwk-set+json")
     response.headers["Cache-Control"] = f"public, max-age={JWKS_MAX_AGE}"
-    response.headers["Access-Control-Allow-Origin"] = "*"
     return response
 
 
