@@ -412,6 +412,16 @@ def test_logout_with_the_id_token_ends_the_session_and_goes_back(
     assert browser.get("/account").status_code == 302
 
 
+def test_logout_with_another_persons_id_token_asks_first(app: Flask, browser: FlaskClient) -> None:
+    _, tokens = signed_in(app, browser)
+    add_user(app, "bob")
+    other = app.test_client()
+    assert login(other, "bob").status_code == 303
+    asked = other.get("/oidc/logout", query_string={"id_token_hint": tokens["id_token"]})
+    assert asked.status_code == 200 and b"Log out?" in asked.data
+    assert other.get("/account").status_code == 200
+
+
 def test_logout_without_a_hint_asks_first(app: Flask, browser: FlaskClient) -> None:
     asked = browser.get("/oidc/logout")
     assert asked.status_code == 200 and b"Log out?" in asked.data

@@ -18,7 +18,7 @@ from werkzeug.wrappers.response import Response
 
 from .. import wiring
 from ..oidc import consents
-from ..oidc.claims import Authentication, EndUser
+from ..oidc.claims import Authentication, EndUser, subject_of
 from ..oidc.clients import RegisteredClient
 from ..oidc.consents import Needed
 from . import guards, headers
@@ -160,16 +160,21 @@ def _refused(message: str, status: int) -> tuple[str, int]:
 def end_session() -> Page:
     """Log out of yupnope for an app (RP-Initiated Logout 1.0), then go back to it.
 
-    With the app's ID token as a hint, at once; without one, only after the person confirms on
-    this page, so another site cannot log them out unasked.
+    With the app's ID token of the person signed in here as a hint, at once; without one (or
+    with another person's), only after the person confirms on this page, so another site cannot
+    log them out unasked.
     """
     serving = provider()
     try:
         ask = serving.validate_endpoint_request("end_session")
     except OAuth2Error as error:
         return _refused(error.description or "That logout request is not valid.", 400)
+    found = guards.current()
+    hinted = ask.id_token_claims is not None and (
+        found is None or ask.id_token_claims.get("sub") == subject_of(serving.store, found[1].id)
+    )
     confirmed = request.method == "POST" and request.form.get("decision") == "logout"
-    if ask.needs_confirmation and not confirmed:
+    if not hinted and not confirmed:
         page = render_template(
             "logout.html", action=_here(), app=ask.client.name if ask.client else None
         )
