@@ -31,11 +31,22 @@ lint: $(VENV)/.installed-test
 typecheck: $(VENV)/.installed-test
 	$(BIN)/mypy
 
-test: lint typecheck
+RELYING_PARTY := tests/relying_party
+
+# openid-client, the Node relying party of tests/test_oidc_relying_parties.py, from its lock
+# file. Without npm the rule says so and those tests skip (YUPNOPE_REQUIRE_NODE=1 fails them).
+$(RELYING_PARTY)/node_modules/.package-lock.json: $(RELYING_PARTY)/package.json $(RELYING_PARTY)/package-lock.json
+	@if command -v npm >/dev/null; then \
+	  cd $(RELYING_PARTY) && npm ci --no-audit --no-fund; \
+	else \
+	  echo "make test: npm is missing; the openid-client tests will skip (install Node.js 20 or later)" >&2; \
+	fi
+
+test: lint typecheck $(RELYING_PARTY)/node_modules/.package-lock.json
 	$(BIN)/python -m pytest
 
 clean:
-	rm -rf $(VENV) build dist src/*.egg-info
+	rm -rf $(VENV) build dist src/*.egg-info $(RELYING_PARTY)/node_modules
 
 # `make bench`: not part of `make test`. Measures yupnope against its baselines with wrk, and B9
 # through nginx (both installed with apt-get when missing and we are root), and writes

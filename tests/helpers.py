@@ -282,6 +282,19 @@ class LiveServer:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
+    @classmethod
+    def started_in(cls, folder: Path, settings: dict[str, Any], workers: int = 2) -> LiveServer:
+        """Start a server on a new instance in ``folder`` with ``settings`` and nothing else.
+
+        The test run's own ``YUPNOPE_*`` variables are left out, so only ``settings`` count.
+        """
+        instance = folder / "instance"
+        instance.mkdir()
+        env = {k: v for k, v in os.environ.items() if not k.startswith("YUPNOPE_")}
+        env["YUPNOPE_INSTANCE_PATH"] = str(instance)
+        env.update(environment(settings))
+        return cls(instance=instance, env=env, workers=workers).start()
+
     def start(self) -> LiveServer:
         """Start the server on a new free port and wait until /healthz answers."""
         self.port = free_port()

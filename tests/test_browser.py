@@ -33,7 +33,6 @@ from helpers import (
     GOOD_PASSWORD,
     NEW_PASSWORD,
     LiveServer,
-    environment,
     free_port,
     run_yupnope,
 )
@@ -183,12 +182,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     One server for the module saves a start and a stop per test; each test uses a name of its
     own (the ``name`` fixture), and a test that needs other settings starts its own server.
     """
-    instance = tmp_path_factory.mktemp("browser") / "instance"
-    instance.mkdir()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("YUPNOPE_")}
-    env["YUPNOPE_INSTANCE_PATH"] = str(instance)
-    env.update(environment(SERVER_SETTINGS))
-    started = LiveServer(instance=instance, env=env, workers=2).start()
+    started = LiveServer.started_in(tmp_path_factory.mktemp("browser"), SERVER_SETTINGS)
     yield started
     started.stop()
 
