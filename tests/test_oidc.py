@@ -475,3 +475,17 @@ def test_a_browser_app_may_call_the_back_channel_from_its_origin(
     )
     assert renewed.status_code == 200 and renewed.headers["Access-Control-Allow-Origin"] == "*"
     assert "Access-Control-Allow-Origin" not in browser.get("/oidc/authorize").headers
+
+
+def test_a_required_second_factor_is_set_up_before_any_app(
+    app_factory: Callable[..., Flask],
+) -> None:
+    app = app_factory(second_factor="required")
+    add_user(app, "ada")
+    browser = app.test_client()
+    login(browser, "ada")
+    flow = start(register(app))
+    sent = browser.get("/oidc/authorize", query_string=flow.query)
+    assert sent.status_code == 303 and sent.headers["Location"] == "/account/totp"
+    silent = browser.get("/oidc/authorize", query_string=start(flow.client, prompt="none").query)
+    assert answer_of(silent.headers["Location"])["error"] == "login_required"

@@ -73,6 +73,11 @@ def authorize() -> Page:
             return _back(serving, LoginRequiredError(redirect_uri=redirect_uri))
         return _to_login()
     assert end_user is not None  # noqa: S101 (Needed.LOGIN when nobody is signed in)
+    if found is not None and guards.enrolment_due(found[0].second_factor):
+        # The server requires a second factor, and this login proved none: set one up first.
+        if silent:
+            return _back(serving, LoginRequiredError(redirect_uri=redirect_uri))
+        return redirect(url_for("factors.totp"), 303)
     if need is Needed.REFUSED:
         if silent:
             return _back(serving, AccessDeniedError(redirect_uri=redirect_uri))
