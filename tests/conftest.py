@@ -65,6 +65,9 @@ def app_factory(instance: Path, database_url: str) -> Iterator[Callable[..., Fla
 
     yield build
     for app in apps:
+        postman = wiring.get(app).postman
+        if postman is not None:
+            postman.stop()
         wiring.get(app).engine.dispose()
 
 

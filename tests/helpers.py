@@ -283,21 +283,31 @@ class LiveServer:
         return f"http://127.0.0.1:{self.port}"
 
     @classmethod
-    def started_in(cls, folder: Path, settings: dict[str, Any], workers: int = 2) -> LiveServer:
+    def started_in(
+        cls,
+        folder: Path,
+        settings: dict[str, Any],
+        workers: int = 2,
+        port: int = 0,
+        extra_env: dict[str, str] | None = None,
+    ) -> LiveServer:
         """Start a server on a new instance in ``folder`` with ``settings`` and nothing else.
 
-        The test run's own ``YUPNOPE_*`` variables are left out, so only ``settings`` count.
+        The test run's own ``YUPNOPE_*`` variables are left out, so only ``settings`` count;
+        ``extra_env`` adds others (``SSL_CERT_FILE``). ``port``: a free port chosen before,
+        for settings that name the server's own address.
         """
         instance = folder / "instance"
         instance.mkdir()
         env = {k: v for k, v in os.environ.items() if not k.startswith("YUPNOPE_")}
         env["YUPNOPE_INSTANCE_PATH"] = str(instance)
         env.update(environment(settings))
-        return cls(instance=instance, env=env, workers=workers).start()
+        env.update(extra_env or {})
+        return cls(instance=instance, env=env, workers=workers, port=port).start()
 
     def start(self) -> LiveServer:
-        """Start the server on a new free port and wait until /healthz answers."""
-        self.port = free_port()
+        """Start the server on its port (a new free one if none) and wait until /healthz answers."""
+        self.port = self.port or free_port()
         self.log = self.instance.parent / f"serve-{self.port}.log"
         command = [sys.executable, "-m", "yupnope", "serve", "--port", str(self.port)]
         command += ["--workers", str(self.workers)]

@@ -38,7 +38,8 @@ from yupnope.errors import (
     WeakPassword,
     WrongPassword,
 )
-from yupnope.models import EventKind, Session
+from yupnope.kinds import EventKind
+from yupnope.models import Session
 from yupnope.operator import Operator
 
 #: Run every app test here on SQLite and on PostgreSQL (see conftest.database_url).

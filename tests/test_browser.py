@@ -108,7 +108,12 @@ AXE = Axe()
 
 
 def assert_no_blocking_violations(page: Page, shown: str, look: Look) -> list[str]:
-    """Fail on a serious or critical axe-core violation; return every one, a line each."""
+    """Fail on a serious or critical axe-core violation; return every one, a line each.
+
+    The page is checked once it has loaded with its stylesheet: a form's answer may still be
+    arriving when the click that sent it returns, and unstyled its colours are not its own.
+    """
+    page.wait_for_load_state("load")
     violations = AXE.run(page).response["violations"]
     lines = [
         f"{v['id']} ({v['impact']}): {v['help']} at "
@@ -120,6 +125,27 @@ def assert_no_blocking_violations(page: Page, shown: str, look: Look) -> list[st
     ]
     assert blocking == [], f"{shown} ({look.name}): {blocking}"
     return lines
+
+
+def check_every_look(
+    open_context: Callable[..., BrowserContext],
+    visit: Callable[[Page, Look], Iterator[str]],
+    pages: int,
+) -> None:
+    """Show the ``pages`` pages ``visit`` yields in every look: axe-core, and no sideways scroll."""
+    seen: dict[str, list[str]] = {}
+    for look in LOOKS:
+        context = open_context(
+            viewport=look.viewport, color_scheme=look.scheme, device_scale_factor=look.scale
+        )
+        page = context.new_page()
+        for shown in visit(page, look):
+            assert_no_blocking_violations(page, shown, look)
+            width = page.evaluate("() => document.documentElement.scrollWidth")
+            assert width <= look.viewport["width"], f"{shown} is {width}px wide"
+            seen.setdefault(shown, []).append(look.name)
+        context.close()
+    assert len(seen) == pages and all(len(looks) == len(LOOKS) for looks in seen.values()), seen
 
 
 # Fixtures: one browser for the module, fresh contexts and live servers for each test.

@@ -678,7 +678,7 @@ def test_audit_records_every_kind_of_event_and_no_secret(
 ) -> None:
     from yupnope import wiring
     from yupnope.client import Client
-    from yupnope.models import EventKind
+    from yupnope.kinds import EventKind
 
     app = app_factory(throttle_global_limit=1, throttle_signup_limit=1)
     started = datetime.now(UTC)
@@ -840,6 +840,28 @@ def test_audit_records_every_kind_of_event_and_no_secret(
     )
     assert deleted.headers["Location"] == "/?done=deleted"
 
+    # Email, carol's: the operator sets an address, she confirms another, removes it, resets
+    # her password with a mailed link, and says "this wasn't me" to a sign-in.
+    with app.app_context():
+        from yupnope.mail.links import NOT_ME_LIFETIME, VERIFY_LIFETIME, Links, Purpose
+
+        at = datetime.now(UTC)
+        store = wiring.store()
+        links = Links(store)
+        user = wiring.operator().find("carol")
+        addresses = wiring.addresses()
+        addresses.set_by_operator(user, "carol@example.com", at)
+        made = links.mint(user.id, Purpose.VERIFY, at, VERIFY_LIFETIME, address="c@new.example")
+        addresses.verify(made, web_client, at)
+        assert addresses.remove(user, web_client, at)
+        reset = links.mint(
+            user.id, Purpose.RESET, at, VERIFY_LIFETIME, password_hash=user.password_hash
+        )
+        wiring.resets().complete(reset, "carols new passphrase", web_client, at)
+        not_me = links.mint(user.id, Purpose.NOT_ME, at, NOT_ME_LIFETIME)
+        wiring.notices().not_me(not_me, web_client, at)
+        secrets |= {made, reset, not_me, "carols new passphrase"}
+
     assert run_cli(runner, "users", "unlock", "alice").exit_code == 0
     ended = datetime.now(UTC)
 
@@ -882,6 +904,11 @@ def test_audit_records_every_kind_of_event_and_no_secret(
         EventKind.PASSKEY_FAILED: ("alice", True, web),
         EventKind.PASSKEY_CLONE_SUSPECTED: ("alice", True, web),
         EventKind.PASSKEY_REMOVED: ("alice", True, web),
+        EventKind.ADMIN_EMAIL_SET: ("carol", True, cli),
+        EventKind.EMAIL_VERIFIED: ("carol", True, web),
+        EventKind.EMAIL_REMOVED: ("carol", True, web),
+        EventKind.PASSWORD_RESET: ("carol", True, web),
+        EventKind.NOT_ME: ("carol", True, web),
     }
     #: Kinds that happen more than once above: alice's logins, and the codes she got wrong.
     repeated = {EventKind.LOGIN: 3, EventKind.SECOND_FACTOR_FAILED: 5}
@@ -943,7 +970,7 @@ def test_audit_records_every_kind_of_event_and_no_secret(
 def test_audit_since_an_age_or_a_date(app: Flask, runner: CliRunner) -> None:
     from yupnope import wiring
     from yupnope.client import Client
-    from yupnope.models import EventKind
+    from yupnope.kinds import EventKind
 
     now = datetime.now(UTC)
     ages = {

@@ -25,7 +25,8 @@ from helpers import (
 )
 from yupnope import groupnames, wiring
 from yupnope.errors import InvalidGroupName, UnknownUser
-from yupnope.models import EventKind, Group, GroupMember
+from yupnope.kinds import EventKind
+from yupnope.models import Group, GroupMember
 
 #: Run every app test here on SQLite and on PostgreSQL (see conftest.database_url).
 BOTH_DATABASES = True

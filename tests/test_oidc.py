@@ -489,3 +489,14 @@ def test_a_required_second_factor_is_set_up_before_any_app(
     assert sent.status_code == 303 and sent.headers["Location"] == "/account/totp"
     silent = browser.get("/oidc/authorize", query_string=start(flow.client, prompt="none").query)
     assert answer_of(silent.headers["Location"])["error"] == "login_required"
+
+
+def test_the_email_scope_gives_the_verified_address(app: Flask, browser: FlaskClient) -> None:
+    with app.app_context():
+        user = wiring.operator().find("ada")
+        wiring.addresses().set_by_operator(user, "ada@example.com", datetime.now(UTC))
+    flow = start(register(app), scope="openid email")
+    tokens = redeem(app.test_client(), flow, code_for(browser, flow)).json
+    claims = claims_of(browser, tokens["id_token"])
+    assert claims["email"] == "ada@example.com" and claims["email_verified"] is True
+    assert "preferred_username" not in claims

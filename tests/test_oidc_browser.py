@@ -19,7 +19,7 @@ import requests
 
 import test_browser
 from helpers import TIMEOUT, LiveServer, run_yupnope
-from test_browser import LOOKS, BrowserContext, Page, assert_no_blocking_violations, expect, sign_up
+from test_browser import BrowserContext, Look, Page, check_every_look, expect, sign_up
 
 pytestmark = pytest.mark.live
 
@@ -130,19 +130,10 @@ def test_sign_in_to_an_app_through_the_consent_page(
 def test_every_app_page_passes_axe_in_every_look(
     open_context: Callable[..., BrowserContext], server: LiveServer, app_url: str
 ) -> None:
-    seen: dict[str, list[str]] = {}
-    for look in LOOKS:
-        context = open_context(
-            viewport=look.viewport, color_scheme=look.scheme, device_scale_factor=look.scale
-        )
-        page = context.new_page()
+    def visit(page: Page, look: Look) -> Iterator[str]:
         name = f"ada-apps-{look.name}"
         sign_up(page, server, name)
         page.context.clear_cookies()
-        for shown in visit_app_pages(page, server, name, app_url):
-            assert_no_blocking_violations(page, shown, look)
-            width = page.evaluate("() => document.documentElement.scrollWidth")
-            assert width <= look.viewport["width"], f"{shown} is {width}px wide"
-            seen.setdefault(shown, []).append(look.name)
-        context.close()
-    assert len(seen) == 4 and all(len(looks) == len(LOOKS) for looks in seen.values()), seen
+        return visit_app_pages(page, server, name, app_url)
+
+    check_every_look(open_context, visit, pages=4)

@@ -29,7 +29,8 @@ from yupnope.errors import (
     SecondFactorNeeded,
     Throttled,
 )
-from yupnope.models import EventKind, Passkey, SecondFactor, Session, SessionKind
+from yupnope.kinds import EventKind
+from yupnope.models import Passkey, SecondFactor, Session, SessionKind
 from yupnope.second_factors.assertions import Answer
 from yupnope.second_factors.ceremonies import RelyingParty
 from yupnope.snapshots import SessionSnapshot, UserSnapshot

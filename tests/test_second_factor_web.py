@@ -30,7 +30,8 @@ from helpers import (
     run_cli,
 )
 from yupnope import wiring
-from yupnope.models import EventKind, LoginEvent, Session
+from yupnope.kinds import EventKind
+from yupnope.models import LoginEvent, Session
 
 API = "/api/v1"
 

@@ -29,7 +29,8 @@ from yupnope.errors import (
     WrongCode,
     WrongPassword,
 )
-from yupnope.models import EventKind, LoginEvent, SecondFactor, Session, SessionKind, TotpFactor
+from yupnope.kinds import EventKind
+from yupnope.models import LoginEvent, SecondFactor, Session, SessionKind, TotpFactor
 from yupnope.security import codes
 from yupnope.security.sealing import Sealer, Unsealable
 from yupnope.sessions import LoginResult

@@ -42,7 +42,8 @@ from yupnope.errors import (
     WeakPassword,
 )
 from yupnope.housekeeping import Pruned
-from yupnope.models import EventKind, LoginEvent, Session, ThrottleCounter
+from yupnope.kinds import EventKind
+from yupnope.models import LoginEvent, Session, ThrottleCounter
 from yupnope.security import tokens
 from yupnope.security.tokens import DeviceCookies
 from yupnope.throttle.policy import (
@@ -711,7 +712,15 @@ def test_prune_deletes_what_ran_out_and_keeps_the_rest(app_factory: Callable[...
                 store.events.record(EventKind.LOGIN, at, Client(address=HOME), alice.id, name)
 
         assert wiring.prune(NOW) == Pruned(
-            sessions=2, tokens=0, counters=2, logins=0, challenges=0, grants=0, keys=0, events=1
+            sessions=2,
+            tokens=0,
+            counters=2,
+            logins=0,
+            challenges=0,
+            grants=0,
+            keys=0,
+            mail=0,
+            events=1,
         )
 
     with app.app_context():

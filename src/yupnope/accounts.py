@@ -23,7 +23,8 @@ from .errors import (
     UsernameTaken,
     WrongPassword,
 )
-from .models import EventKind, SessionKind, User
+from .kinds import EventKind
+from .models import SessionKind, User
 from .second_factors.second_step import Challenge, SecondStep
 from .security import passwords
 from .security.passwords import Hasher
@@ -102,6 +103,8 @@ class Accounts:
         a second factor gets a challenge there instead, and its session at the second step.
         """
         user, counted, secret = self._checked(username, password, client, now, device_cookie)
+        seen = self.devices.read(device_cookie, user.username_key) if device_cookie else None
+        known = seen is not None
         changes: dict[str, object] = {}
         challenge = None
         if self.hasher.needs_rehash(user.password_hash):
@@ -128,7 +131,9 @@ class Accounts:
                     challenge = self.second_step.open(user, kind, now)
                 else:
                     self.store.events.record(EventKind.LOGIN, now, client, user.id, user.username)
-                    started = self.sessions.open(user, client, now, replacing, kind)
+                    started = self.sessions.open(
+                        user, client, now, replacing, kind, device_known=known
+                    )
         if not unchanged:
             # An operator removed, disabled or re-passworded the account during the check.
             self.attempts.failed(user, client, now)
@@ -179,6 +184,10 @@ class Accounts:
                 raise
             self.attempts.failed(None, client, now)
         user = self.store.users.by_key(key)
+        if user is None and "@" in username:
+            # A verified email address signs in as well as the name (mail_tables.py).
+            user = self._by_address(username)
+            key = key if user is None else user.username_key
         self.store.tx.end_read()
         known = self.devices.read(device, key) if device else None
         try:
@@ -198,6 +207,13 @@ class Accounts:
         if not matches or user.disabled:
             self.attempts.failed(user, client, now)
         return user, counted, secret
+
+    def _by_address(self, address: str) -> User | None:
+        """Return the account whose verified email address ``address`` is, or None."""
+        found = self.store.mail.by_address(address.strip().lower())
+        if found is None or found.verified_at is None:
+            return None
+        return self.store.users.by_id(found.user_id)
 
     def change_password(
         self,

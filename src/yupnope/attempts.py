@@ -7,7 +7,8 @@ from typing import NoReturn
 
 from .client import Client
 from .errors import InvalidCredentials, Throttled
-from .models import EventKind, User
+from .kinds import EventKind
+from .models import User
 from .store import Store
 from .throttle import Throttle
 

@@ -11,13 +11,12 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, get_type_hints
 
-from . import access, addresses
+from . import addresses, instance_file
 from .access import AccessRules
 from .addresses import Network
 from .coercion import coerce
@@ -34,6 +33,12 @@ COOKIE_SECURE_CHOICES = ("auto", "always", "never")
 
 #: The values SECOND_FACTOR takes.
 SECOND_FACTOR_CHOICES = ("optional", "required")
+
+#: Whether accounts have an email address: none, one they may give, or one they must.
+EMAIL_CHOICES = ("off", "optional", "required")
+
+#: The schemes of ``smtp_url``: plain (local relays), STARTTLS, and TLS from the start.
+SMTP_SCHEMES = ("smtp://", "smtp+starttls://", "smtps://")
 
 #: The URL schemes redis-py understands: plain TCP, TLS, and a Unix socket.
 REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
@@ -140,6 +145,17 @@ class Settings:
     #: for it at every login; ``required``: a user without one is led to set one up at login,
     #: and the forward-auth checks let such a session into no app until it is done.
     second_factor: str = "optional"
+    #: ``off``: accounts have no email address; ``optional``: a person may give one, verified by
+    #: a link, to reset a forgotten password and hear of new sign-ins; ``required``: sign-up
+    #: asks for one. Anything but ``off`` needs ``smtp_url``, ``mail_from`` and ``public_url``.
+    email: str = "off"
+    #: The mail server: ``smtp://user:pass@host:port`` (plain, for a local relay),
+    #: ``smtp+starttls://…`` or ``smtps://…``; user and password percent-encoded.
+    smtp_url: str = ""
+    #: The From address of every mail (``yupnope <login@example.com>``).
+    mail_from: str = ""
+    #: Seconds a password reset link works, unless the password changes first.
+    password_reset_seconds: int = 3600
     #: The forward-auth access rules: the ``[access]`` table of ``yupnope.toml``, with no
     #: environment variable; none by default, and then the default policy denies every request.
     access: AccessRules = AccessRules()
@@ -204,48 +220,17 @@ def load(
     instance = Path(
         given.get("instance_path") or env.get(env_name("instance_path")) or Settings.instance_path
     ).resolve()
-    values = _read_instance_file(instance / "yupnope.toml")
-    for name in _TYPES.keys() - _FILE_ONLY:
+    values = instance_file.read(instance / "yupnope.toml", _TYPES)
+    for name in _TYPES.keys() - instance_file.FILE_ONLY:
         if env_name(name) in env:
             values[name] = coerce(env[env_name(name)], _TYPES[name], env_name(name))
     if isinstance(given.get("access"), Mapping):
-        given["access"] = _access(given["access"], "")
+        given["access"] = instance_file.access_rules(given["access"], "")
     values.update(given)
     values["instance_path"] = str(instance)
     if not values.get("database_url"):
         values["database_url"] = f"sqlite:///{instance / 'yupnope.db'}"
     return Settings(**values)
-
-
-def _read_instance_file(path: Path) -> dict[str, Any]:
-    try:
-        data = tomllib.loads(path.read_text())
-    except FileNotFoundError:
-        return {}
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
-        raise ConfigError(f"cannot read {path}: {exc}") from exc
-    values: dict[str, Any] = {}
-    for key, value in data.items():
-        name = key.lower()
-        if name not in _TYPES or name == "instance_path":
-            raise ConfigError(f"{path}: unknown setting {key!r}")
-        if name in _FILE_ONLY:
-            values[name] = _access(value, f"{path}: ")
-        else:
-            values[name] = coerce(value, _TYPES[name], f"{path}: {key}")
-    return values
-
-
-#: Settings that are tables, read from the instance file alone.
-_FILE_ONLY = frozenset({"access"})
-
-
-def _access(table: object, where: str) -> AccessRules:
-    """Return the access rules of an ``[access]`` table; ``where`` starts the error's line."""
-    try:
-        return access.parse(table)
-    except ValueError as exc:
-        raise ConfigError(f"{where}{exc}") from None
 
 
 #: Settings that count something and so must be at least 1.
@@ -258,7 +243,7 @@ _POSITIVE = (
     *("throttle_global_limit", "throttle_global_window_seconds"),
     *("throttle_signup_limit", "throttle_signup_window_seconds"),
     *("device_cookie_days", "audit_retention_days", "audit_max_events"),
-    *("database_timeout_seconds", "database_statement_timeout_ms"),
+    *("database_timeout_seconds", "database_statement_timeout_ms", "password_reset_seconds"),
 )
 
 #: Settings where 0 means "the default that fits the process".
@@ -266,7 +251,11 @@ _NOT_NEGATIVE = ("throttle_free_failures", "hash_concurrency", "database_pool_si
 
 
 #: Settings that take one of a few words, with those words.
-_CHOICES = {"cookie_secure": COOKIE_SECURE_CHOICES, "second_factor": SECOND_FACTOR_CHOICES}
+_CHOICES = {
+    "cookie_secure": COOKIE_SECURE_CHOICES,
+    "second_factor": SECOND_FACTOR_CHOICES,
+    "email": EMAIL_CHOICES,
+}
 
 
 def _validate(settings: Settings) -> None:
@@ -296,5 +285,16 @@ def _validate(settings: Settings) -> None:
         raise ConfigError(f"{env_name('hash_wait_seconds')} must be more than 0")
     if not isinstance(settings.access, AccessRules):
         raise ConfigError("access must be the [access] table or AccessRules")
+    if settings.smtp_url and not settings.smtp_url.startswith(SMTP_SCHEMES):
+        # Not echoed: the URL may hold the mail server's password.
+        raise ConfigError(f"{env_name('smtp_url')} must start with {', '.join(SMTP_SCHEMES)}")
+    if settings.email != "off":
+        needed = ("smtp_url", "mail_from", "public_url")
+        missing = [env_name(name) for name in needed if not getattr(settings, name).strip()]
+        if missing:
+            raise ConfigError(
+                f"{env_name('email')}={settings.email} needs {', '.join(missing)}: mail is sent "
+                "through that server, from that address, with links to that URL"
+            )
     if settings.argon2_memory_kib < 8 * settings.argon2_parallelism:
         raise ConfigError(f"{env_name('argon2_memory_kib')} must be at least 8 per lane")

@@ -28,6 +28,7 @@ from contextlib import contextmanager
 from functools import partial
 from typing import TypeVar
 
+from .config import Settings
 from .errors import Busy
 from .security.passwords import Argon2Parameters, Hasher
 
@@ -164,6 +165,22 @@ class GatedHasher(Hasher):
     def __init__(self, parameters: Argon2Parameters, gate: Gate) -> None:
         super().__init__(parameters)
         self.gate = gate
+
+    @classmethod
+    def of(cls, settings: Settings) -> GatedHasher:
+        """Return the hasher the settings ask for, behind a gate sized for this machine."""
+        cpus = os.cpu_count() or 1
+        parameters = Argon2Parameters(
+            memory_kib=settings.argon2_memory_kib,
+            time_cost=settings.argon2_time_cost,
+            parallelism=settings.argon2_parallelism,
+        )
+        # Four logins per CPU of the machine may wait, whatever this worker's share of slots:
+        # see QUEUE_PER_CPU.
+        gate = Gate(
+            settings.hash_concurrency or cpus, settings.hash_wait_seconds, QUEUE_PER_CPU * cpus
+        )
+        return cls(parameters, gate)
 
     def hash(self, password: str) -> str:
         return self.gate.run(partial(Hasher.hash, self, password))

@@ -1,4 +1,4 @@
-"""Delete what has run out: sessions, tokens, half-done logins, apps' grants, counters, events.
+"""Delete what has run out: sessions, tokens, logins half done, grants, mail, counters, events.
 
 Only the database's counters need it: counters kept in Redis expire there by themselves, and
 the database's still fill up whenever that Redis was unreachable.
@@ -11,6 +11,9 @@ from datetime import datetime, timedelta
 
 from .oidc.keys import PUBLISHED_AFTER_RETIREMENT
 from .store import Store
+
+#: How long sent mail stays in the outbox: a week to see what went out, and when.
+SENT_MAIL_KEPT = timedelta(days=7)
 
 
 @dataclass(frozen=True)
@@ -28,6 +31,8 @@ class Pruned:
     grants: int
     #: Signing keys retired long enough that no ID token they signed is still valid.
     keys: int
+    #: Mailed links' expired tokens, and mail sent more than a week ago.
+    mail: int
     events: int
 
 
@@ -53,6 +58,7 @@ def prune(
             challenges=store.passkeys.delete_expired_challenges(now),
             grants=store.grants.delete_expired(now),
             keys=store.apps.delete_keys_retired_before(now - PUBLISHED_AFTER_RETIREMENT),
+            mail=store.mail.delete_expired(now, now - SENT_MAIL_KEPT),
             events=store.events.delete_before(now - retention)
             + store.events.delete_beyond(max_events),
         )

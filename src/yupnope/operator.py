@@ -25,7 +25,8 @@ from .errors import (
     UnknownUser,
     UsernameTaken,
 )
-from .models import EventKind, LoginEvent, User
+from .kinds import EventKind
+from .models import LoginEvent, User
 from .security import passwords
 from .usernames import Username
 

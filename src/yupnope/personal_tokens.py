@@ -19,7 +19,8 @@ from .errors import (
     SessionRequired,
     TooManyTokens,
 )
-from .models import EventKind, PersonalToken, User
+from .kinds import EventKind
+from .models import PersonalToken, User
 from .security import tokens
 from .snapshots import TokenSnapshot, UserSnapshot
 from .store import Store

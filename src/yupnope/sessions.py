@@ -14,7 +14,9 @@ from datetime import datetime, timedelta
 
 from .client import Client
 from .errors import AccountChanged
-from .models import EventKind, SecondFactor, Session, SessionKind, User
+from .kinds import EventKind
+from .models import SecondFactor, Session, SessionKind, User
+from .notices import Notices
 from .security import tokens
 from .snapshots import SessionSnapshot, UserSnapshot
 from .store import Store
@@ -59,9 +61,11 @@ def enrolment_due(second_factor: str | None, policy: str) -> bool:
 class Sessions:
     """Start, find and end server-side sessions."""
 
-    def __init__(self, store: Store, lifetimes: Lifetimes) -> None:
+    def __init__(self, store: Store, lifetimes: Lifetimes, notify: bool = False) -> None:
         self.store = store
         self.lifetimes = lifetimes
+        #: Whether a login from a browser the account had not seen queues a notice (notices.py).
+        self.notify = notify
 
     def start(
         self,
@@ -90,8 +94,12 @@ class Sessions:
         replacing: str | None = None,
         kind: SessionKind = SessionKind.BROWSER,
         second_factor: SecondFactor | None = None,
+        device_known: bool = True,
     ) -> Started:
         """Insert a session for ``user`` under a new token, ending the one of ``replacing``.
+
+        A login from a client without the account's device value (``device_known`` false)
+        queues the notice of a new sign-in in the same write, when notices are on.
 
         A fresh token at every login stops session fixation: a token planted before login is
         worthless after it, and the session the client held (``replacing``, its token) ends.
@@ -115,6 +123,8 @@ class Sessions:
             if replacing:
                 self.store.sessions.delete_by_digest(tokens.digest(replacing), kind.value)
             self.store.sessions.add(record)
+            if self.notify and not device_known:
+                Notices(self.store).new_sign_in(user, client, now)
         return Started(token=token, record=record)
 
     def find(

@@ -1,17 +1,16 @@
 """Hold the app's long-lived objects on one typed extension, and build each request's rules.
 
-The long-lived objects (settings, engine, the credentials' lookup, hasher and its gate,
-throttle policy, session lifetimes, device cookies, the Redis counters) are made once per
-process and hang on ``app.extensions["yupnope"]`` as one ``Wiring``, so every use is typed and
-found by grep. The rules are cheap objects over the request's (or the command's) ORM session,
-made on each call to the accessors below; the ORM session opens at its first use, lives in the
-app context and closes with it.
+The long-lived objects (settings, engine, the credentials' lookup, hasher and its gate, throttle
+policy, session lifetimes, device cookies, Redis counters, mail sender) are made once per process
+and hang on ``app.extensions["yupnope"]`` as one ``Wiring``, so every use is typed and found by
+grep. The rules are cheap objects over the request's (or the command's) ORM session, made on
+each call to the accessors below; the ORM session opens at its first use, lives in the app
+context and closes with it.
 """
 
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta
@@ -24,19 +23,22 @@ from sqlalchemy.orm import Session as OrmSession
 from . import db, housekeeping
 from .accounts import Accounts
 from .config import Settings
-from .hashing import QUEUE_PER_CPU, Gate, GatedHasher
+from .emails import Addresses
+from .hashing import GatedHasher
+from .mail.postman import Postman
+from .notices import Notices
 from .oidc import keys
 from .oidc.clients import Clients
 from .oidc.connections import Connections
 from .oidc.keys import KeyRing
 from .operator import Operator
 from .personal_tokens import PersonalTokens
+from .resets import Resets
 from .second_factors import apps
 from .second_factors.apps import AuthenticatorApps
 from .second_factors.passkey_logins import PasskeyLogins
 from .second_factors.passkeys import Passkeys
 from .second_factors.second_step import SecondStep
-from .security.passwords import Argon2Parameters
 from .security.sealing import Sealer
 from .security.tokens import DeviceCookies
 from .sessions import Lifetimes, Sessions
@@ -64,21 +66,7 @@ class Wiring:
         self.engine = db.engine_for(settings)
         self.sessionmaker = db.make_sessionmaker(self.engine)
         self.credentials = Credentials(self.engine)
-        cpus = os.cpu_count() or 1
-        self.hasher = GatedHasher(
-            Argon2Parameters(
-                memory_kib=settings.argon2_memory_kib,
-                time_cost=settings.argon2_time_cost,
-                parallelism=settings.argon2_parallelism,
-            ),
-            # Four logins per CPU of the machine may wait, whatever this worker's share of
-            # slots: see QUEUE_PER_CPU.
-            Gate(
-                settings.hash_concurrency or cpus,
-                settings.hash_wait_seconds,
-                queue=QUEUE_PER_CPU * cpus,
-            ),
-        )
+        self.hasher = GatedHasher.of(settings)
         self.policy = Policy.of(settings)
         self.lifetimes = Lifetimes(
             idle=timedelta(seconds=settings.session_idle_seconds),
@@ -94,6 +82,8 @@ class Wiring:
         self.redis: tuple[RedisCounters, Outage] | None = None
         if settings.redis_url:
             self.redis = _redis(settings, self.policy)
+        #: This process's mail sender, when accounts have addresses (``email`` not ``off``).
+        self.postman = Postman.of(settings, self.own_store)
         #: When this process next prunes expired rows (a time.monotonic() value).
         self.next_prune = 0.0
 
@@ -103,12 +93,8 @@ class Wiring:
         app.teardown_appcontext(_close_session)
 
     @contextmanager
-    def own_sessions(self) -> Iterator[Sessions]:
-        """Yield the session keeper over an ORM session of its own, closed at the end.
-
-        For web/checkpoint.py, which answers before Flask and has no app context to keep one
-        in. The ORM session opens only if the lookup writes (an expired session, a touch).
-        """
+    def own_store(self) -> Iterator[Store]:
+        """Yield a store of its own, for web/checkpoint.py and mail/postman.py (no app context)."""
         opened: list[OrmSession] = []
 
         def open_session() -> OrmSession:
@@ -116,10 +102,16 @@ class Wiring:
             return opened[-1]
 
         try:
-            yield Sessions(Store(open_session, self.credentials), self.lifetimes)
+            yield Store(open_session, self.credentials)
         finally:
             for session in opened:
                 _close(session)
+
+    @contextmanager
+    def own_sessions(self) -> Iterator[Sessions]:
+        """Yield the session keeper over a store of its own (the lookup opens no ORM session)."""
+        with self.own_store() as store:
+            yield Sessions(store, self.lifetimes, notify=self.settings.email != "off")
 
     def counters(self, store: Store) -> Keeper:
         """Return the throttle counters: the short ones in Redis if one is configured.
@@ -138,11 +130,7 @@ class Wiring:
 
 
 def _redis(settings: Settings, policy: Policy) -> tuple[RedisCounters, Outage]:
-    """Return the Redis counters and the record of Redis's outages, for a configured Redis.
-
-    redis-py is imported here, and the modules that use it with it, only when a Redis is
-    configured: the import alone costs a process about 8 MiB, and each worker holds it.
-    """
+    """Return the Redis counters and outages' record; redis-py imported only now (8 MiB)."""
     from .throttle.fallback import RETRY_SECONDS, Outage
     from .throttle.redis import RedisCounters, public_url, redis_client
 
@@ -193,7 +181,8 @@ def store() -> Store:
 
 def sessions(shared: Store | None = None) -> Sessions:
     """Return the session keeper over ``shared``, or over this app context's ORM session."""
-    return Sessions(shared or store(), get().lifetimes)
+    found = get()
+    return Sessions(shared or store(), found.lifetimes, notify=found.settings.email != "off")
 
 
 def new_throttle(shared: Store) -> Throttle:
@@ -264,6 +253,22 @@ def connections() -> Connections:
 def key_ring() -> KeyRing:
     """Return the ID tokens' signing keys over this app context's ORM session."""
     return KeyRing(store(), get().key_sealer)
+
+
+def addresses() -> Addresses:
+    """Return the accounts' email addresses over this app context's ORM session."""
+    return Addresses(store())
+
+
+def resets() -> Resets:
+    """Return the password resets by mail over this app context's ORM session."""
+    shared = store()
+    return Resets(shared, new_throttle(shared), get().hasher)
+
+
+def notices() -> Notices:
+    """Return the new sign-ins' notices and their "not me" links over this app context's."""
+    return Notices(store())
 
 
 def operator() -> Operator:

@@ -6,7 +6,7 @@ Every refusal ends with one line on stderr and a non-zero exit status, never a t
 
 from __future__ import annotations
 
-from . import audit, groups, oidc, rules, serve, users
+from . import audit, groups, mail, oidc, rules, serve, users
 from .group import cli
 
-__all__ = ["audit", "cli", "groups", "oidc", "rules", "serve", "users"]
+__all__ = ["audit", "cli", "groups", "mail", "oidc", "rules", "serve", "users"]

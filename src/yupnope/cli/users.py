@@ -45,16 +45,22 @@ def _read_new_password(from_stdin: bool) -> str:
 @users.command("add")
 @click.argument("username")
 @click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
+@click.option("--email", metavar="ADDRESS", help="Give the user this email address, verified.")
 @one_line_errors
-def users_add(username: str, password_stdin: bool) -> None:
+def users_add(username: str, password_stdin: bool, email: str | None) -> None:
     """Create a user; the password is prompted twice or read from stdin."""
     with open_app():
         operator = wiring.operator()
-        # Say a name is taken before asking for a password that would be thrown away.
+        addresses = wiring.addresses()
+        # Say a name or address is taken before asking for a password that would be thrown away.
         name = operator.free_name(username)
+        address = addresses.free(email) if email is not None else None
         password = _read_new_password(password_stdin)
         user = operator.add_user(name.display, password, now())
-        click.echo(f"Added user {user.username!r}.")
+        if address is not None:
+            addresses.set_by_operator(user, address, now())
+        shown = f" with the verified address {address}" if address else ""
+        click.echo(f"Added user {user.username!r}{shown}.")
 
 
 @users.command("set-password")

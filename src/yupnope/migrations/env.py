@@ -5,7 +5,7 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import Engine, func, select
 
-from yupnope import provider_tables  # noqa: F401 (declares the provider's tables on Base)
+from yupnope import mail_tables, provider_tables  # noqa: F401 (they declare tables on Base)
 from yupnope.db import WRITE_OPTION
 from yupnope.models import Base
 

@@ -28,9 +28,6 @@ _AMR = {
     SecondFactor.PASSKEY.value: ("hwk", "user", "mfa"),
 }
 
-#: The claims each scope adds to ``sub`` (OpenID Connect Core 5.4).
-SCOPE_CLAIMS = {"profile": ("preferred_username", "name"), "groups": ("groups",)}
-
 
 @dataclass(frozen=True)
 class Authentication:
@@ -58,6 +55,8 @@ class EndUser:
     user: UserSnapshot
     subject: str
     authentication: Authentication
+    #: The account's verified email address, if it has one.
+    email: str | None = None
 
     def get_user_id(self) -> int:
         return self.user.id
@@ -87,6 +86,10 @@ def user_claims(end_user: EndUser, scope: str) -> dict[str, object]:
     if "profile" in scopes:
         claims["preferred_username"] = end_user.user.username
         claims["name"] = end_user.user.username
+    if "email" in scopes and end_user.email is not None:
+        # Only a verified address is ever an account's (emails.py).
+        claims["email"] = end_user.email
+        claims["email_verified"] = True
     if "groups" in scopes:
         claims["groups"] = list(end_user.user.groups)
     return claims

@@ -24,8 +24,9 @@ from .errors import InvalidClientSetting, PublicClient, UnknownClient
 from .keys import ALGORITHMS
 
 #: The scopes the provider knows: ``openid`` (the ID token's ``sub``), ``profile``
-#: (``preferred_username``), ``groups`` and ``offline_access`` (a refresh token).
-SCOPES = ("openid", "profile", "groups", "offline_access")
+#: (``preferred_username``), ``email`` (the verified address), ``groups`` and
+#: ``offline_access`` (a refresh token).
+SCOPES = ("openid", "profile", "email", "groups", "offline_access")
 
 #: Random bytes of a client id (URL-safe base64: 24 characters).
 CLIENT_ID_BYTES = 18

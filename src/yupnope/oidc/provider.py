@@ -123,7 +123,9 @@ class Provider(AuthorizationServer):  # type: ignore[misc]
             last_login_at=user.last_login_at,
             groups=tuple(sorted(self.store.groups.of_user(user.id))),
         )
-        return EndUser(snapshot, subject_of(self.store, user.id), auth)
+        address = self.store.mail.address_of(user.id)
+        email = address.address if address is not None and address.verified_at else None
+        return EndUser(snapshot, subject_of(self.store, user.id), auth, email)
 
     def describe(self, token: IssuedToken) -> dict[str, Any]:
         """Return what introspection says of an active token (RFC 7662 2.2)."""
@@ -184,6 +186,8 @@ class Provider(AuthorizationServer):  # type: ignore[misc]
                 "amr",
                 "preferred_username",
                 "name",
+                "email",
+                "email_verified",
                 "groups",
             ],
             "acr_values_supported": list(ACR_VALUES),

@@ -12,7 +12,8 @@ from datetime import datetime
 
 from ..client import Client
 from ..errors import AccountChanged, SecondFactorExists, WrongCode
-from ..models import EventKind, SecondFactor
+from ..kinds import EventKind
+from ..models import SecondFactor
 from ..security import codes
 from ..security.sealing import Sealer, Unsealable
 from ..snapshots import SessionSnapshot, UserSnapshot

@@ -14,7 +14,9 @@ from datetime import datetime
 
 from ..client import Client
 from ..errors import PasskeyRefused, Throttled
-from ..models import EventKind, SecondFactor, SessionKind, User
+from ..kinds import EventKind
+from ..models import SecondFactor, SessionKind, User
+from ..notices import locked
 from ..security import tokens
 from ..security.tokens import DeviceCookies
 from ..sessions import LoginResult, Sessions
@@ -74,7 +76,9 @@ class PasskeyLogins:
             raise PasskeyRefused() from None
         user = self.store.users.by_id(matched.passkey.user_id)
         self.store.tx.end_read()
-        if user is None or user.disabled:
+        if user is None or user.disabled or locked(user.password_hash):
+            # A password locked by "this wasn't me" (notices.py) locks the passkeys out too:
+            # an intruder may have added one.
             raise PasskeyRefused()
         known = self.devices.read(device_cookie, user.username_key) if device_cookie else None
         try:
@@ -93,7 +97,13 @@ class PasskeyLogins:
                 for kind in (EventKind.PASSKEY_USED, EventKind.LOGIN):
                     self.store.events.record(kind, now, client, user.id, user.username)
                 started = self.sessions.open(
-                    user, client, now, replacing, SessionKind.BROWSER, SecondFactor.PASSKEY
+                    user,
+                    client,
+                    now,
+                    replacing,
+                    SessionKind.BROWSER,
+                    SecondFactor.PASSKEY,
+                    device_known=known is not None,
                 )
         except Unverified as exc:
             self.failed(exc, user, client, now)

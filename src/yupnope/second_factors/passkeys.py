@@ -30,7 +30,8 @@ from webauthn.helpers.structs import (
 from ..client import Client
 from ..db import DuplicateKey
 from ..errors import AccountChanged, InvalidPasskeyName, PasskeyRefused
-from ..models import EventKind, Passkey, SecondFactor
+from ..kinds import EventKind
+from ..models import Passkey, SecondFactor
 from ..snapshots import SessionSnapshot, UserSnapshot
 from ..store import Store
 from .assertions import descriptor

@@ -10,7 +10,7 @@ from datetime import datetime
 
 from ..client import Client
 from ..errors import SecondFactorNeeded
-from ..models import EventKind
+from ..kinds import EventKind
 from ..security import codes, tokens
 from ..snapshots import UserSnapshot
 from ..store import Store

@@ -17,7 +17,8 @@ from datetime import datetime, timedelta
 
 from ..client import Client
 from ..errors import ChallengeGone, Throttled, WrongSecondFactor
-from ..models import EventKind, LoginChallenge, SecondFactor, SessionKind, User
+from ..kinds import EventKind
+from ..models import LoginChallenge, SecondFactor, SessionKind, User
 from ..security import codes, tokens
 from ..security.tokens import DeviceCookies
 from ..sessions import LoginResult, Sessions
@@ -181,7 +182,9 @@ class SecondStep:
                 if used is not None:
                     self.store.events.record(used, now, client, user.id, user.username)
                 self.store.events.record(EventKind.LOGIN, now, client, user.id, user.username)
-                started = self.sessions.open(user, client, now, replacing, kind, method)
+                started = self.sessions.open(
+                    user, client, now, replacing, kind, method, device_known=known is not None
+                )
         except _Refused as refused:
             self._record(EventKind.SECOND_FACTOR_FAILED, user, client, now)
             if refused.clone:

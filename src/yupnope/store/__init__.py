@@ -25,6 +25,7 @@ from .events import EventRows
 from .factors import FactorRows
 from .grants import GrantRows
 from .groups import GroupRows
+from .mail import MailRows
 from .passkeys import PasskeyRows
 from .sessions import SessionRows
 from .tokens import TokenRows
@@ -68,6 +69,7 @@ class Store:
     passkeys = OnSession(PasskeyRows)
     apps = OnSession(AppRows)
     grants = OnSession(GrantRows)
+    mail = OnSession(MailRows)
 
     def __init__(self, open_session: Callable[[], OrmSession], credentials: Credentials) -> None:
         self.open_session = open_session

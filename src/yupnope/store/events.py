@@ -10,7 +10,8 @@ from sqlalchemy import Insert, Table, delete, insert, select
 from sqlalchemy.orm import Session as OrmSession
 
 from ..client import Client
-from ..models import EventKind, LoginEvent
+from ..kinds import EventKind
+from ..models import LoginEvent
 
 events = cast(Table, LoginEvent.__table__)
 
@@ -55,6 +56,16 @@ class EventRows:
             query = query.where(LoginEvent.at >= since)
         if user_id is not None:
             query = query.where(LoginEvent.user_id == user_id)
+        return self.session.scalars(query).all()
+
+    def latest(self, user_id: int, kinds: Sequence[str], limit: int) -> Sequence[LoginEvent]:
+        """Return one user's latest events of ``kinds``, newest first, at most ``limit``."""
+        query = (
+            select(LoginEvent)
+            .where(LoginEvent.user_id == user_id, LoginEvent.kind.in_(kinds))
+            .order_by(LoginEvent.at.desc(), LoginEvent.id.desc())
+            .limit(limit)
+        )
         return self.session.scalars(query).all()
 
     def delete_beyond(self, keep: int) -> int:

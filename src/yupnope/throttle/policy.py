@@ -21,6 +21,9 @@ SECOND_FACTOR = "second_factor"
 FACTOR_DEVICE = "factor_device"
 #: An app's client authentications with a secret, one counter per client and address.
 CLIENT = "client"
+#: Password reset requests: per email address asked for, and per client address.
+RESET = "reset"
+RESET_CLIENT = "reset_client"
 #: Challenges of logins without a password handed out to anonymous visitors: each is a row.
 CEREMONY = "ceremony"
 #: Refusals already written to the event log, one counter per refusing counter: the log gets
@@ -44,6 +47,11 @@ class Limit:
 #: a row until it expires: the limits bound that table whatever a flood of requests does.
 CEREMONIES_PER_ADDRESS = Limit(120, timedelta(minutes=5))
 CEREMONIES_IN_ALL = Limit(20_000, timedelta(minutes=5))
+
+#: How many password resets one email address, and one client address, may ask for: each is
+#: a mail sent, so the limits keep a stranger from filling a person's inbox or the outbox.
+RESETS_PER_EMAIL = Limit(5, timedelta(hours=1))
+RESETS_PER_CLIENT = Limit(20, timedelta(hours=1))
 
 
 @dataclass(frozen=True)

@@ -40,6 +40,10 @@ from .policy import (
     FACTOR_DEVICE,
     GLOBAL,
     REFUSAL,
+    RESET,
+    RESET_CLIENT,
+    RESETS_PER_CLIENT,
+    RESETS_PER_EMAIL,
     SECOND_FACTOR,
     SIGNUP,
     Limit,
@@ -226,12 +230,27 @@ class Throttle:
         row until it expires (policy.CEREMONIES_PER_ADDRESS says why).
         """
         limits = ((address_key(address), CEREMONIES_PER_ADDRESS), ("*", CEREMONIES_IN_ALL))
+        self._count_each([(CEREMONY, key, limit) for key, limit in limits], now)
+
+    def admit_reset(self, email: str, address: str | None, now: datetime) -> None:
+        """Count a password reset asked for ``email`` from ``address``, or raise Throttled.
+
+        Counted the same whether or not the email is any account's, so the answer says nothing.
+        """
+        limits = [
+            (RESET, account_key(email.lower()), RESETS_PER_EMAIL),
+            (RESET_CLIENT, address_key(address), RESETS_PER_CLIENT),
+        ]
+        self._count_each(limits, now)
+
+    def _count_each(self, limits: list[tuple[str, str, Limit]], now: datetime) -> None:
+        """Count one on each counter, or raise Throttled (none counted) if one is over."""
 
         def count(counters: Counters) -> None:
-            for key, limit in limits:
-                hit = counters.hit(CEREMONY, key, now, now - limit.window)
+            for scope, key, limit in limits:
+                hit = counters.hit(scope, key, now, now - limit.window)
                 if hit.count > limit.count:
-                    raise Throttled(math.ceil(_window_left(hit, limit, now)), (CEREMONY, key))
+                    raise Throttled(math.ceil(_window_left(hit, limit, now)), (scope, key))
 
         self.counters.transaction(count)
 

@@ -28,6 +28,7 @@ from . import (
     headers,
     hosts,
     links,
+    mail_pages,
     oidc,
     oidc_pages,
     openapi,
@@ -36,6 +37,7 @@ from . import (
     passkeys,
     proxies,
     second_step,
+    security_centre,
 )
 
 #: Seconds between two prunings of expired rows by one process.
@@ -76,8 +78,14 @@ def init_app(app: OpenAPI) -> None:
     app.register_blueprint(forward.bp)
     app.register_blueprint(oidc.bp)
     app.register_blueprint(oidc_pages.bp)
+    app.register_blueprint(mail_pages.bp)
+    app.register_blueprint(security_centre.bp)
     openapi.init_app(app)
     app.before_request(_prune_when_due)
+    postman = wiring.get(app).postman
+    if postman is not None:
+        # Each process's mail sender starts with its first request (mail/postman.py).
+        app.before_request(postman.ensure_running)
 
 
 def _prune_when_due() -> None:

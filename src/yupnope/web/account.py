@@ -1,6 +1,7 @@
 """Serve the account page: change the password, log out everywhere, delete the account.
 
-The page also shows the second factors, which web/factors.py and web/passkeys.py change.
+The page also shows the second factors, which web/factors.py and web/passkeys.py change, and
+the security centre (email address, open sessions, recent sign-ins: web/security_centre.py).
 """
 
 from __future__ import annotations
@@ -84,6 +85,7 @@ _ACCOUNT_SECTIONS = {
     "new_password": "password",
     "delete_password": "delete",
     "passkey_name": "passkeys",
+    "email": "email",
 }
 
 
@@ -108,6 +110,7 @@ def _account_page(
     """Render the account page, with ``error`` shown on (and focusing) the input ``field``."""
     record, user = guards.signed_in()
     apps = wiring.authenticator_apps()
+    email = wiring.get().settings.email
     page = render_template(
         "account.html",
         user=user,
@@ -121,5 +124,10 @@ def _account_page(
         passkeys=wiring.passkeys().of_user(user.id),
         sudo=Sudo.active(record, guards.now()),
         enrolment_due=guards.enrolment_due(record.second_factor),
+        email=email,
+        address=wiring.addresses().of(user.id) if email != "off" else None,
+        sessions=wiring.sessions().of_user(user.id),
+        this_session=record.id,
+        sign_ins=wiring.notices().recent_sign_ins(user.id),
     )
     return page, status, headers or {}

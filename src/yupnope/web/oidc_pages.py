@@ -30,6 +30,7 @@ bp = Blueprint("oidc_pages", __name__)
 SCOPE_WORDS = {
     "openid": "who you are: an identifier for your account, the same every time",
     "profile": "your name",
+    "email": "your email address",
     "groups": "the groups you are in",
     "offline_access": "to stay signed in when you are away",
 }

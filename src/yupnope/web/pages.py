@@ -82,6 +82,7 @@ def login_form() -> Page:
         # An app's login_hint (OpenID Connect Core 3.1.2.1): the name typed in for the person.
         hint=request.args.get("login_hint", "")[:64],
         done=request.args.get("done"),
+        email=wiring.get().settings.email != "off",
         error=error,
     )
 
@@ -188,15 +189,26 @@ def signup() -> Page:
         return render_template("signup.html", error=closed.message, closed=True), closed.status
     # HEAD comes here too: it must show the form, not try an empty sign-up.
     if request.method != "POST":
-        return render_template("signup.html")
-    username, password = fields("username", "password")
+        return render_template("signup.html", mode=wiring.get().settings.email)
+    username, password, typed = fields("username", "password", "email")
     client, now = guards.client(), guards.now()
+    mode = wiring.get().settings.email
     try:
+        # The address is checked first, so a refused one leaves no account behind.
+        addresses = wiring.addresses()
+        address = addresses.free(typed) if typed.strip() or mode == "required" else None
         user = accounts.sign_up(username, password, client, now)
+        if address is not None:
+            addresses.ask(user, address, now)
     except AccountError as exc:
         refused = refusal(exc)
         page = render_template(
-            "signup.html", error=refused.message, field=refused.field, username=username
+            "signup.html",
+            error=refused.message,
+            field=refused.field,
+            username=username,
+            email=typed,
+            mode=mode,
         )
         return page, refused.status, refused.headers
     try:

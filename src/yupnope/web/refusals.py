@@ -29,6 +29,7 @@ from ..errors import (
     WrongPassword,
     WrongSecondFactor,
 )
+from ..mail.errors import EmailTaken, InvalidEmail, MailOff, MailTokenInvalid
 from .answers import CHALLENGE, Refusal
 
 #: The status and stable code of each refusal by the rules.
@@ -53,6 +54,10 @@ STATUS_AND_CODE: dict[type[AccountError], tuple[int, str]] = {
     ChallengeGone: (401, "challenge_expired"),
     PasskeyRefused: (401, "passkey_refused"),
     InvalidPasskeyName: (422, "validation"),
+    InvalidEmail: (422, "invalid_email"),
+    EmailTaken: (409, "email_taken"),
+    MailTokenInvalid: (410, "reset_token_invalid"),
+    MailOff: (404, "not_found"),
 }
 
 
