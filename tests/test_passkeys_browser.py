@@ -78,6 +78,17 @@ class Site:
         return self.server.instance
 
 
+#: How long a DevTools command may take, in milliseconds. The WebAuthn domain answers at once;
+#: Playwright's own default is to wait forever, which would hang the whole run instead.
+CDP_TIMEOUT = 10_000
+
+
+def send(cdp: CDPSession, method: str, params: dict[str, Any]) -> dict[str, Any]:
+    """Send one DevTools command and return its answer, failing after ``CDP_TIMEOUT``."""
+    answer: dict[str, Any] = cdp.send(method, params, timeout=CDP_TIMEOUT)
+    return answer
+
+
 @dataclass
 class Authenticator:
     """A virtual authenticator attached to one page, and the DevTools session that drives it."""
@@ -87,25 +98,28 @@ class Authenticator:
 
     def credentials(self) -> list[dict[str, Any]]:
         """Return the credentials the authenticator holds (with their private keys)."""
-        found: list[dict[str, Any]] = self.cdp.send(
-            "WebAuthn.getCredentials", {"authenticatorId": self.id}
+        found: list[dict[str, Any]] = send(
+            self.cdp, "WebAuthn.getCredentials", {"authenticatorId": self.id}
         )["credentials"]
         return found
 
     def replace(self, credential: dict[str, Any]) -> None:
         """Put ``credential`` in place of the one with its id (a counter set back, say)."""
-        self.cdp.send(
+        send(
+            self.cdp,
             "WebAuthn.removeCredential",
             {"authenticatorId": self.id, "credentialId": credential["credentialId"]},
         )
-        self.cdp.send(
-            "WebAuthn.addCredential", {"authenticatorId": self.id, "credential": credential}
+        send(
+            self.cdp,
+            "WebAuthn.addCredential",
+            {"authenticatorId": self.id, "credential": credential},
         )
 
     def detach(self) -> list[dict[str, Any]]:
         """Remove the authenticator from its page; return the credentials it held."""
         held = self.credentials()
-        self.cdp.send("WebAuthn.removeVirtualAuthenticator", {"authenticatorId": self.id})
+        send(self.cdp, "WebAuthn.removeVirtualAuthenticator", {"authenticatorId": self.id})
         return held
 
 
@@ -114,11 +128,11 @@ def attach(
 ) -> Authenticator:
     """Attach a virtual platform authenticator to ``page``, holding ``credentials``."""
     cdp = page.context.new_cdp_session(page)
-    cdp.send("WebAuthn.enable", {"enableUI": False})
-    added = cdp.send("WebAuthn.addVirtualAuthenticator", {"options": {**PLATFORM, **options}})
+    send(cdp, "WebAuthn.enable", {"enableUI": False})
+    added = send(cdp, "WebAuthn.addVirtualAuthenticator", {"options": {**PLATFORM, **options}})
     found = Authenticator(cdp, added["authenticatorId"])
     for credential in credentials or []:
-        cdp.send("WebAuthn.addCredential", {"authenticatorId": found.id, "credential": credential})
+        send(cdp, "WebAuthn.addCredential", {"authenticatorId": found.id, "credential": credential})
     return found
 
 
@@ -134,13 +148,36 @@ def log_in_with_password(
 def log_out_without_autofill(page: Page, site: Site, authenticator: Authenticator) -> Authenticator:
     """Log out with no authenticator attached, then attach one with the same passkeys.
 
-    The virtual authenticator answers the login form's autofill request (conditional
-    mediation) at once, as a person picking their passkey would: with it attached, the login
-    form would log straight back in. Attached after the form asked, it waits for a button.
+    The virtual authenticator answers the login form's autofill (conditional mediation) at
+    once, as a person picking their passkey would. The form asks only if the browser says
+    autofill is available, as it does while an authenticator is attached; so it comes back
+    once the page has been told no. Asked again after the load event (the form's script has
+    run), the browser answers after it answered the form, and the same.
     """
     held = authenticator.detach()
     log_out(page, site)  # type: ignore[arg-type]
+    page.wait_for_load_state()
+    available = page.evaluate("() => PublicKeyCredential.isConditionalMediationAvailable()")
+    assert available is False, "passkey autofill is offered with no authenticator attached"
     return attach(page, held)
+
+
+def log_out_into_autofill(
+    page: Page, site: Site, authenticator: Authenticator, credentials: list[dict[str, Any]]
+) -> tuple[Authenticator, int]:
+    """Log out with ``credentials`` attached, for the login form's autofill to answer at once.
+
+    Return the new authenticator and the status of the passkey login the autofill posted.
+    Attached before the login form loads, the authenticator answers its autofill request
+    for sure, where one attached after the form loaded may or may not.
+    """
+    authenticator.detach()
+    answering = attach(page, credentials)
+    with page.expect_response(
+        lambda answer: answer.url == site.url + "/login/passkey" and answer.request.method == "POST"
+    ) as answered:
+        page.get_by_role("button", name="Log out", exact=True).click()
+    return answering, answered.value.status
 
 
 @pytest.fixture(scope="module")
@@ -399,27 +436,29 @@ def test_a_counter_that_goes_back_is_refused_and_reported(
     authenticator = attach(page)
     sign_up(page, site, name)  # type: ignore[arg-type]
     add_passkey(page, site)
+    [held] = authenticator.credentials()
     # The passkey as one that has signed a thousand times, logging in: the server keeps its
     # counter. Chromium's virtual authenticator moves a counter on by a step of its choosing,
     # so the two counters are far apart.
-    held = authenticator.detach()
-    log_out(page, site)  # type: ignore[arg-type]
-    authenticator = attach(page, [{**held[0], "signCount": 1000}])
-    page.get_by_role("button", name="Log in with a passkey").click()
+    authenticator, status = log_out_into_autofill(
+        page, site, authenticator, [{**held, "signCount": 1000}]
+    )
+    assert status == 303
     expect(page).to_have_url(site.url + "/yup")
     # A copy of it that has signed ten times: a clone, or the original after its copy.
-    held = authenticator.detach()
-    log_out(page, site)  # type: ignore[arg-type]
-    attach(page, [{**held[0], "signCount": 10}])
-    page.get_by_role("button", name="Log in with a passkey").click()
+    clone, status = log_out_into_autofill(page, site, authenticator, [{**held, "signCount": 10}])
+    assert status == 401
     expect(page.get_by_text("That passkey was not accepted.")).to_be_visible()
-    # The login page's autofill may offer the copy too, as soon as it is attached: its answer
-    # is refused the same way, and may come before the button's (which may then wait).
+    # The refusal shows the login form again, whose autofill the copy answers again, and so on
+    # until the throttle refuses: detached, it answers no more. The page is left still, for a
+    # browser context closed in the middle of a navigation may never finish closing.
+    clone.detach()
+    page.wait_for_load_state("networkidle")
     kinds = events_of(site, name)
-    clone = len(kinds) - 1 - kinds[::-1].index("passkey_clone_suspected")
-    assert kinds[clone - 1] == "passkey_failed"
-    # No session came of it (asked without a navigation, which another attempt may interrupt).
-    assert "login" not in kinds[clone:]
+    suspected = len(kinds) - 1 - kinds[::-1].index("passkey_clone_suspected")
+    assert kinds[suspected - 1] == "passkey_failed"
+    # No session came of it.
+    assert "login" not in kinds[suspected:]
 
 
 def test_every_passkey_page_passes_axe_in_every_look(
