@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 import re
 import sqlite3
 import threading
@@ -26,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 import requests
 
-from helpers import CHROMIUM, CHROMIUM_ARGS, LiveServer, environment, free_port, run_yupnope
+from helpers import CHROMIUM, CHROMIUM_ARGS, LiveServer, free_port, run_yupnope
 
 # Imported from test_browser.py, which skips (or fails) first when Playwright or Chromium is
 # missing; Playwright's names come through it for that reason.
@@ -194,12 +193,7 @@ def browser() -> Iterator[Browser]:
 @pytest.fixture(scope="module")
 def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     """Start one live server for the module, with cheap hashing and room for every sign-up."""
-    instance = tmp_path_factory.mktemp("passkeys") / "instance"
-    instance.mkdir()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("YUPNOPE_")}
-    env["YUPNOPE_INSTANCE_PATH"] = str(instance)
-    env.update(environment(SERVER_SETTINGS))
-    started = LiveServer(instance=instance, env=env, workers=2).start()
+    started = LiveServer.started_in(tmp_path_factory.mktemp("passkeys"), SERVER_SETTINGS)
     yield Site(started)
     started.stop()
 
