@@ -15,6 +15,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import pyotp
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
@@ -436,3 +437,21 @@ def test_a_broken_mail_template_is_one_line_at_start(
             mail_from="yupnope <login@example.com>",
             public_url=PORTAL_URL,
         )
+
+
+def test_a_reset_leaves_the_second_factor_to_be_asked(site: Site) -> None:
+    with_address(site, "ada", "ada@example.com")
+    api = site.browser()
+    token = api.post("/api/v1/sessions", json={"username": "ada", "password": GOOD_PASSWORD})
+    bearer = {"Authorization": f"Bearer {token.json['token']}"}
+    secret = api.post("/api/v1/me/totp", headers=bearer).json["secret"]
+    code = pyotp.TOTP(secret).now()
+    confirmed = api.post("/api/v1/me/totp/confirm", json={"code": code}, headers=bearer)
+    assert confirmed.status_code == 200
+    post(site.browser(), "/forgot", email="ada@example.com")
+    # The API login's notice (no device value), and the reset.
+    site.deliver(2)
+    post(site.browser(), site.last_link("reset"), new_password=NEW_PASSWORD)
+    assert log_in(site.browser(), "ada", NEW_PASSWORD).headers["Location"] == (
+        "/login/second-factor"
+    )
