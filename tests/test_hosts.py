@@ -66,7 +66,8 @@ def test_with_a_public_url_the_health_check_answers_any_host(
 ) -> None:
     """Answer /healthz for a local monitor that asks by address: it says only ok or not."""
     client = app_factory(public_url=PUBLIC).test_client()
-    assert client.get("/healthz", headers={"Host": "127.0.0.1:8001"}).status_code == 200
+    for path in ("/healthz", "/healthz/live", "/healthz/ready"):
+        assert client.get(path, headers={"Host": "127.0.0.1:8001"}).status_code == 200
     assert client.get("/login", headers={"Host": "127.0.0.1:8001"}).status_code == 400
 
 

@@ -809,9 +809,10 @@ def test_an_imported_weak_password_must_be_changed_first(
 
 
 def test_healthz_says_ok(client: FlaskClient) -> None:
-    response = client.get("/healthz")
-    assert response.status_code == 200
-    assert response.get_data(as_text=True).strip() == "ok"
+    for path in ("/healthz", "/healthz/live", "/healthz/ready"):
+        response = client.get(path)
+        assert response.status_code == 200
+        assert response.get_data(as_text=True).strip() == "ok"
 
 
 def test_healthz_says_503_when_the_database_cannot_be_opened(instance: Path) -> None:
@@ -819,7 +820,12 @@ def test_healthz_says_503_when_the_database_cannot_be_opened(instance: Path) -> 
     app = create_app({"instance_path": str(instance), "database_url": f"sqlite:///{instance}"})
     app.testing = True
     client = app.test_client()
+    # Alive all the same, from the first request on: restarting the process would not bring
+    # the database back.
+    assert client.get("/healthz/live").status_code == 200
     assert client.get("/healthz").status_code == 503
+    assert client.get("/healthz/ready").status_code == 503
+    assert client.get("/healthz/live").status_code == 200
     # The pages that need the database say so with a page, never a 500.
     response = login(client, "alice")
     assert response.status_code == 503

@@ -9,6 +9,7 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
+from flask import request
 from flask_openapi3.openapi import OpenAPI
 from jinja2 import ChoiceLoader, FileSystemLoader
 
@@ -39,6 +40,9 @@ from . import (
     second_step,
     security_centre,
 )
+
+#: The health check that answers without the database (web/pages.live).
+LIVENESS = "/healthz/live"
 
 #: Seconds between two prunings of expired rows by one process.
 PRUNE_INTERVAL = 3600
@@ -89,9 +93,12 @@ def init_app(app: OpenAPI) -> None:
 
 
 def _prune_when_due() -> None:
-    """Prune expired rows at most once per interval per process, on some request's time."""
+    """Prune expired rows at most once per interval per process, on some request's time.
+
+    Never on the liveness check's, which must answer whatever the database does.
+    """
     found = wiring.get()
-    if time.monotonic() < found.next_prune:
+    if time.monotonic() < found.next_prune or request.path == LIVENESS:
         return
     found.next_prune = time.monotonic() + PRUNE_INTERVAL
     wiring.prune(datetime.now(UTC))

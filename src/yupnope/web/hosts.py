@@ -39,13 +39,17 @@ def hostname(host_or_url: str) -> str | None:
     return urlsplit(host_or_url if "//" in host_or_url else f"//{host_or_url}").hostname
 
 
+#: The health checks, which a monitor on the machine asks by address.
+HEALTH = frozenset({"/healthz", "/healthz/live", "/healthz/ready"})
+
+
 def refuse_other_hosts(public: str | None) -> None:
-    """Refuse a request whose Host is not the public URL's host, ``public`` (400), but /healthz.
+    """Refuse a request whose Host is not the public URL's host, ``public`` (400), but health.
 
     The port is not compared, as TRUSTED_HOSTS does not: a proxy may add or drop it. Werkzeug
     has already made a Host with characters no host name has into "", which matches nothing.
     """
-    if request.path == "/healthz" or request.path.startswith(CHECK_PREFIX):
+    if request.path in HEALTH or request.path.startswith(CHECK_PREFIX):
         # A monitor on the machine asks by address; the answer tells only "ok" or not. A
         # proxy's check comes with the Host of the app it asks about.
         return

@@ -225,10 +225,24 @@ def log_in_again() -> Response:
     return redirect(url_for("pages.login_form"), 303)
 
 
+#: The health answers' type: a monitor reads one word.
+_TEXT = {"Content-Type": "text/plain; charset=utf-8"}
+
+
 @bp.get("/healthz")
+@bp.get("/healthz/ready")
 def healthz() -> tuple[str, int, dict[str, str]]:
-    """Answer 200 when the database answers, 503 when it does not."""
-    text = {"Content-Type": "text/plain; charset=utf-8"}
+    """Answer 200 when the database answers, 503 when it does not: ready for requests."""
     if db.ping(wiring.orm_session()):
-        return "ok\n", 200, text
-    return "database unavailable\n", 503, text
+        return "ok\n", 200, _TEXT
+    return "database unavailable\n", 503, _TEXT
+
+
+@bp.get("/healthz/live")
+def live() -> tuple[str, int, dict[str, str]]:
+    """Answer 200 while this process serves requests, whatever the database does.
+
+    A container runtime restarts a process whose liveness fails: a database outage must not
+    make it restart every worker, which would not bring the database back.
+    """
+    return "ok\n", 200, _TEXT
