@@ -80,7 +80,9 @@ class Sender:
                 message = self.write(mail, now)
                 if message is not None:
                     self.server.send(message)
-            except Exception as exc:  # noqa: BLE001 (any failure: kept, and tried again later)
+            except Exception as exc:
+                # Any failure, the mail server's or a letter's own (an instance's template):
+                # the letter is kept and tried again later, and the round goes on.
                 error = describe(exc)
                 log.warning("mail %d to the mail server failed: %s", mail_id, error)
                 with self.store.tx.write():
