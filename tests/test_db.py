@@ -7,11 +7,13 @@ import sys
 import textwrap
 from pathlib import Path
 
+import pytest
 from flask import Flask
 from sqlalchemy import delete, text
 
-from helpers import count_sessions_of, count_users
+from helpers import count_sessions_of, count_users, run_yupnope
 from yupnope import db, wiring
+from yupnope.errors import ConfigError
 from yupnope.models import User
 
 
@@ -69,3 +71,32 @@ def test_concurrent_processes_that_read_then_write_never_fail(app: Flask, instan
         _, err = worker.communicate(timeout=120)
         assert worker.returncode == 0, err.decode()
     assert count_users(app) == 100
+
+
+def test_a_database_url_yupnope_cannot_use_is_one_line_naming_the_setting(
+    tmp_path: Path,
+) -> None:
+    for url, says in [
+        ("mysql://user@localhost/yupnope", "mysql is not supported; use sqlite:///PATH or"),
+        ("not a url", "is not a database URL: use sqlite:///PATH or postgresql://"),
+        ("postgresql+psycopg2://user@localhost/db", "use postgresql:// (psycopg 3)"),
+        ("sqlite+pysqlcipher:///x.db", "sqlite+pysqlcipher is not supported"),
+    ]:
+        with pytest.raises(ConfigError, match=r"^YUPNOPE_DATABASE_URL"):
+            db.make_engine(url)
+        done = run_yupnope(tmp_path, "users", "list", settings={"YUPNOPE_DATABASE_URL": url})
+        lines = done.stderr.strip().splitlines()
+        assert done.returncode == 1 and len(lines) == 1, done.stderr
+        assert lines[0].startswith("Error: YUPNOPE_DATABASE_URL") and says in lines[0]
+
+
+def test_postgres_and_postgresql_urls_mean_psycopg(postgres_url: str) -> None:
+    for scheme in ("postgres://", "postgresql://"):
+        url = postgres_url.replace("postgresql+psycopg://", scheme)
+        assert db.supported_url(url).drivername == "postgresql+psycopg"
+    engine = db.make_engine(postgres_url.replace("postgresql+psycopg://", "postgres://"))
+    try:
+        with engine.connect() as connection:
+            assert connection.execute(text("select 1")).scalar() == 1
+    finally:
+        engine.dispose()

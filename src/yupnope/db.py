@@ -15,11 +15,12 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event, text
-from sqlalchemy.engine import Connection, make_url
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.engine import URL, Connection, make_url
+from sqlalchemy.exc import ArgumentError, IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from .config import Settings
+from .config import Settings, env_name
+from .errors import ConfigError
 
 #: Milliseconds a SQLite writer waits for another to finish before giving up.
 SQLITE_BUSY_TIMEOUT_MS = 10_000
@@ -50,14 +51,37 @@ class Limits:
     statement_timeout_ms: int = 5000
 
 
+#: The database URLs yupnope runs on, as a refusal names them.
+SUPPORTED = "sqlite:///PATH or postgresql://USER@HOST/NAME"
+
+
+def supported_url(url: str) -> URL:
+    """Return ``url`` parsed, PostgreSQL's with psycopg (3), or raise a one-line ConfigError.
+
+    ``postgres://`` (as some hosts write it) and ``postgresql://`` (whose driver SQLAlchemy
+    takes to be psycopg2, not installed) both mean the psycopg driver yupnope installs.
+    """
+    where = env_name("database_url")
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        raise ConfigError(f"{where} is not a database URL: use {SUPPORTED}") from None
+    backend = parsed.get_backend_name()
+    if backend in ("postgres", "postgresql"):
+        if parsed.drivername not in ("postgres", "postgresql", "postgresql+psycopg"):
+            raise ConfigError(f"{where}: use postgresql:// (psycopg 3), not {parsed.drivername}")
+        return parsed.set(drivername="postgresql+psycopg")
+    if backend != "sqlite" or parsed.drivername != "sqlite":
+        raise ConfigError(f"{where}: {parsed.drivername} is not supported; use {SUPPORTED}")
+    return parsed
+
+
 def make_engine(url: str, limits: Limits | None = None) -> Engine:
     """Return an engine for ``url``, set up for concurrent workers and short, bounded waits."""
     limits = limits or Limits()
-    parsed = make_url(url)
+    parsed = supported_url(url)
     if parsed.get_backend_name() == "postgresql":
-        return _postgresql_engine(url, limits)
-    if parsed.get_backend_name() != "sqlite":
-        return create_engine(url, pool_pre_ping=True)
+        return _postgresql_engine(parsed, limits)
     database = parsed.database or ""
     # ":memory:" is no file, and a URI filename (file:…?uri=true) is SQLite's own to open.
     if database and database != ":memory:" and not database.startswith("file:"):
@@ -110,7 +134,7 @@ def _create_private(path: Path) -> None:
         pass
 
 
-def _postgresql_engine(url: str, limits: Limits) -> Engine:
+def _postgresql_engine(url: URL, limits: Limits) -> Engine:
     """Return a pooled PostgreSQL engine whose every wait is bounded.
 
     pre-ping finds connections that died with a restarted server and replaces them, so the
