@@ -44,6 +44,33 @@ def test_an_unknown_override_is_refused(tmp_path: Path) -> None:
         config.load(overrides={"nonsense": 1})
 
 
+def test_a_misspelt_setting_is_refused_with_the_nearest_name(tmp_path: Path) -> None:
+    env = {"YUPNOPE_INSTANCE_PATH": str(tmp_path), "YUPNOPE_SIGNUP_OPN": "false"}
+    said = (
+        r"^environment: unknown setting 'YUPNOPE_SIGNUP_OPN'; did you mean YUPNOPE_SIGNUP_OPEN\?$"
+    )
+    with pytest.raises(config.ConfigError, match=said):
+        config.load(environ=env)
+    # The access rules are a table of the instance file: no variable reads them.
+    with pytest.raises(config.ConfigError, match="'YUPNOPE_ACCESS'"):
+        config.load(environ={"YUPNOPE_INSTANCE_PATH": str(tmp_path), "YUPNOPE_ACCESS": "x"})
+    (tmp_path / "yupnope.toml").write_text("cookie_secur = 'always'\n")
+    with pytest.raises(config.ConfigError, match="did you mean cookie_secure\\?$"):
+        config.load(environ={"YUPNOPE_INSTANCE_PATH": str(tmp_path)})
+    with pytest.raises(config.ConfigError, match="did you mean public_url\\?$"):
+        config.load(environ={}, overrides={"instance_path": str(tmp_path), "public_ur": "x"})
+
+
+def test_the_test_suites_own_variables_are_no_settings(tmp_path: Path) -> None:
+    env = {
+        "YUPNOPE_INSTANCE_PATH": str(tmp_path),
+        "YUPNOPE_REQUIRE_BROWSER": "1",
+        "YUPNOPE_TEST_POSTGRES_URL": "postgresql://x",
+        "YUPNOPE_BENCH_POSTGRES_URL": "postgresql://x",
+    }
+    assert config.load(environ=env).instance_path == str(tmp_path.resolve())
+
+
 def readers(pattern: str) -> list[str]:
     """Return the source files besides config.py in which ``pattern`` (a regex) is found."""
     return [

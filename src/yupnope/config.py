@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, get_type_hints
 
-from . import addresses, instance_file
+from . import addresses, instance_file, setting_names
 from .access import AccessRules
 from .addresses import Network
 from .coercion import coerce
@@ -214,9 +214,9 @@ def load(
     """Return the settings in force: defaults, instance file, environment, then overrides."""
     env = os.environ if environ is None else environ
     given = dict(overrides or {})
-    unknown = given.keys() - _TYPES.keys()
-    if unknown:
-        raise ConfigError(f"unknown settings: {', '.join(sorted(unknown))}")
+    setting_names.refuse_unknown(given, _TYPES)
+    variables = {env_name(name) for name in _TYPES.keys() - instance_file.FILE_ONLY}
+    setting_names.refuse_unknown_variables(env, variables, ENV_PREFIX)
     instance = Path(
         given.get("instance_path") or env.get(env_name("instance_path")) or Settings.instance_path
     ).resolve()

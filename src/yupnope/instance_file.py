@@ -13,6 +13,7 @@ from . import access
 from .access import AccessRules
 from .coercion import coerce
 from .errors import ConfigError
+from .setting_names import nearest
 
 #: Settings that are tables, read from the instance file alone.
 FILE_ONLY = frozenset({"access"})
@@ -30,7 +31,8 @@ def read(path: Path, types: dict[str, type]) -> dict[str, Any]:
     for key, value in data.items():
         name = key.lower()
         if name not in types or name == "instance_path":
-            raise ConfigError(f"{path}: unknown setting {key!r}")
+            known = types.keys() - {"instance_path"}
+            raise ConfigError(f"{path}: unknown setting {key!r}{nearest(name, known)}")
         if name in FILE_ONLY:
             values[name] = access_rules(value, f"{path}: ")
         else:
