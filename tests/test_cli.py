@@ -1027,3 +1027,30 @@ def test_audit_escapes_what_a_terminal_would_act_on(app: Flask, instance: Path) 
     assert [ch for ch in result.stdout if not ch.isprintable() and ch != "\n"] == []
     escaped = r"probe\x1b]0;owned\x07\x1b[2J\x9b31m\x85\x7f\tend\\x1b"
     assert escaped in result.stdout.splitlines()[1]
+
+
+def test_users_list_prints_json_for_scripts(runner: CliRunner) -> None:
+    assert add(runner, "alice").exit_code == 0
+    with_address = ["users", "add", "bob", "--email", "bob@example.com", "--password-stdin"]
+    added = run_cli(runner, *with_address, input=GOOD_PASSWORD + "\n")
+    assert added.exit_code == 0
+    listed = json.loads(run_cli(runner, "users", "list", "--json").stdout)
+    assert [(u["username"], u["email"], u["disabled"]) for u in listed] == [
+        ("alice", None, False),
+        ("bob", "bob@example.com", False),
+    ]
+    assert listed[0]["last_login_at"] is None and "T" in listed[0]["created_at"]
+
+
+def test_prune_deletes_what_has_run_out(runner: CliRunner, app: Flask) -> None:
+    from yupnope import wiring
+    from yupnope.client import Client
+
+    assert add(runner, "alice").exit_code == 0
+    long_ago = datetime.now(UTC) - timedelta(days=60)
+    with app.app_context():
+        wiring.sessions().start(wiring.operator().find("alice"), Client(), long_ago)
+    pruned = json.loads(run_cli(runner, "prune", "--json").stdout)
+    assert pruned["sessions"] == 1
+    again = run_cli(runner, "prune")
+    assert again.exit_code == 0 and again.stdout.startswith("Pruned 0 sessions, ")

@@ -307,8 +307,18 @@ def test_systemd_accepts_the_unit(tmp_path: Path) -> None:
     assert UNIT_EXECUTABLE in text
     # Installed as a template (yupnope@.service); verify checks an instance of it, port 8001.
     (tmp_path / "yupnope@.service").write_text(text.replace(UNIT_EXECUTABLE, str(executable)))
+    # The pruning timer and its service, with the same executable.
+    for name in ("yupnope-prune.service", "yupnope-prune.timer"):
+        unit = (DEPLOY / name).read_text()
+        (tmp_path / name).write_text(unit.replace(UNIT_EXECUTABLE, str(executable)))
     done = subprocess.run(
-        [analyze, "verify", str(tmp_path / "yupnope@8001.service")],
+        [
+            analyze,
+            "verify",
+            str(tmp_path / "yupnope@8001.service"),
+            str(tmp_path / "yupnope-prune.service"),
+            str(tmp_path / "yupnope-prune.timer"),
+        ],
         capture_output=True,
         text=True,
         timeout=60,

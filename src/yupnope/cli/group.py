@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
+import json
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -116,3 +118,17 @@ def db_upgrade() -> None:
     """Apply every schema migration the database lacks."""
     with open_app():
         click.echo("The database schema is up to date.")
+
+
+@cli.command("prune")
+@click.option("--json", "as_json", is_flag=True, help="Print the counts as a JSON object.")
+@one_line_errors
+def prune(as_json: bool) -> None:
+    """Delete what has run out: for a timer, since a server prunes only while it is asked."""
+    with open_app():
+        pruned = wiring.prune(now())
+    counts = dataclasses.asdict(pruned)
+    if as_json:
+        click.echo(json.dumps(counts))
+        return
+    click.echo("Pruned " + ", ".join(f"{count} {kind}" for kind, count in counts.items()) + ".")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -129,27 +130,39 @@ def users_reset_second_factors(username: str) -> None:
 
 
 @users.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON array.")
 @one_line_errors
-def users_list() -> None:
+def users_list(as_json: bool) -> None:
     """Print a table of users: name, created, last login, state."""
     with open_app():
-        rows: list[tuple[str, ...]] = [("NAME", "CREATED", "LAST LOGIN", "STATE")]
-        for user in wiring.operator().users():
-            state = "disabled" if user.disabled else "active"
-            if user.must_change_password:
-                state += ", must change password"
-            if user.username_skeleton is None:
+        found = wiring.operator().users()
+        addresses = wiring.addresses()
+        listed = [
+            {
+                "username": user.username,
+                "created_at": user.created_at.isoformat(),
+                "last_login_at": user.last_login_at.isoformat() if user.last_login_at else None,
+                "disabled": user.disabled,
+                "must_change_password": user.must_change_password,
                 # Kept by migration 0004 beside an older account whose name looks the same.
-                state += ", looks like another user"
-            rows.append(
-                (
-                    user.username,
-                    _when(user.created_at),
-                    _when(user.last_login_at) if user.last_login_at else "never",
-                    state,
-                )
-            )
-        print_table(rows)
+                "looks_like_another": user.username_skeleton is None,
+                "email": address.address if (address := addresses.of(user.id)) else None,
+            }
+            for user in found
+        ]
+    if as_json:
+        click.echo(json.dumps(listed))
+        return
+    rows: list[tuple[str, ...]] = [("NAME", "CREATED", "LAST LOGIN", "STATE")]
+    for user in found:
+        state = "disabled" if user.disabled else "active"
+        if user.must_change_password:
+            state += ", must change password"
+        if user.username_skeleton is None:
+            state += ", looks like another user"
+        last = _when(user.last_login_at) if user.last_login_at else "never"
+        rows.append((user.username, _when(user.created_at), last, state))
+    print_table(rows)
 
 
 def _when(moment: datetime) -> str:
