@@ -78,7 +78,10 @@ def test_a_caller_may_give_the_table_or_the_rules(tmp_path: Path) -> None:
 
 def test_the_environment_does_not_set_access(tmp_path: Path) -> None:
     env = {"YUPNOPE_INSTANCE_PATH": str(tmp_path), "YUPNOPE_ACCESS": "bypass"}
-    assert config.load(environ=env).access == AccessRules()
+    # Refused, not ignored: the operator meant something by it.
+    with pytest.raises(config.ConfigError, match=r"YUPNOPE_ACCESS is not read: the \[access\]"):
+        config.load(environ=env)
+    assert config.load(environ={"YUPNOPE_INSTANCE_PATH": str(tmp_path)}).access == AccessRules()
 
 
 RULE = '[[access.rules]]\ndomain = "app.example.com"\npolicy = "signed_in"\n'

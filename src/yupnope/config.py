@@ -27,7 +27,6 @@ __all__ = ["ENV_PREFIX", "ConfigError", "Settings", "env_name", "load"]
 #: Start of every setting's environment variable.
 ENV_PREFIX = "YUPNOPE_"
 
-
 #: The values COOKIE_SECURE takes.
 COOKIE_SECURE_CHOICES = ("auto", "always", "never")
 
@@ -215,8 +214,9 @@ def load(
     env = os.environ if environ is None else environ
     given = dict(overrides or {})
     setting_names.refuse_unknown(given, _TYPES)
-    variables = {env_name(name) for name in _TYPES.keys() - instance_file.FILE_ONLY}
-    setting_names.refuse_unknown_variables(env, variables, ENV_PREFIX)
+    tables = {env_name(name) for name in instance_file.FILE_ONLY}
+    variables = {env_name(name) for name in _TYPES} - tables
+    setting_names.refuse_unknown_variables(env, variables, ENV_PREFIX, tables)
     instance = Path(
         given.get("instance_path") or env.get(env_name("instance_path")) or Settings.instance_path
     ).resolve()

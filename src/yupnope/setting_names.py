@@ -29,9 +29,20 @@ def refuse_unknown(names: Iterable[str], known: Collection[str], where: str = ""
             raise ConfigError(f"{where}unknown setting {name!r}{nearest(name, known)}")
 
 
-def refuse_unknown_variables(env: Mapping[str, str], known: Collection[str], prefix: str) -> None:
-    """Raise ConfigError for an environment variable under ``prefix`` that no setting reads."""
-    ours = [name for name in env if name.startswith(prefix)]
+def refuse_unknown_variables(
+    env: Mapping[str, str], known: Collection[str], prefix: str, file_only: Collection[str]
+) -> None:
+    """Raise ConfigError for an environment variable under ``prefix`` that no setting reads.
+
+    ``file_only`` are the variables of settings the instance file alone may give (tables).
+    """
+    ours = sorted(name for name in env if name.startswith(prefix))
+    for name in ours:
+        if name in file_only:
+            table = name.removeprefix(prefix).lower()
+            raise ConfigError(
+                f"environment: {name} is not read: the [{table}] table of yupnope.toml sets it"
+            )
     refuse_unknown(
         (name for name in ours if not name.startswith(TOOLING_PREFIXES)), known, "environment: "
     )
