@@ -85,18 +85,16 @@ class Addresses:
 
     def pending(self, token: str, now: datetime) -> tuple[User, str]:
         """Return the account and address a verification link is about, or raise."""
-        record = Links(self.store).find(token, Purpose.VERIFY, now)
-        user = self.store.users.by_id(record.user_id) if record is not None else None
-        if record is None or user is None or record.address is None:
+        record, user = Links(self.store).owned(token, Purpose.VERIFY, now)
+        if record.address is None:
             raise MailTokenInvalid()
         return user, record.address
 
     def verify(self, token: str, client: Client, now: datetime) -> tuple[User, str]:
         """Make the address a verification link was mailed to the account's; return both."""
         links = Links(self.store)
-        user, _ = self.pending(token, now)
-        record = links.find(token, Purpose.VERIFY, now)
-        if record is None or record.address is None:
+        record, user = links.owned(token, Purpose.VERIFY, now)
+        if record.address is None:
             raise MailTokenInvalid()
         try:
             with self.store.tx.write():

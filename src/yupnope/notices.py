@@ -60,19 +60,13 @@ class Notices:
 
     def check(self, token: str, now: datetime) -> User:
         """Return the account a "this wasn't me" link is about, or raise MailTokenInvalid."""
-        record = Links(self.store).find(token, Purpose.NOT_ME, now)
-        user = self.store.users.by_id(record.user_id) if record is not None else None
-        if user is None:
-            raise MailTokenInvalid()
+        _, user = Links(self.store).owned(token, Purpose.NOT_ME, now)
         return user
 
     def not_me(self, token: str, client: Client, now: datetime) -> User:
         """End every session and token of the account, and lock its password; return it."""
         links = Links(self.store)
-        record = links.find(token, Purpose.NOT_ME, now)
-        user = self.store.users.by_id(record.user_id) if record is not None else None
-        if record is None or user is None:
-            raise MailTokenInvalid()
+        record, user = links.owned(token, Purpose.NOT_ME, now)
         with self.store.tx.write():
             if not links.take(record):
                 raise MailTokenInvalid()

@@ -51,9 +51,8 @@ class Resets:
 
     def check(self, token: str, now: datetime) -> User:
         """Return the account a reset link is for, or raise MailTokenInvalid."""
-        record = Links(self.store).find(token, Purpose.RESET, now)
-        user = self.store.users.by_id(record.user_id) if record is not None else None
-        if user is None or user.disabled:
+        _, user = Links(self.store).owned(token, Purpose.RESET, now)
+        if user.disabled:
             raise MailTokenInvalid()
         return user
 
@@ -67,8 +66,9 @@ class Resets:
         new_hash = self.hasher.hash(secret)
         links = Links(self.store)
         with self.store.tx.write():
-            record = links.find(token, Purpose.RESET, now)
-            if record is None or record.user_id != user.id or not links.take(record):
+            # Found again in the write: a password changed during the hash ends the token.
+            record, owner = links.owned(token, Purpose.RESET, now)
+            if owner.id != user.id or not links.take(record):
                 raise MailTokenInvalid()
             changed = self.store.users.update_if_unchanged(
                 user, password_hash=new_hash, must_change_password=False

@@ -13,8 +13,10 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 
 from ..mail_tables import MailToken
+from ..models import User
 from ..security import tokens
 from ..store import Store
+from .errors import MailTokenInvalid
 
 
 class Purpose(StrEnum):
@@ -79,6 +81,14 @@ class Links:
             if user is None or password_digest(user.password_hash) != record.password_digest:
                 return None
         return record
+
+    def owned(self, token: str, purpose: Purpose, now: datetime) -> tuple[MailToken, User]:
+        """Return the live token of ``purpose`` and its account, or raise MailTokenInvalid."""
+        record = self.find(token, purpose, now)
+        user = self.store.users.by_id(record.user_id) if record is not None else None
+        if record is None or user is None:
+            raise MailTokenInvalid()
+        return record, user
 
     def take(self, record: MailToken) -> bool:
         """Use the token once, in the caller's write; say whether this call did."""

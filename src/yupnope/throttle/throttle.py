@@ -256,15 +256,7 @@ class Throttle:
 
     def admit_signup(self, address: str | None, now: datetime) -> None:
         """Count a sign-up attempt from ``address``, or raise Throttled without counting it."""
-        limit = self.policy.signup
-
-        def count(counters: Counters) -> None:
-            key = address_key(address)
-            hit = counters.hit(SIGNUP, key, now, now - limit.window)
-            if hit.count > limit.count:
-                raise Throttled(math.ceil(_window_left(hit, limit, now)), (SIGNUP, key))
-
-        self.counters.transaction(count)
+        self._count_each([(SIGNUP, address_key(address), self.policy.signup)], now)
 
     def unlock(self, username_key: str) -> bool:
         """Clear an account's login, confirmation and second-step counters; say if one was set."""
