@@ -651,7 +651,7 @@ def test_a_weak_password_must_change_before_tokens(
     [
         [],
         [("users", "set-password", "alice", "--password-stdin")],
-        [("users", "remove", "alice")],
+        [("users", "remove", "alice", "--yes")],
         [("users", "disable", "alice")],
         [("users", "disable", "alice"), ("users", "enable", "alice")],
     ],

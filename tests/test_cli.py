@@ -136,9 +136,21 @@ def test_add_prompts_twice(runner: CliRunner, client: FlaskClient) -> None:
 def test_add_prompt_mismatch_writes_nothing(runner: CliRunner) -> None:
     result = run_cli(runner, "users", "add", "alice", input=f"{GOOD_PASSWORD}\n{GOOD_PASSWORD}!\n")
     assert result.exit_code == 1
-    assert "do not match" in result.stderr
-    assert "Traceback" not in result.output
-    assert "Added" not in result.stdout
+    assert result.stderr.splitlines() == [
+        "Password: ",
+        "Repeat for confirmation: ",
+        "Error: the two passwords do not match; nothing was changed",
+    ]
+    assert result.stdout == ""
+    assert table(runner) == {}
+
+
+def test_add_refuses_a_weak_password_before_asking_for_it_again(runner: CliRunner) -> None:
+    result = run_cli(runner, "users", "add", "alice", input="password\npassword\n")
+    assert result.exit_code == 1
+    prompt, refusal = result.stderr.splitlines()
+    assert prompt == "Password: "
+    assert refusal.startswith("Error: ") and "common" in refusal
     assert table(runner) == {}
 
 
@@ -236,7 +248,7 @@ def test_remove_deletes_the_user_and_ends_their_sessions(
     assert login(client, "alice", GOOD_PASSWORD) == "/yup"
     assert logged_in_as(client, "alice")
 
-    result = run_cli(runner, "users", "remove", "ALICE")
+    result = run_cli(runner, "users", "remove", "ALICE", "--yes")
     assert result.exit_code == 0, result.output
     assert result.stdout == "Removed user 'alice'.\n"
 
@@ -245,6 +257,35 @@ def test_remove_deletes_the_user_and_ends_their_sessions(
     assert login(client, "alice", GOOD_PASSWORD) == "/nope"
     # The name is free again.
     assert add(runner, "alice", "a brand new passphrase").exit_code == 0
+
+
+@pytest.mark.parametrize("answer", ["n\n", "\n", ""], ids=["no", "default", "end-of-input"])
+def test_remove_asks_first_and_keeps_the_user_unless_told_yes(
+    runner: CliRunner, client: FlaskClient, answer: str
+) -> None:
+    add(runner, "alice")
+    result = run_cli(runner, "users", "remove", "alice", input=answer)
+    assert result.exit_code == 1
+    assert "Remove user 'alice' for good" in result.stderr
+    assert result.stderr.endswith("Error: kept user 'alice': nothing was removed\n")
+    assert "Traceback" not in result.output
+    assert list(table(runner)) == ["alice"]
+    assert login(client, "alice", GOOD_PASSWORD) == "/yup"
+
+    agreed = run_cli(runner, "users", "remove", "alice", input="y\n")
+    assert agreed.exit_code == 0, agreed.output
+    assert agreed.stdout == "Removed user 'alice'.\n"
+    assert table(runner) == {}
+
+
+@pytest.mark.parametrize(
+    "args", [[], ["users"], ["users", "remove"], ["audit"], ["db", "upgrade"]], ids=" ".join
+)
+def test_dash_h_is_help_on_every_command(runner: CliRunner, args: list[str]) -> None:
+    short = run_cli(runner, *args, "-h")
+    assert short.exit_code == 0, short.output
+    assert short.stdout.startswith("Usage: ")
+    assert short.stdout == run_cli(runner, *args, "--help").stdout
 
 
 def test_set_password_replaces_it_and_ends_sessions(runner: CliRunner, client: FlaskClient) -> None:
@@ -318,7 +359,7 @@ def test_commands_on_one_user_leave_the_others_alone(
         runner, "users", "set-password", "alice", "--password-stdin", input="new passphrase 1"
     )
     assert result.exit_code == 0
-    assert run_cli(runner, "users", "remove", "alice").exit_code == 0
+    assert run_cli(runner, "users", "remove", "alice", "--yes").exit_code == 0
     assert logged_in_as(bob, "bob")
 
 
@@ -708,7 +749,7 @@ def test_audit_records_every_kind_of_event_and_no_secret(
         assert run_cli(runner, "users", action, "bob").exit_code == 0
     with app.app_context():
         ids = {name: wiring.operator().find(name).id for name in ("alice", "bob", "erin")}
-    assert run_cli(runner, "users", "remove", "erin").exit_code == 0
+    assert run_cli(runner, "users", "remove", "erin", "--yes").exit_code == 0
     # Groups: added, alice put in one, and the group removed with her in it.
     assert run_cli(runner, "groups", "add", "staff").exit_code == 0
     assert run_cli(runner, "users", "groups", "alice", "--add", "staff").exit_code == 0
@@ -737,6 +778,13 @@ def test_audit_records_every_kind_of_event_and_no_secret(
         for c in (alice.get_cookie("yupnope_session"), alice.get_cookie("yupnope_device"))
         if c
     }
+    wrong = alice.post(
+        "/account/password",
+        headers=SAME_ORIGIN,
+        data={"current_password": "not her password", "new_password": "alices new passphrase"},
+    )
+    assert wrong.status_code == 403
+    secrets.add("not her password")
     changed = alice.post(
         "/account/password",
         headers=SAME_ORIGIN,
@@ -879,6 +927,7 @@ def test_audit_records_every_kind_of_event_and_no_secret(
         EventKind.SIGNUP_THROTTLED: (None, False, web),
         EventKind.LOGIN: ("alice", True, web),
         EventKind.PASSWORD_CHANGED: ("alice", True, web),
+        EventKind.PASSWORD_CHECK_FAILED: ("alice", True, web),
         EventKind.LOGIN_FAILED: (None, False, web),
         EventKind.LOGIN_THROTTLED: ("alice", True, web),
         EventKind.LOGOUT: ("alice", False, web),
@@ -948,9 +997,7 @@ def test_audit_records_every_kind_of_event_and_no_secret(
     assert re.search(
         r"^\S+ \S+ +login +alice +- +192\.0\.2\.10 +AuditBrowser/1\.0$", printed.stdout, re.M
     )
-    assert re.search(
-        rf"^\S+ \S+ +logout_everywhere +#{ids['carol']} +- +192\.0\.2\.10 ", printed.stdout, re.M
-    )
+    assert re.search(r"^\S+ \S+ +logout_everywhere +carol +- +192\.0\.2\.10 ", printed.stdout, re.M)
     assert re.search(r"^\S+ \S+ +admin_users_imported +- +- +cli +-$", printed.stdout, re.M)
     assert re.search(
         r"^\S+ \S+ +admin_group_member_added +alice +staff +cli +-$", printed.stdout, re.M
@@ -965,6 +1012,18 @@ def test_audit_records_every_kind_of_event_and_no_secret(
         if whose == "alice"
         for _ in range(repeated.get(kind, 1))
     )
+
+    as_json = run_cli(runner, "audit", "--json")
+    assert as_json.exit_code == 0, as_json.output
+    objects = json.loads(as_json.stdout)
+    assert sorted(item["event"] for item in objects) == every
+    logout = next(item for item in objects if item["event"] == "logout_everywhere")
+    assert logout["user"] == "carol"
+    assert logout["user_id"] == ids["carol"]
+    assert logout["address"] == "192.0.2.10"
+    assert datetime.fromisoformat(logout["at"]).tzinfo is not None
+    failed = next(item for item in objects if item["event"] == "login_failed")
+    assert (failed["user"], failed["user_id"]) == (None, None)
 
 
 def test_audit_since_an_age_or_a_date(app: Flask, runner: CliRunner) -> None:

@@ -6,6 +6,7 @@ instance: two apps built apart on one database stand for two of them, as in test
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
@@ -47,10 +48,13 @@ def cli_ok(runner: CliRunner, *args: str) -> list[str]:
 
 
 def group_table(runner: CliRunner) -> dict[str, int]:
-    """Return ``groups list`` as name -> number of members."""
+    """Return ``groups list`` as name -> number of members, checked against ``--json``."""
     header, *rows = cli_ok(runner, "groups", "list")
     assert re.split(r" {2,}", header) == ["GROUP", "MEMBERS"]
-    return {name: int(count) for name, count in (re.split(r" {2,}", row) for row in rows)}
+    table = {name: int(count) for name, count in (re.split(r" {2,}", row) for row in rows)}
+    (printed,) = cli_ok(runner, "groups", "list", "--json")
+    assert json.loads(printed) == [{"name": name, "members": n} for name, n in table.items()]
+    return table
 
 
 def groups_of(runner: CliRunner, username: str) -> str:
@@ -282,7 +286,7 @@ def test_removing_a_user_or_a_group_takes_its_memberships_with_it(
         cli_ok(runner, "users", "groups", "alice", "--add", name)
         cli_ok(runner, "users", "groups", "bob", "--add", name)
     assert count_rows(accounts, GroupMember) == 4
-    cli_ok(runner, "users", "remove", "bob")
+    cli_ok(runner, "users", "remove", "bob", "--yes")
     assert group_table(runner) == {"ops": 1, "staff": 1}
     cli_ok(runner, "groups", "remove", "ops", "--force")
     assert count_rows(accounts, GroupMember) == 1

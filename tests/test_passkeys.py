@@ -95,7 +95,7 @@ def log_in(credential: str, browser: str = BROWSER) -> object:
 
 def events() -> list[str]:
     """Return the kinds of every event logged, oldest first."""
-    return [event.kind for event in wiring.operator().events(None, None)]
+    return [event.kind for event, _ in wiring.operator().events(None, None)]
 
 
 # Registration

@@ -233,6 +233,7 @@ class Accounts:
         self.sudo.confirm(
             user,
             current,
+            client,
             now,
             WrongPassword("The current password is not right.", "current_password"),
         )
@@ -258,6 +259,7 @@ class Accounts:
         self.sudo.confirm(
             user,
             password,
+            client,
             now,
             WrongPassword("The password is not right; the account was kept.", "password"),
         )

@@ -14,6 +14,7 @@ class EventKind(StrEnum):
     LOGOUT_EVERYWHERE = "logout_everywhere"
     SIGNUP = "signup"
     PASSWORD_CHANGED = "password_changed"  # noqa: S105 (an event name, not a password)
+    PASSWORD_CHECK_FAILED = "password_check_failed"  # noqa: S105 (an event name, not a password)
     ACCOUNT_DELETED = "account_deleted"
     ADMIN_USER_ADDED = "admin_user_added"
     ADMIN_USERS_IMPORTED = "admin_users_imported"

@@ -83,10 +83,15 @@ class Operator:
         self.store.tx.end_read()
         return found
 
-    def events(self, since: datetime | None, username: str | None) -> Sequence[LoginEvent]:
-        """Return the events from ``since`` on, all or those of the user named ``username``."""
+    def events(
+        self, since: datetime | None, username: str | None
+    ) -> Sequence[tuple[LoginEvent, str | None]]:
+        """Return the events from ``since`` on, all or those of the user named ``username``.
+
+        Each comes with the name of its account today, or None for no account or a removed one.
+        """
         user_id = self.find(username).id if username is not None else None
-        found = self.store.events.since(since, user_id)
+        found = self.store.events.since_named(since, user_id)
         self.store.tx.end_read()
         return found
 

@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 
 from .client import Client
 from .errors import Busy, ReauthenticationRequired, WrongPassword
+from .kinds import EventKind
 from .models import User
 from .security import passwords
 from .security.passwords import Hasher
@@ -52,17 +53,25 @@ class Sudo:
         now: datetime,
     ) -> None:
         """Put ``session`` in sudo mode after checking its owner's password."""
-        self.confirm(user, password, now, WrongPassword("The password is not right.", "password"))
+        wrong = WrongPassword("The password is not right.", "password")
+        self.confirm(user, password, client, now, wrong)
         with self.store.tx.write():
             self.store.sessions.authenticate(session.id, now)
 
     def confirm(
-        self, user: User | UserSnapshot, password: str, now: datetime, wrong: WrongPassword
+        self,
+        user: User | UserSnapshot,
+        password: str,
+        client: Client,
+        now: datetime,
+        wrong: WrongPassword,
     ) -> None:
         """Raise ``wrong`` unless ``password`` is ``user``'s (an owner's confirmation).
 
         The check counts against the account's throttle like a login, so a stolen session
         cannot guess the password faster than a stranger at the login form could (Throttled).
+        A wrong password is in the event log: the owner's, or a stolen session's guess. Being
+        counted first, such rows come no faster than the throttle lets confirmations come.
         """
         counted = self.throttle.admit_confirmation(user.username_key, now)
         secret = passwords.normalize(password) if password else None
@@ -72,5 +81,9 @@ class Sudo:
             self.throttle.refund(counted)
             raise
         if not matches:
+            with self.store.tx.write():
+                self.store.events.record(
+                    EventKind.PASSWORD_CHECK_FAILED, now, client, user.id, user.username
+                )
             raise wrong
         self.throttle.succeeded(counted)

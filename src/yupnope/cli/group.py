@@ -101,7 +101,8 @@ def printable(text: str) -> str:
     )
 
 
-@click.group()
+# -h as well as --help, on every command: each context takes its parent's help option names.
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="yupnope")
 def cli() -> None:
     """Run and manage a yupnope login server."""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import click
 
 from .. import wiring
@@ -44,13 +46,18 @@ def groups_remove(name: str, force: bool) -> None:
 
 
 @groups.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON array.")
 @one_line_errors
-def groups_list() -> None:
+def groups_list(as_json: bool) -> None:
     """Print a table of groups: name and number of members."""
     with open_app():
-        rows: list[tuple[str, ...]] = [("GROUP", "MEMBERS")]
-        rows += [(name, str(count)) for name, count in wiring.operator().groups()]
-        print_table(rows)
+        found = wiring.operator().groups()
+    if as_json:
+        click.echo(json.dumps([{"name": name, "members": count} for name, count in found]))
+        return
+    rows: list[tuple[str, ...]] = [("GROUP", "MEMBERS")]
+    rows += [(name, str(count)) for name, count in found]
+    print_table(rows)
 
 
 @users.command("groups")

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import click
 
-from .. import wiring
+from .. import new_passwords, wiring
 from ..models import User
 from ..operator import Operator
 from .group import cli, now, one_line_errors, open_app, print_table
@@ -31,7 +31,12 @@ def _user(username: str) -> Iterator[tuple[Operator, User]]:
         yield operator, operator.find(username)
 
 
-def _read_new_password(from_stdin: bool) -> str:
+def _read_new_password(from_stdin: bool, username: str) -> str:
+    """Return a new password for ``username``: one line of stdin, or typed twice.
+
+    A typed one is checked against the policy before it is asked again, so a refused password
+    is not typed twice for nothing; the caller's own check then stands for one from stdin.
+    """
     if from_stdin:
         try:
             line = sys.stdin.readline()
@@ -39,7 +44,11 @@ def _read_new_password(from_stdin: bool) -> str:
             raise click.ClickException("the password on standard input is not UTF-8 text") from None
         # One line, without its line ending (a Windows "\r\n" too); other spaces are the password's.
         return line.removesuffix("\n").removesuffix("\r")
-    value: str = click.prompt("Password", hide_input=True, confirmation_prompt=True, err=True)
+    value: str = click.prompt("Password", hide_input=True, err=True)
+    new_passwords.acceptable(value, username, "password")
+    again: str = click.prompt("Repeat for confirmation", hide_input=True, err=True)
+    if again != value:
+        raise click.ClickException("the two passwords do not match; nothing was changed")
     return value
 
 
@@ -56,7 +65,7 @@ def users_add(username: str, password_stdin: bool, email: str | None) -> None:
         # Say a name or address is taken before asking for a password that would be thrown away.
         name = operator.free_name(username)
         address = addresses.free(email) if email is not None else None
-        password = _read_new_password(password_stdin)
+        password = _read_new_password(password_stdin, name.display)
         user = operator.add_user(name.display, password, now())
         if address is not None:
             addresses.set_by_operator(user, address, now())
@@ -71,18 +80,33 @@ def users_add(username: str, password_stdin: bool, email: str | None) -> None:
 def users_set_password(username: str, password_stdin: bool) -> None:
     """Set a user's password and end their sessions."""
     with _user(username) as (operator, user):
-        operator.set_password(user, _read_new_password(password_stdin), now())
+        operator.set_password(user, _read_new_password(password_stdin, user.username), now())
         click.echo(f"Set a new password for {user.username!r}; their sessions were ended.")
 
 
 @users.command("remove")
 @click.argument("username")
+@click.option("--yes", is_flag=True, help="Remove without asking (for scripts).")
 @one_line_errors
-def users_remove(username: str) -> None:
-    """Delete a user and end their sessions."""
+def users_remove(username: str, yes: bool) -> None:
+    """Delete a user and end their sessions, after asking (unless --yes)."""
     with _user(username) as (operator, user):
+        question = (
+            f"Remove user {user.username!r} for good, with their sessions, tokens, second "
+            "factors and their sign-ins to apps?"
+        )
+        if not yes and not _agreed(question):
+            raise click.ClickException(f"kept user {user.username!r}: nothing was removed")
         operator.remove_user(user, now())
         click.echo(f"Removed user {user.username!r}.")
+
+
+def _agreed(question: str) -> bool:
+    """Ask ``question`` on stderr; return whether the answer was yes (an end of input is no)."""
+    try:
+        return click.confirm(question, err=True)
+    except click.Abort:
+        return False
 
 
 @users.command("disable")

@@ -6,16 +6,19 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import cast
 
-from sqlalchemy import Insert, Table, delete, insert, select
+from sqlalchemy import ColumnElement, Insert, Table, delete, insert, select
 from sqlalchemy.orm import Session as OrmSession
 
 from ..client import Client
 from ..kinds import EventKind
-from ..models import LoginEvent
+from ..models import LoginEvent, User
 
 events = cast(Table, LoginEvent.__table__)
 
 INSERT_EVENT: Insert = insert(events)
+
+#: The log in the order things happened: by time, then by row for events of one moment.
+OLDEST_FIRST = (LoginEvent.at, LoginEvent.id)
 
 
 class EventRows:
@@ -51,12 +54,23 @@ class EventRows:
         self, since: datetime | None = None, user_id: int | None = None
     ) -> Sequence[LoginEvent]:
         """Return events from ``since`` on, oldest first, all or one user's."""
-        query = select(LoginEvent).order_by(LoginEvent.at, LoginEvent.id)
-        if since is not None:
-            query = query.where(LoginEvent.at >= since)
-        if user_id is not None:
-            query = query.where(LoginEvent.user_id == user_id)
+        query = select(LoginEvent).where(*_window(since, user_id)).order_by(*OLDEST_FIRST)
         return self.session.scalars(query).all()
+
+    def since_named(
+        self, since: datetime | None = None, user_id: int | None = None
+    ) -> Sequence[tuple[LoginEvent, str | None]]:
+        """Return what ``since`` returns, each event with its account's name (None: removed).
+
+        An event such as a logout keeps only the account's number; the log shows its name.
+        """
+        query = (
+            select(LoginEvent, User.username)
+            .outerjoin(User, User.id == LoginEvent.user_id)
+            .where(*_window(since, user_id))
+            .order_by(*OLDEST_FIRST)
+        )
+        return [(event, name) for event, name in self.session.execute(query)]
 
     def latest(self, user_id: int, kinds: Sequence[str], limit: int) -> Sequence[LoginEvent]:
         """Return one user's latest events of ``kinds``, newest first, at most ``limit``."""
@@ -81,3 +95,13 @@ class EventRows:
         """Delete events older than ``before``; return how many."""
         result = self.session.execute(delete(LoginEvent).where(LoginEvent.at < before))
         return result.rowcount  # type: ignore[attr-defined, no-any-return]
+
+
+def _window(since: datetime | None, user_id: int | None) -> list[ColumnElement[bool]]:
+    """Return the conditions that keep the events from ``since`` on, all or one user's."""
+    conditions: list[ColumnElement[bool]] = []
+    if since is not None:
+        conditions.append(LoginEvent.at >= since)
+    if user_id is not None:
+        conditions.append(LoginEvent.user_id == user_id)
+    return conditions
