@@ -47,7 +47,7 @@ from yupnope import wiring
 from yupnope.client import Client
 from yupnope.mail.letters import Letter
 from yupnope.mail.outbox import Outbox
-from yupnope.mail.sender import Sender, retry_wait
+from yupnope.mail.sender import GIVE_UP_AFTER, LONGEST_RETRY, Sender, retry_wait
 from yupnope.mail_tables import OutgoingMail
 
 MAIL_FROM = "yupnope <login@example.com>"
@@ -393,6 +393,28 @@ def test_a_refused_recipient_is_dropped_only_for_good(
     # Refused for good, it is never tried again; refused for now, it is, after its wait.
     assert send_due(mail_app, first + timedelta(days=1)) == 0
     assert outbox(mail_app)[0].attempts == (1 if dropped else 2)
+    assert smtp.inbox.received == []
+
+
+def test_a_letter_failing_for_two_days_is_dropped(mail_app: Flask, smtp: SmtpServer) -> None:
+    smtp.refusals["full@example.com"] = "452 4.2.2 Mailbox full"
+    queued = datetime.now(UTC)
+    with mail_app.app_context():
+        Outbox(wiring.store()).queue(Letter.TEST, "full@example.com", queued)
+
+    assert send_due(mail_app, queued) == 0
+    almost = queued + GIVE_UP_AFTER - timedelta(seconds=1)
+    assert send_due(mail_app, almost) == 0
+    (row,) = outbox(mail_app)
+    assert (row.sent_at, row.attempts) == (None, 2)
+
+    given_up = almost + LONGEST_RETRY
+    assert send_due(mail_app, given_up) == 0
+    (row,) = outbox(mail_app)
+    assert row.sent_at == given_up
+    assert row.last_error is not None and "452" in row.last_error
+    assert send_due(mail_app, given_up + GIVE_UP_AFTER) == 0
+    assert outbox(mail_app)[0].attempts == 3
     assert smtp.inbox.received == []
 
 

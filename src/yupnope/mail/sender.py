@@ -3,7 +3,8 @@
 Each letter is leased by one conditional UPDATE before it is written, so two senders (two
 workers, two instances) never send one letter twice; a sender that dies holding one leaves it
 to another once the lease runs out. A refusal the server says is permanent (a 5xx reply)
-drops the letter; anything else tries again later, waiting twice as long each time.
+drops the letter; anything else tries again later, waiting twice as long each time, until the
+letter is GIVE_UP_AFTER old: then it is dropped too.
 """
 
 from __future__ import annotations
@@ -29,6 +30,11 @@ LEASE = timedelta(minutes=10)
 #: The wait before the first retry, doubled at each one, up to the longest.
 FIRST_RETRY = timedelta(seconds=30)
 LONGEST_RETRY = timedelta(hours=1)
+
+#: The age at which a letter that keeps failing is dropped: by then its link is of no use (an
+#: address's confirmation lives as long, VERIFY_LIFETIME; a reset, an hour by default), and a
+#: letter that cannot be written (an instance's broken template) would be tried for ever.
+GIVE_UP_AFTER = VERIFY_LIFETIME
 
 #: Letters one round sends at most: the rest wait for the next round.
 BATCH = 50
@@ -84,9 +90,13 @@ class Sender:
                 # Any failure, the mail server's or a letter's own (an instance's template):
                 # the letter is kept and tried again later, and the round goes on.
                 error = describe(exc)
-                log.warning("mail %d to the mail server failed: %s", mail_id, error)
+                given_up = now - mail.created_at >= GIVE_UP_AFTER
+                if given_up:
+                    log.error("mail %d dropped, failing for %s: %s", mail_id, GIVE_UP_AFTER, error)
+                else:
+                    log.warning("mail %d to the mail server failed: %s", mail_id, error)
                 with self.store.tx.write():
-                    if _permanent(exc):
+                    if given_up or _permanent(exc):
                         # Dropped: marked done, and the reason kept below.
                         self.store.mail.sent(mail_id, now)
                     self.store.mail.failed(mail_id, error, now + retry_wait(attempts))
