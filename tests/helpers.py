@@ -5,6 +5,7 @@ Fixtures live in conftest.py; everything here is an ordinary function or class t
 
 from __future__ import annotations
 
+import hashlib
 import http.client
 import os
 import secrets
@@ -14,13 +15,14 @@ import subprocess
 import sys
 import threading
 import time
+from base64 import urlsafe_b64encode
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, NoReturn
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 import argon2
 import pytest
@@ -524,3 +526,49 @@ def schema_is_current(engine: Engine) -> bool:
     with engine.connect() as connection:
         applied = set(MigrationContext.configure(connection).get_current_heads())
     return applied == heads
+
+
+#: The redirect URI of the apps tests register.
+APP_CALLBACK = "https://app.example/callback"
+
+
+def sign_in_to_app(app: Flask, browser: FlaskClient, name: str = "Notes") -> str:
+    """Sign ``browser``'s user in to a new app ``name`` (no consent page); return the grant.
+
+    The whole code flow with PKCE, as an app runs it: the authorization request in the
+    browser, the code redeemed at the token endpoint with the client's secret.
+    """
+    with app.app_context():
+        client = wiring.oidc_clients().add(name, [APP_CALLBACK], datetime.now(UTC), consent=False)
+    verifier = secrets.token_urlsafe(48)
+    challenge = urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=")
+    asked = browser.get(
+        "/oidc/authorize",
+        query_string={
+            "response_type": "code",
+            "client_id": client.client_id,
+            "redirect_uri": APP_CALLBACK,
+            "scope": "openid profile",
+            "code_challenge": challenge.decode(),
+            "code_challenge_method": "S256",
+        },
+    )
+    assert asked.status_code == 302, asked.data
+    (code,) = parse_qs(urlsplit(asked.headers["Location"]).query)["code"]
+    assert client.client_secret is not None
+    redeemed = app.test_client().post(
+        "/oidc/token",
+        data={
+            "grant_type": "authorization_code",
+            "code": code,
+            "redirect_uri": APP_CALLBACK,
+            "code_verifier": verifier,
+        },
+        auth=(client.client_id, client.client_secret),
+    )
+    assert redeemed.status_code == 200, redeemed.json
+    with app.app_context():
+        (grant,) = [
+            c.grant for c in wiring.connections().alive() if c.client_id == client.client_id
+        ]
+    return grant

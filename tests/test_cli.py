@@ -23,7 +23,14 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from authenticator import SoftAuthenticator
-from helpers import GOOD_PASSWORD, SAME_ORIGIN, assert_one_line_error, run_cli, run_yupnope
+from helpers import (
+    GOOD_PASSWORD,
+    SAME_ORIGIN,
+    assert_one_line_error,
+    run_cli,
+    run_yupnope,
+    sign_in_to_app,
+)
 from helpers import login as post_login_form
 
 TUTORIAL_USERS = {"david": {"password": "Baldy1"}, "kate": {"password": "k8t"}}
@@ -805,6 +812,14 @@ def test_audit_records_every_kind_of_event_and_no_secret(
     secrets.add(other.token)
     ended_one = alice.delete(f"/api/v1/me/sessions/{other.record.id}", headers=SAME_ORIGIN)
     assert ended_one.status_code == 204
+    # alice signs in to two apps with OpenID Connect: she signs out of one, the operator ends
+    # the other.
+    first_app = sign_in_to_app(app, alice, "Notes")
+    signed_out = alice.post(f"/account/apps/{first_app}/sign-out", headers=SAME_ORIGIN)
+    assert signed_out.status_code == 303
+    second_app = sign_in_to_app(app, alice, "Photos")
+    assert run_cli(runner, "oidc", "grants", "revoke", second_app).exit_code == 0
+    secrets |= {first_app, second_app}
 
     # Second factors: alice sets up an app (ten recovery codes with it), logs in elsewhere with
     # a recovery code, then fails at the second step until she is throttled, and removes the
@@ -958,9 +973,18 @@ def test_audit_records_every_kind_of_event_and_no_secret(
         EventKind.EMAIL_REMOVED: ("carol", True, web),
         EventKind.PASSWORD_RESET: ("carol", True, web),
         EventKind.NOT_ME: ("carol", True, web),
+        EventKind.APP_SIGNED_IN: ("alice", True, web),
+        EventKind.APP_SIGNED_OUT: ("alice", True, web),
+        EventKind.ADMIN_APP_SIGNED_OUT: ("alice", True, cli),
     }
     #: Kinds that happen more than once above: alice's logins, and the codes she got wrong.
-    repeated = {EventKind.LOGIN: 3, EventKind.SECOND_FACTOR_FAILED: 5}
+    repeated = {EventKind.LOGIN: 3, EventKind.SECOND_FACTOR_FAILED: 5, EventKind.APP_SIGNED_IN: 2}
+    #: The app each event about apps names.
+    apps = {
+        EventKind.APP_SIGNED_IN: {"Notes", "Photos"},
+        EventKind.APP_SIGNED_OUT: {"Notes"},
+        EventKind.ADMIN_APP_SIGNED_OUT: {"Photos"},
+    }
     assert set(expected) == set(EventKind)
     every = sorted(kind.value for kind in EventKind for _ in range(repeated.get(kind, 1)))
     with app.app_context():
@@ -974,6 +998,7 @@ def test_audit_records_every_kind_of_event_and_no_secret(
             assert (event.client_address, event.user_agent) == (address, agent), event.kind
             about_group = event.kind.startswith("admin_group")
             assert event.group_name == ("staff" if about_group else None), event.kind
+            assert event.app_name in apps.get(EventKind(event.kind), {None}), event.kind
 
     with closing(sqlite3.connect(instance / "yupnope.db")) as database:
         rows = database.execute("SELECT * FROM login_events").fetchall()
@@ -990,17 +1015,23 @@ def test_audit_records_every_kind_of_event_and_no_secret(
         "EVENT",
         "USER",
         "GROUP",
+        "APP",
         "ADDRESS",
         "USER AGENT",
     ]
     assert sorted(re.split(r" {2,}", line)[1] for line in lines[1:]) == every
     assert re.search(
-        r"^\S+ \S+ +login +alice +- +192\.0\.2\.10 +AuditBrowser/1\.0$", printed.stdout, re.M
+        r"^\S+ \S+ +login +alice +- +- +192\.0\.2\.10 +AuditBrowser/1\.0$", printed.stdout, re.M
     )
-    assert re.search(r"^\S+ \S+ +logout_everywhere +carol +- +192\.0\.2\.10 ", printed.stdout, re.M)
-    assert re.search(r"^\S+ \S+ +admin_users_imported +- +- +cli +-$", printed.stdout, re.M)
     assert re.search(
-        r"^\S+ \S+ +admin_group_member_added +alice +staff +cli +-$", printed.stdout, re.M
+        r"^\S+ \S+ +logout_everywhere +carol +- +- +192\.0\.2\.10 ", printed.stdout, re.M
+    )
+    assert re.search(r"^\S+ \S+ +admin_users_imported +- +- +- +cli +-$", printed.stdout, re.M)
+    assert re.search(
+        r"^\S+ \S+ +admin_app_signed_out +alice +- +Photos +cli +-$", printed.stdout, re.M
+    )
+    assert re.search(
+        r"^\S+ \S+ +admin_group_member_added +alice +staff +- +cli +-$", printed.stdout, re.M
     )
 
     only_alice = run_cli(runner, "audit", "--user", "ALICE")
@@ -1022,6 +1053,8 @@ def test_audit_records_every_kind_of_event_and_no_secret(
     assert logout["user_id"] == ids["carol"]
     assert logout["address"] == "192.0.2.10"
     assert datetime.fromisoformat(logout["at"]).tzinfo is not None
+    out_of_app = next(item for item in objects if item["event"] == "app_signed_out")
+    assert (out_of_app["user"], out_of_app["app"]) == ("alice", "Notes")
     failed = next(item for item in objects if item["event"] == "login_failed")
     assert (failed["user"], failed["user_id"]) == (None, None)
 

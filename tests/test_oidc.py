@@ -389,6 +389,44 @@ def test_revocation_and_introspection(app: Flask, browser: FlaskClient) -> None:
     assert looked.json == {"active": False}
 
 
+def test_a_person_sees_their_apps_and_signs_out_of_one(app: Flask, browser: FlaskClient) -> None:
+    flow, tokens = signed_in(app, browser)
+    with app.app_context():
+        (connection,) = wiring.connections().alive()
+    page = browser.get("/account").get_data(as_text=True)
+    assert "Apps you signed in to" in page
+    assert "<strong>Notes</strong>: stays signed in, sharing openid, profile, groups" in page
+    assert f"/account/apps/{connection.grant}/sign-out" in page
+
+    add_user(app, "bob")
+    bob = app.test_client()
+    assert login(bob, "bob").status_code == 303
+    assert "Apps you signed in to" not in bob.get("/account").get_data(as_text=True)
+    for path in (f"/account/apps/{connection.grant}/sign-out", "/account/apps/nothing/sign-out"):
+        assert bob.post(path, headers=SAME_ORIGIN).status_code == 404
+    cross_site = {"Sec-Fetch-Site": "cross-site"}
+    sign_out = f"/account/apps/{connection.grant}/sign-out"
+    assert browser.post(sign_out, headers=cross_site).status_code == 403
+
+    out = browser.post(sign_out, headers=SAME_ORIGIN)
+    assert out.status_code == 303
+    assert out.headers["Location"] == "/account?done=app-signed-out#apps"
+    page = browser.get("/account?done=app-signed-out").get_data(as_text=True)
+    assert "You were signed out of that app." in page
+    assert "Apps you signed in to" not in page
+    bearer = {"Authorization": f"Bearer {tokens['access_token']}"}
+    assert browser.get("/oidc/userinfo", headers=bearer).status_code == 401
+    refresh = {"grant_type": "refresh_token", "refresh_token": tokens["refresh_token"]}
+    assert app.test_client().post("/oidc/token", data=refresh, auth=flow.auth).status_code == 400
+    # Its consent is forgotten: the next sign-in asks again.
+    again = browser.get("/oidc/authorize", query_string=start(flow.client).query)
+    assert again.status_code == 200 and b"Allow" in again.data
+    with app.app_context():
+        events = [(e.kind, e.username, e.app_name) for e, _ in wiring.operator().events(None, None)]
+    assert ("app_signed_in", "ada", "Notes") in events
+    assert events[-1] == ("app_signed_out", "ada", "Notes")
+
+
 def test_tokens_end_with_the_users_other_credentials(app: Flask, browser: FlaskClient) -> None:
     _, tokens = signed_in(app, browser)
     with app.app_context():

@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import re
 import secrets
 from collections.abc import Callable, Iterator
 from urllib.parse import parse_qs, urlencode, urlsplit
@@ -75,7 +76,8 @@ def authorize_url(server: LiveServer, client_id: str, redirect_uri: str) -> tupl
 
 
 def visit_app_pages(page: Page, server: LiveServer, name: str, app_url: str) -> Iterator[str]:
-    """Walk the journey: login asked, consent, the app, a refusal, logout; yield each page."""
+    """Walk the journey: login asked, consent, the app, the account's apps (signing out of it),
+    a refusal, logout; yield each page."""
     client_id = register(server, app_url)
     url, verifier = authorize_url(server, client_id, app_url)
     page.goto(url)
@@ -104,6 +106,11 @@ def visit_app_pages(page: Page, server: LiveServer, name: str, app_url: str) -> 
     )
     assert tokens.status_code == 200, tokens.text
     assert "id_token" in tokens.json()
+    page.goto(server.url + "/account#apps")
+    expect(page.get_by_role("heading", name="Apps you signed in to")).to_be_visible()
+    yield "account-apps"
+    page.get_by_role("button", name=re.compile("^Sign out of Notes")).click()
+    expect(page.get_by_text("You were signed out of that app.")).to_be_visible()
     closed = register(server, app_url, "--groups", "admins")
     page.goto(authorize_url(server, closed, app_url)[0])
     expect(page.get_by_text("not among those allowed to use Notes")).to_be_visible()
@@ -136,4 +143,4 @@ def test_every_app_page_passes_axe_in_every_look(
         page.context.clear_cookies()
         return visit_app_pages(page, server, name, app_url)
 
-    check_every_look(open_context, visit, pages=4)
+    check_every_look(open_context, visit, pages=5)

@@ -49,3 +49,6 @@ class EventKind(StrEnum):
     EMAIL_VERIFIED = "email_verified"
     EMAIL_REMOVED = "email_removed"
     ADMIN_EMAIL_SET = "admin_email_set"
+    APP_SIGNED_IN = "app_signed_in"
+    APP_SIGNED_OUT = "app_signed_out"
+    ADMIN_APP_SIGNED_OUT = "admin_app_signed_out"

@@ -237,6 +237,9 @@ class LoginEvent(Base):
     username: Mapped[str | None] = mapped_column(String(64), default=None)
     #: The group an operator's change was about, kept after the group is removed.
     group_name: Mapped[str | None] = mapped_column(String(64), default=None)
+    #: The app (an OpenID Connect client's name) a sign-in to apps was about, kept after the app
+    #: is removed.
+    app_name: Mapped[str | None] = mapped_column(String(100), default=None)
     client_address: Mapped[str | None] = mapped_column(String(64), default=None)
     user_agent: Mapped[str | None] = mapped_column(String(256), default=None)
 

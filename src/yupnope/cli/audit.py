@@ -29,7 +29,9 @@ def audit(username: str | None, since: str | None, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps([_as_object(event, name) for event, name in found]))
         return
-    rows: list[tuple[str, ...]] = [("TIME", "EVENT", "USER", "GROUP", "ADDRESS", "USER AGENT")]
+    rows: list[tuple[str, ...]] = [
+        ("TIME", "EVENT", "USER", "GROUP", "APP", "ADDRESS", "USER AGENT")
+    ]
     for event, name in found:
         user = event.username or name or (f"#{event.user_id}" if event.user_id else "-")
         rows.append(
@@ -38,6 +40,7 @@ def audit(username: str | None, since: str | None, as_json: bool) -> None:
                 event.kind,
                 user,
                 event.group_name or "-",
+                event.app_name or "-",
                 event.client_address or "-",
                 event.user_agent or "-",
             )
@@ -53,6 +56,7 @@ def _as_object(event: LoginEvent, name: str | None) -> dict[str, object]:
         "user": event.username or name,
         "user_id": event.user_id,
         "group": event.group_name,
+        "app": event.app_name,
         "address": event.client_address,
         "user_agent": event.user_agent,
     }

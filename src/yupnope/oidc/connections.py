@@ -1,10 +1,14 @@
-"""List and end the grants people gave apps: the operator's view of who is signed in where."""
+"""List and end the grants people gave apps: who is signed in where, for the operator and them."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
 
+from ..client import OPERATOR, Client
+from ..kinds import EventKind
+from ..provider_tables import OidcClient
+from ..snapshots import UserSnapshot
 from ..store import Store
 from .errors import UnknownGrant
 
@@ -46,7 +50,34 @@ class Connections:
         ]
 
     def revoke(self, grant: str, now: datetime) -> None:
-        """End a grant: every access and refresh token of it stops working at once."""
+        """End a grant for the operator: every token of it stops working at once."""
         with self.store.tx.write():
-            if not self.store.grants.revoke_family(grant, now):
+            found = self.store.grants.family(grant)
+            if found is None or not self.store.grants.revoke_family(grant, now):
                 raise UnknownGrant(grant)
+            token, client = found
+            self._record(EventKind.ADMIN_APP_SIGNED_OUT, token.user_id, client, OPERATOR, now)
+
+    def sign_out(self, user: UserSnapshot, grant: str, caller: Client, now: datetime) -> bool:
+        """End one of ``user``'s own grants and forget their consent to its app.
+
+        The app's tokens stop working at once, and its next sign-in asks the person again.
+        Returns False when ``user`` has no live grant by that id.
+        """
+        with self.store.tx.write():
+            found = self.store.grants.family(grant)
+            if found is None or found[0].user_id != user.id:
+                return False
+            token, client = found
+            self.store.grants.revoke_family(grant, now)
+            self.store.apps.forget_consents_of(user.id, client.id)
+            self._record(EventKind.APP_SIGNED_OUT, user.id, client, caller, now)
+        return True
+
+    def _record(
+        self, kind: EventKind, user_id: int, client: OidcClient, caller: Client, now: datetime
+    ) -> None:
+        """Log ``kind`` about ``user_id``'s sign-in to ``client``, the user named as they are."""
+        user = self.store.users.by_id(user_id)
+        name = user.username if user is not None else None
+        self.store.events.record(kind, now, caller, user_id, name, app_name=client.name)

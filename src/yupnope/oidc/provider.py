@@ -73,7 +73,7 @@ class Provider(AuthorizationServer):  # type: ignore[misc]
         self.caller = client
         self.now = now
         self.clients = Clients(store)
-        self.codes = Codes(store, now)
+        self.codes = Codes(store, client, now)
         self.tokens = Tokens(store, now)
         self.keys = KeyRing(store, sealer)
         self.register_token_generator("default", self.tokens.generate)

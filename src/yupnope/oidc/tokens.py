@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from ..client import Client
+from ..kinds import EventKind
 from ..provider_tables import AuthorizationCode, OidcToken
 from ..security import tokens
 from ..store import Store
@@ -105,15 +107,28 @@ class IssuedToken:
 class Codes:
     """Save the codes the authorization endpoint hands out, and redeem each once."""
 
-    def __init__(self, store: Store, now: datetime) -> None:
+    def __init__(self, store: Store, caller: Client, now: datetime) -> None:
         self.store = store
+        self.caller = caller
         self.now = now
 
     def save(self, code: str, client: RegisteredClient, end_user: EndUser, request: Any) -> None:
-        """Keep a new code's digest with what its tokens will say."""
+        """Keep a new code's digest with what its tokens will say; log the sign-in to the app.
+
+        The event is the person's, from their browser: the code is handed out on their request
+        to the authorization endpoint, not on the app's later one that redeems it.
+        """
         data = request.payload.data
         auth = end_user.authentication
         with self.store.tx.write():
+            self.store.events.record(
+                EventKind.APP_SIGNED_IN,
+                self.now,
+                self.caller,
+                end_user.user.id,
+                end_user.user.username,
+                app_name=client.name,
+            )
             self.store.grants.add_code(
                 AuthorizationCode(
                     code_digest=tokens.digest(code),

@@ -35,6 +35,7 @@ class EventRows:
         user_id: int | None = None,
         username: str | None = None,
         group_name: str | None = None,
+        app_name: str | None = None,
     ) -> None:
         """Append one event to the log."""
         self.session.execute(
@@ -45,6 +46,7 @@ class EventRows:
                 "user_id": user_id,
                 "username": username,
                 "group_name": group_name,
+                "app_name": app_name,
                 "client_address": client.address,
                 "user_agent": client.user_agent,
             },

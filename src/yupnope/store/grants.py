@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import delete, func, or_, select, update
+from sqlalchemy import Select, delete, func, or_, select, update
 from sqlalchemy.orm import Session as OrmSession
 
 from ..provider_tables import AuthorizationCode, OidcClient, OidcToken
@@ -84,20 +84,16 @@ class GrantRows:
 
     def families(self, user_id: int | None = None) -> Sequence[tuple[OidcToken, OidcClient]]:
         """Return the newest live token of each grant (of one user, or all), with its client."""
-        newest = (
-            select(func.max(OidcToken.id))
-            .where(OidcToken.revoked_at.is_(None))
-            .group_by(OidcToken.family)
-        )
-        query = (
-            select(OidcToken, OidcClient)
-            .join(OidcClient, OidcClient.id == OidcToken.client_row)
-            .where(OidcToken.id.in_(newest))
-            .order_by(OidcToken.id)
-        )
+        query = _newest_live()
         if user_id is not None:
             query = query.where(OidcToken.user_id == user_id)
         return [(token, client) for token, client in self.session.execute(query).all()]
+
+    def family(self, family: str) -> tuple[OidcToken, OidcClient] | None:
+        """Return the newest live token of one grant, with its client; None if it has ended."""
+        query = _newest_live().where(OidcToken.family == family)
+        found = self.session.execute(query).one_or_none()
+        return None if found is None else (found[0], found[1])
 
     def delete_of(self, user_id: int) -> None:
         """Delete a user's codes and tokens: they end with the user's other credentials."""
@@ -115,3 +111,18 @@ class GrantRows:
         deleted: int = self.session.execute(codes).rowcount  # type: ignore[attr-defined]
         deleted += self.session.execute(tokens).rowcount  # type: ignore[attr-defined]
         return deleted
+
+
+def _newest_live() -> Select[OidcToken, OidcClient]:
+    """Return the query of each live grant's newest token with its client, oldest grant first."""
+    newest = (
+        select(func.max(OidcToken.id))
+        .where(OidcToken.revoked_at.is_(None))
+        .group_by(OidcToken.family)
+    )
+    return (
+        select(OidcToken, OidcClient)
+        .join(OidcClient, OidcClient.id == OidcToken.client_row)
+        .where(OidcToken.id.in_(newest))
+        .order_by(OidcToken.id)
+    )

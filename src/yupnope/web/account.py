@@ -1,7 +1,8 @@
 """Serve the account page: change the password, log out everywhere, delete the account.
 
 The page also shows the second factors, which web/factors.py and web/passkeys.py change, and
-the security centre (email address, open sessions, recent sign-ins: web/security_centre.py).
+the security centre (email address, open sessions, apps signed in to, recent sign-ins:
+web/security_centre.py).
 """
 
 from __future__ import annotations
@@ -127,6 +128,7 @@ def _account_page(
         email=email,
         address=wiring.addresses().of(user.id) if email != "off" else None,
         sessions=wiring.sessions().of_user(user.id),
+        apps=wiring.connections().alive(user.id),
         this_session=record.id,
         sign_ins=wiring.notices().recent_sign_ins(user.id),
     )

@@ -1,7 +1,8 @@
-"""Serve the account's security centre: its email address, open sessions and recent sign-ins.
+"""Serve the account's security centre: its email address, sessions, apps and recent sign-ins.
 
 The address is given or changed here (confirmed by a link mailed to it) and removed, in sudo
-mode, since it can reset the password; each open session ends with a click.
+mode, since it can reset the password; each open session, and each app signed in with
+OpenID Connect, ends with a click.
 """
 
 from __future__ import annotations
@@ -71,3 +72,13 @@ def end_session(session_id: int) -> Response:
         guards.forget_cookie()
         return redirect(url_for("pages.login_form"), 303)
     return redirect(url_for("account.account", done="session-ended") + "#sessions", 303)
+
+
+@bp.post("/account/apps/<grant>/sign-out")
+@guards.login_required
+def sign_out_of_app(grant: str) -> Response:
+    """Sign the account out of one app: its tokens end, and its next sign-in asks again."""
+    _, user = guards.signed_in()
+    if not wiring.connections().sign_out(user, grant, guards.client(), guards.now()):
+        abort(404)
+    return redirect(url_for("account.account", done="app-signed-out") + "#apps", 303)
