@@ -55,13 +55,14 @@ class Limits:
 SUPPORTED = "sqlite:///PATH or postgresql://USER@HOST/NAME"
 
 
-def supported_url(url: str) -> URL:
+def supported_url(url: str, where: str = "") -> URL:
     """Return ``url`` parsed, PostgreSQL's with psycopg (3), or raise a one-line ConfigError.
 
     ``postgres://`` (as some hosts write it) and ``postgresql://`` (whose driver SQLAlchemy
-    takes to be psycopg2, not installed) both mean the psycopg driver yupnope installs.
+    takes to be psycopg2, not installed) both mean the psycopg driver yupnope installs. The
+    message names ``where`` the URL came from: the setting, unless the caller says otherwise.
     """
-    where = env_name("database_url")
+    where = where or env_name("database_url")
     try:
         parsed = make_url(url)
     except ArgumentError:
@@ -194,13 +195,34 @@ def ping(session: Session) -> bool:
 
 def engine_for(settings: Settings) -> Engine:
     """Return the engine the settings ask for."""
-    return make_engine(
-        settings.database_url,
-        Limits(
-            pool_size=settings.database_pool_size or Limits.pool_size,
-            connect_timeout=settings.database_timeout_seconds,
-            statement_timeout_ms=settings.database_statement_timeout_ms,
-        ),
+    return make_engine(settings.database_url, limits_for(settings))
+
+
+def limits_for(settings: Settings) -> Limits:
+    """Return the connections and waits the settings ask for."""
+    return Limits(
+        pool_size=settings.database_pool_size or Limits.pool_size,
+        connect_timeout=settings.database_timeout_seconds,
+        statement_timeout_ms=settings.database_statement_timeout_ms,
+    )
+
+
+def same_database(one: URL, other: URL) -> bool:
+    """Return whether two supported URLs name one database, whoever connects to it.
+
+    One SQLite file however its path is written; on PostgreSQL one host, port, database and
+    options (a search_path is a schema of its own). Two names of one server (``localhost``
+    and ``127.0.0.1``) are not seen as one: a copy refuses such a target as not empty.
+    """
+    if one.get_backend_name() != other.get_backend_name():
+        return False
+    if one.get_backend_name() == "sqlite":
+        return Path(one.database or "").resolve() == Path(other.database or "").resolve()
+    return (one.host, one.port or 5432, one.database, dict(one.query)) == (
+        other.host,
+        other.port or 5432,
+        other.database,
+        dict(other.query),
     )
 
 

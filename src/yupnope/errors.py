@@ -260,6 +260,10 @@ class SchemaError(Exception):
     """Refuse a database whose schema this code cannot bring up to date."""
 
 
+class CopyError(Exception):
+    """Refuse or undo a copy of the database: a target in use, or a count that came out wrong."""
+
+
 def _duration(seconds: int) -> str:
     """Return ``seconds`` in words a person reads at a glance, rounded up."""
     if seconds < 60:

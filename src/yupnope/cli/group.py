@@ -108,19 +108,6 @@ def cli() -> None:
     """Run and manage a yupnope login server."""
 
 
-@cli.group()
-def db() -> None:
-    """Manage the database schema."""
-
-
-@db.command("upgrade")
-@one_line_errors
-def db_upgrade() -> None:
-    """Apply every schema migration the database lacks."""
-    with open_app():
-        click.echo("The database schema is up to date.")
-
-
 @cli.command("prune")
 @click.option("--json", "as_json", is_flag=True, help="Print the counts as a JSON object.")
 @one_line_errors
