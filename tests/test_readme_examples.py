@@ -7,10 +7,12 @@ has gone fails it too.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -49,6 +51,9 @@ RUN_BY = {
     "Error: /srv/yupnope/yupnope.toml: access.rules[3].resources[1]: "
     '"^(/admin" is not a regular expression: missing ), unterminated subpattern at position 1': (
         "test_readme_examples.py::test_the_rules_error_is_what_a_bad_rule_prints"
+    ),
+    "systemctl stop 'yupnope@*'": (
+        "test_readme_examples.py::test_the_move_to_postgresql_copies_and_the_users_log_in"
     ),
     "$ yupnope rules explain 'https://app.example.com/admin?x=1' --user bob": (
         "test_cli_rules.py::test_the_readmes_example_is_what_explain_prints"
@@ -180,3 +185,57 @@ def test_the_rules_error_is_what_a_bad_rule_prints(runner: CliRunner, instance: 
     assert printed.exit_code == 1
     written = printed.stderr.strip().replace(str(instance.resolve()), "/srv/yupnope")
     assert written == shown
+
+
+def test_the_move_to_postgresql_copies_and_the_users_log_in(
+    tmp_path: Path, instance: Path, postgres_url: str
+) -> None:
+    """Run the move's middle lines on a test schema and a file for the environment.
+
+    The first and last lines stop and start the units of docs/deploy.md, installed from
+    deploy/yupnope.service (whose environment file the third line writes to); they are
+    checked against that unit, not run.
+    """
+    stop, copy, remember, start = block("systemctl stop ").splitlines()
+    assert stop == "systemctl stop 'yupnope@*'"
+    assert start == "systemctl start yupnope@8001 yupnope@8002"
+    unit = (REPOSITORY / "deploy" / "yupnope.service").read_text()
+    assert "EnvironmentFile=/etc/yupnope/yupnope.env" in unit
+    assert "yupnope@.service" in (REPOSITORY / "docs" / "deploy.md").read_text()
+
+    example_url = "postgresql://yupnope@db.example.com/yupnope"
+    env_file = tmp_path / "yupnope.env"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("YUPNOPE_")}
+    env["YUPNOPE_INSTANCE_PATH"] = str(instance)
+    env.update(environment(CHEAP_ARGON2))
+    env["PATH"] = f"{Path(sys.executable).parent}:{env['PATH']}"
+    password = "a passphrase from before"
+    added = subprocess.run(
+        ["yupnope", "users", "add", "ada", "--password-stdin"],
+        env=env,
+        input=password,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert added.returncode == 0, added.stderr
+    script = "\n".join((copy, remember)).replace(example_url, postgres_url)
+    script = script.replace("/etc/yupnope/yupnope.env", str(env_file))
+    moved = subprocess.run(
+        ["bash", "-e", "-c", script], env=env, capture_output=True, text=True, check=False
+    )
+    assert moved.returncode == 0, moved.stderr
+    assert re.search(r"^users +1$", moved.stdout, re.M)
+
+    setting, value = env_file.read_text().strip().split("=", 1)
+    assert setting == "YUPNOPE_DATABASE_URL"
+    moved_env = {**env, setting: value}
+    listed = subprocess.run(
+        ["yupnope", "users", "list", "--json"],
+        env=moved_env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert listed.returncode == 0, listed.stderr
+    assert [user["username"] for user in json.loads(listed.stdout)] == ["ada"]
