@@ -24,7 +24,7 @@ from joserfc import jwt
 from joserfc.jwk import KeySet
 from sqlalchemy import update
 
-from helpers import SAME_ORIGIN, add_user, login
+from helpers import GOOD_PASSWORD, SAME_ORIGIN, add_user, login
 from yupnope import wiring
 from yupnope.oidc.clients import NewClient
 from yupnope.provider_tables import AuthorizationCode
@@ -425,6 +425,27 @@ def test_a_person_sees_their_apps_and_signs_out_of_one(app: Flask, browser: Flas
         events = [(e.kind, e.username, e.app_name) for e, _ in wiring.operator().events(None, None)]
     assert ("app_signed_in", "ada", "Notes") in events
     assert events[-1] == ("app_signed_out", "ada", "Notes")
+
+
+def test_the_api_lists_the_apps_and_signs_out_of_one(app: Flask, browser: FlaskClient) -> None:
+    flow, tokens = signed_in(app, browser)
+    api = app.test_client()
+    session = api.post("/api/v1/sessions", json={"username": "ada", "password": GOOD_PASSWORD})
+    bearer = {"Authorization": f"Bearer {session.json['token']}"}
+    listed = api.get("/api/v1/me/apps", headers=bearer)
+    assert listed.status_code == 200
+    (only,) = listed.json["apps"]
+    assert only["name"] == "Notes" and only["client_id"] == flow.client.client_id
+    assert only["scope"] == "openid profile groups offline_access" and only["offline"] is True
+
+    assert api.delete("/api/v1/me/apps/no-such-grant", headers=bearer).status_code == 404
+    out = api.delete(f"/api/v1/me/apps/{only['grant']}", headers=bearer)
+    assert out.status_code == 204
+    assert api.get("/api/v1/me/apps", headers=bearer).json == {"apps": []}
+    app_bearer = {"Authorization": f"Bearer {tokens['access_token']}"}
+    assert api.get("/oidc/userinfo", headers=app_bearer).status_code == 401
+    again = api.delete(f"/api/v1/me/apps/{only['grant']}", headers=bearer)
+    assert again.status_code == 404 and again.json["code"] == "not_found"
 
 
 def test_tokens_end_with_the_users_other_credentials(app: Flask, browser: FlaskClient) -> None:

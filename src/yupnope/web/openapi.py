@@ -19,7 +19,7 @@ from flask_openapi3.openapi import OpenAPI
 from pydantic import ValidationError
 
 from ..config import Settings
-from . import api, mail_api, passkey_api, second_factor_api
+from . import api, apps_api, mail_api, passkey_api, second_factor_api
 from .answers import Refusal, problem
 from .problems import FieldError, Problem
 
@@ -56,6 +56,7 @@ def init_app(app: OpenAPI) -> None:
     app.register_api(second_factor_api.bp)
     app.register_api(passkey_api.bp)
     app.register_api(mail_api.bp)
+    app.register_api(apps_api.bp)
     app.add_url_rule("/api/openapi.json", "openapi", _specification)
 
 
