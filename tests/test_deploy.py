@@ -418,8 +418,8 @@ def test_nginx_in_front_of_two_instances(
         assert all(cookie.secure for cookie in browser.cookies)
         assert {"yupnope_session", "yupnope_device"} <= {c.name for c in browser.cookies}
         audit = run_yupnope(instance, "audit", "--user", "alice").stdout
-        # The columns: time, event, user, group ("-" for none), address, user agent.
-        assert re.search(r"\blogin\s+alice\s+-\s+127\.0\.0\.1\s", audit), audit
+        # The columns: time, event, user, group and app ("-" for none), address, user agent.
+        assert re.search(r"\blogin\s+alice\s+-\s+-\s+127\.0\.0\.1\s", audit), audit
         assert "203.0.113.7" not in audit and PROXY_SOURCE not in audit
 
         # One session, good on both instances: nginx takes turns between them.
