@@ -397,7 +397,7 @@ def test_an_address_of_an_existing_account_refuses_the_file(
     )
     users = {"bo": {"password": GOOD_PASSWORD, "email": "AL@example.com"}}
     result = run_cli(runner, "users", "import", str(write(tmp_path / "u.json", json.dumps(users))))
-    assert_one_line_error(result, "user 'bo'", "al@example.com", "nothing was imported")
+    assert_one_line_error(result, "user 'bo'", "AL@example.com", "nothing was imported")
     listed = json.loads(run_cli(runner, "users", "list", "--json").stdout)
     assert [user["username"] for user in listed] == ["al"]
 

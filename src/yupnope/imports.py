@@ -88,23 +88,18 @@ def import_users(
     addresses = [entry.email.lower() for _, entry in todo if entry.email is not None]
     taken = store.mail.taken_among(addresses)
     store.tx.end_read()
-    if taken:
-        owner = next(n for n, e in todo if e.email is not None and e.email.lower() in taken)
-        raise ImportFileError(
-            f"user {owner.display!r}: the address {min(taken)} belongs to an existing account; "
-            "nothing was imported"
-        )
+    for name, entry in todo:
+        if entry.email is not None and entry.email.lower() in taken:
+            raise ImportFileError(
+                f"user {name.display!r}: the address {entry.email} belongs to an existing "
+                "account; nothing was imported"
+            )
     report = ImportReport(skipped=[n.display for n in entries if n in existing])
     progress(len(report.skipped) + sum(1 for _, e in todo if e.password is None))
-    hasher = accounts.hasher
-
-    def hash_one(entry: ImportEntry) -> str:
-        return hasher.hash(entry.password) if entry.password is not None else ""
-
-    to_hash = [entry for _, entry in todo if entry.password is not None]
+    to_hash = [entry.password for _, entry in todo if entry.password is not None]
     made: list[str] = []
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
-        for encoded in pool.map(hash_one, to_hash):
+        for encoded in pool.map(accounts.hasher.hash, to_hash):
             made.append(encoded)
             progress(1)
     hashes = iter(made)
@@ -148,8 +143,8 @@ def import_users(
                 store.events.record(EventKind.ADMIN_USERS_IMPORTED, now, OPERATOR)
     except DuplicateKey:
         raise ImportFileError(
-            "another import or sign-up took one of these names or addresses meanwhile; nothing "
-            "was imported, run the import again"
+            "another import, sign-up or change took a name, address or group of this file "
+            "meanwhile; nothing was imported, run the import again"
         ) from None
     report.new_groups.extend(new_groups)
     return report
