@@ -38,6 +38,7 @@ from yupnope.errors import (
     WeakPassword,
     WrongPassword,
 )
+from yupnope.imports import ImportEntry
 from yupnope.kinds import EventKind
 from yupnope.models import Session
 from yupnope.operator import Operator
@@ -181,7 +182,10 @@ def test_login_rehashes_when_the_parameters_changed(app_factory: Any) -> None:
 def test_login_with_a_password_that_fails_todays_policy_must_change_it(
     accounts: Accounts, operator: Operator
 ) -> None:
-    entries = {usernames.parse("david"): "Baldy1", usernames.parse("kate"): "k8t"}
+    entries = {
+        usernames.parse("david"): ImportEntry(password="Baldy1"),
+        usernames.parse("kate"): ImportEntry(password="k8t"),
+    }
     report = operator.import_users(entries, NOW, workers=2)
     assert sorted(report.must_change) == ["david", "kate"]
     david = accounts.log_in("david", "Baldy1", CLIENT, NOW).user
@@ -209,7 +213,10 @@ def test_import_skips_existing_names_and_writes_the_rest_at_once(
     app: Flask, operator: Operator
 ) -> None:
     operator.add_user("alice", GOOD_PASSWORD, NOW)
-    entries = {usernames.parse(name): GOOD_PASSWORD for name in ("ALICE", "bob", "carol")}
+    entries = {
+        usernames.parse(name): ImportEntry(password=GOOD_PASSWORD)
+        for name in ("ALICE", "bob", "carol")
+    }
     ticks: list[int] = []
     report = operator.import_users(entries, NOW, workers=2, progress=ticks.append)
     assert report.skipped == ["ALICE"]
@@ -443,7 +450,10 @@ def test_a_look_alike_signed_up_during_the_hash_makes_the_name_taken(
 
 def test_import_skips_names_that_look_like_existing_ones(app: Flask, operator: Operator) -> None:
     operator.add_user("inci", GOOD_PASSWORD, NOW)
-    entries = {usernames.parse(name): GOOD_PASSWORD for name in ("i\u0307nci", "İnci", "bob")}
+    entries = {
+        usernames.parse(name): ImportEntry(password=GOOD_PASSWORD)
+        for name in ("i\u0307nci", "İnci", "bob")
+    }
     report = operator.import_users(entries, NOW, workers=1)
     assert sorted(report.skipped) == sorted(["i\u0307nci", "İnci"])
     assert report.added == ["bob"]
@@ -454,7 +464,9 @@ def test_an_import_racing_a_look_alike_sign_up_imports_nothing(
     app: Flask, operator: Operator, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     add_user_during_the_next_hash(app, monkeypatch, "İnci")
-    entries = {usernames.parse(name): GOOD_PASSWORD for name in ("inci", "bob")}
-    with pytest.raises(ImportFileError, match="took one of these names meanwhile"):
+    entries = {
+        usernames.parse(name): ImportEntry(password=GOOD_PASSWORD) for name in ("inci", "bob")
+    }
+    with pytest.raises(ImportFileError, match="of this file meanwhile"):
         operator.import_users(entries, NOW, workers=1)
     assert count_users(app) == 1

@@ -453,7 +453,11 @@ def test_import_skips_and_reports_existing_names(
 
     again = run_cli(runner, "users", "import", str(file))
     assert again.exit_code == 0
-    assert "Added 0 user(s)." in again.stdout
+    assert "Imported nobody: every user in the file exists already." in again.stdout
+    assert "Added" not in again.stdout
+    # Only the import that added someone is in the log.
+    audit = run_cli(runner, "audit").stdout
+    assert len(re.findall(r" admin_users_imported ", audit)) == 1
     assert "Skipped 2 existing: david, kate" in again.stdout
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argon2
 import pytest
+from werkzeug.security import generate_password_hash
 
 from yupnope.security import passwords
 from yupnope.security.passwords import Argon2Parameters, Hasher
@@ -49,6 +50,20 @@ def test_needs_rehash_when_parameters_change() -> None:
     assert not Hasher(CHEAP).needs_rehash(encoded)
     assert Hasher(Argon2Parameters(16, 1, 1)).needs_rehash(encoded)
     assert Hasher(CHEAP).needs_rehash("garbage")
+
+
+def test_a_foreign_hash_is_verified_by_its_library_padded_and_always_rehashed() -> None:
+    hasher = Hasher(CHEAP)
+    foreign = generate_password_hash("correct horse", "pbkdf2:sha256:1000")
+    assert hasher.verify(foreign, "correct horse")
+    assert not hasher.verify(foreign, "correct horsf")
+    assert hasher.needs_rehash(foreign)
+    # Its cost is unknown, so a whole dummy hash at today's cost follows it.
+    padding = hasher._padding(foreign)
+    assert padding is not None
+    assert argon2.extract_parameters(padding).time_cost == CHEAP.time_cost
+    assert not hasher.verify("locked:" + foreign, "correct horse")
+    assert not hasher.verify(foreign[:-1], "correct horse")
 
 
 def test_normalize_uses_nfkc_and_refuses_overlong_without_truncating() -> None:

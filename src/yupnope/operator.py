@@ -1,4 +1,4 @@
-"""Carry out the operator's actions on accounts and groups: add, import, find, change, list.
+"""Carry out the operator's actions on accounts and groups: add, import, export, find, change, list.
 
 Every action is recorded in the event log as the operator's, from the ``cli`` client. Each
 read ends its transaction before returning, so nothing is held open while the operator types
@@ -8,11 +8,10 @@ or while passwords are hashed.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 
-from . import groupnames, new_passwords, usernames
+from . import groupnames, imports, new_passwords, usernames
 from .accounts import Accounts
 from .client import OPERATOR
 from .db import DuplicateKey
@@ -20,24 +19,14 @@ from .errors import (
     GroupChangeConflict,
     GroupExists,
     GroupNotEmpty,
-    ImportFileError,
     UnknownGroup,
     UnknownUser,
     UsernameTaken,
 )
+from .imports import ImportEntry, ImportReport
 from .kinds import EventKind
 from .models import LoginEvent, User
-from .security import passwords
 from .usernames import Username
-
-
-@dataclass(frozen=True)
-class ImportReport:
-    """Say what an import did: the names it added and those it skipped as existing (or alike)."""
-
-    added: list[str] = field(default_factory=list)
-    skipped: list[str] = field(default_factory=list)
-    must_change: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -129,59 +118,34 @@ class Operator:
 
     def import_users(
         self,
-        entries: Mapping[Username, str],
+        entries: Mapping[Username, ImportEntry],
         now: datetime,
         workers: int,
         progress: Callable[[int], None] = lambda _done: None,
     ) -> ImportReport:
-        """Add every entry whose name is free, all in one transaction; hash on ``workers`` threads.
+        """Import users, whole or not at all; see imports.import_users."""
+        return imports.import_users(self.accounts, entries, now, workers, progress)
 
-        A name is skipped when an account has it or one that looks like it. The entries are
-        already checked by the caller, among them too. Passwords that fail today's policy are
-        kept, so the user can log in once, and marked so that they must choose a new one.
-        argon2 releases the GIL, so threads use every core without processes to start.
+    def export_users(self) -> dict[str, dict[str, object]]:
+        """Return every user as ``users import`` reads them: hash, verified address, groups.
+
+        An address not yet verified is left out: its owner never proved it is theirs.
         """
-        existing = self.store.users.taken_among(list(entries))
+        found = self.store.users.all()
+        addresses = self.store.mail.verified_by_user()
+        groups = self.store.groups.by_user()
         self.store.tx.end_read()
-        todo = [(name, secret) for name, secret in entries.items() if name not in existing]
-        report = ImportReport(skipped=[n.display for n in entries if n in existing])
-        progress(len(report.skipped))
-        hasher = self.accounts.hasher
-
-        def hash_one(item: tuple[Username, str]) -> str:
-            return hasher.hash(item[1])
-
-        hashes: list[str] = []
-        with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
-            for encoded in pool.map(hash_one, todo):
-                hashes.append(encoded)
-                progress(1)
-        users = []
-        for (name, secret), encoded in zip(todo, hashes, strict=True):
-            weak = passwords.policy_failure(secret, name.display) is not None
-            users.append(
-                User(
-                    username=name.display,
-                    username_key=name.key,
-                    username_skeleton=name.skeleton,
-                    password_hash=encoded,
-                    must_change_password=weak,
-                    created_at=now,
-                )
-            )
-            report.added.append(name.display)
-            if weak:
-                report.must_change.append(name.display)
-        try:
-            with self.store.tx.write():
-                self.store.users.add(*users)
-                self.store.events.record(EventKind.ADMIN_USERS_IMPORTED, now, OPERATOR)
-        except DuplicateKey:
-            raise ImportFileError(
-                "another import or sign-up took one of these names meanwhile; nothing was "
-                "imported, run the import again"
-            ) from None
-        return report
+        exported: dict[str, dict[str, object]] = {}
+        for user in found:
+            entry: dict[str, object] = {"password_hash": user.password_hash}
+            if user.id in addresses:
+                entry["email"] = addresses[user.id]
+            if user.id in groups:
+                entry["groups"] = groups[user.id]
+            if user.disabled:
+                entry["disabled"] = True
+            exported[user.username] = entry
+        return exported
 
     def add_group(self, name: str, now: datetime) -> str:
         """Create a group; return its name as kept (groupnames.py)."""

@@ -1,72 +1,111 @@
-"""Read a users file for ``yupnope users import``: the tutorial's dict of names and passwords."""
+"""Read a users file for ``yupnope users import``: names, passwords or hashes, addresses, groups.
+
+The formats (import_formats.py) all come to the same fields, checked here alike: the file is
+refused whole, in one line naming the user, at its first bad entry.
+"""
 
 from __future__ import annotations
 
-import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from .. import usernames
+from .. import emails, groupnames, usernames
 from ..errors import AccountError, ImportFileError
-from ..security import passwords
+from ..imports import ImportEntry, storable
+from ..security import foreign_hashes, passwords
 from ..usernames import Username
+from .import_formats import JSON_SHAPE, READERS
+
+#: The fields a user's entry may have besides its password or hash.
+OPTIONAL = {"email", "groups", "disabled"}
 
 
-def parse_import_file(file: Path) -> dict[Username, str]:
-    """Return the file's entries as name and normalised password, or raise ImportFileError."""
-
-    def object_without_repeats(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-        # json.loads keeps the last of two equal keys without a word, which would drop a user
-        # (or a password) the operator wrote down.
-        found: dict[str, Any] = {}
-        for key, value in pairs:
-            if key in found:
-                raise ImportFileError(f"{file}: {key!r} appears twice in one object")
-            found[key] = value
-        return found
-
+def parse_import_file(file: Path, format: str = "json") -> dict[Username, ImportEntry]:
+    """Return the file's entries by name, or raise ImportFileError."""
     try:
         # utf-8-sig: editors on Windows start UTF-8 files with a byte-order mark.
         text = file.read_bytes().decode("utf-8-sig")
-        data: Any = json.loads(text, object_pairs_hook=object_without_repeats)
     except OSError as exc:
         raise ImportFileError(f"cannot read {file}: {exc.strerror or exc}") from None
     except UnicodeDecodeError:
         raise ImportFileError(f"{file} is not UTF-8 text") from None
-    except json.JSONDecodeError as exc:
-        raise ImportFileError(f"{file} is not valid JSON: {exc.msg} at line {exc.lineno}") from None
-    except (ValueError, RecursionError) as exc:
-        # Valid JSON that Python refuses to hold: an integer of thousands of digits, or arrays
-        # nested past the recursion limit. Without this they end in a traceback.
-        reason = str(exc).split(";")[0]
-        raise ImportFileError(f"{file} cannot be read as JSON: {reason}") from None
-    if not isinstance(data, dict):
-        raise ImportFileError(f'{file} must hold one JSON object: {{"name": {{"password": "…"}}}}')
-    entries: dict[Username, str] = {}
+    entries: dict[Username, ImportEntry] = {}
     # Each name's skeleton to the entry that has it: equal keys have equal skeletons, so one
     # look-up finds both the same name written twice and two names that look alike.
     seen: dict[str, tuple[str, str]] = {}
-    for raw_name, value in data.items():
+    owners: dict[str, str] = {}
+    for raw_name, value in READERS[format](text, file):
         where = f"{file}: user {raw_name!r}"
-        try:
+        if not isinstance(raw_name, str):
+            raise ImportFileError(f"{where}: a name must be text")
+        with _naming(where):
             name = usernames.parse(raw_name)
-        except AccountError as exc:
-            raise ImportFileError(f"{where}: {exc}") from None
         if name.skeleton in seen:
             other, other_key = seen[name.skeleton]
             same = "is the same name as" if other_key == name.key else "looks like"
             raise ImportFileError(f"{where} {same} {other!r}")
         seen[name.skeleton] = (raw_name, name.key)
-        if not isinstance(value, dict) or set(value) != {"password"}:
-            raise ImportFileError(f'{where} must be {{"password": "…"}} and nothing else')
-        password = value["password"]
-        if not isinstance(password, str) or not password:
-            raise ImportFileError(f"{where}: the password must be a non-empty string")
-        secret = passwords.normalize(password)
-        if secret is None:
-            raise ImportFileError(
-                f"{where}: the password is longer than {passwords.MAX_LENGTH} characters "
-                "or is not text"
-            )
-        entries[name] = secret
+        entry = _entry(value, where)
+        if entry.email is not None:
+            other = owners.setdefault(entry.email.lower(), raw_name)
+            if other != raw_name:
+                raise ImportFileError(f"{where}: the address {entry.email} is {other!r}'s too")
+        entries[name] = entry
     return entries
+
+
+@contextmanager
+def _naming(where: str) -> Iterator[None]:
+    """Turn a rule's refusal of a name, address or group into the file's, naming the user."""
+    try:
+        yield
+    except AccountError as exc:
+        raise ImportFileError(f"{where}: {exc}") from None
+
+
+def _entry(value: Any, where: str) -> ImportEntry:
+    """Return one user's fields checked, or raise ImportFileError saying which is wrong."""
+    if (
+        not isinstance(value, dict)
+        or len({"password", "password_hash"} & set(value)) != 1
+        or set(value) - OPTIONAL - {"password", "password_hash"}
+    ):
+        raise ImportFileError(
+            f"{where} must be {JSON_SHAPE}, with email, groups and disabled optional"
+        )
+    email = value.get("email")
+    groups = value.get("groups", [])
+    disabled = value.get("disabled", False)
+    if email is not None:
+        if not isinstance(email, str):
+            raise ImportFileError(f"{where}: the email must be a string")
+        with _naming(where):
+            email = emails.parse(email)
+    if not isinstance(groups, list) or not all(isinstance(g, str) for g in groups):
+        raise ImportFileError(f"{where}: groups must be a list of names")
+    with _naming(where):
+        parsed = tuple(sorted({groupnames.parse(group) for group in groups}))
+    if not isinstance(disabled, bool):
+        raise ImportFileError(f"{where}: disabled must be true or false")
+    if "password_hash" in value:
+        encoded = value["password_hash"]
+        if not isinstance(encoded, str) or not encoded:
+            raise ImportFileError(f"{where}: the password hash must be a non-empty string")
+        if not storable(encoded):
+            raise ImportFileError(
+                f"{where}: the password hash is of no scheme yupnope verifies, or malformed "
+                f"(DES crypt, unsalted MD5 and plain text are refused as too weak); accepted: "
+                f"{foreign_hashes.ACCEPTED}"
+            )
+        return ImportEntry(password_hash=encoded, email=email, groups=parsed, disabled=disabled)
+    password = value["password"]
+    if not isinstance(password, str) or not password:
+        raise ImportFileError(f"{where}: the password must be a non-empty string")
+    secret = passwords.normalize(password)
+    if secret is None:
+        raise ImportFileError(
+            f"{where}: the password is longer than {passwords.MAX_LENGTH} characters or is not text"
+        )
+    return ImportEntry(password=secret, email=email, groups=parsed, disabled=disabled)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -16,6 +16,8 @@ from ..models import User
 from ..operator import Operator
 from .group import cli, now, one_line_errors, open_app, print_table
 from .import_file import parse_import_file
+from .import_formats import READERS
+from .private_files import write_private
 
 
 @cli.group()
@@ -197,29 +199,79 @@ def _when(moment: datetime) -> str:
 # No exists/dir_okay checks here: click reports those as a three-line usage error with exit
 # status 2, and the README promises one line; reading the file reports them in one.
 @click.argument("file", type=click.Path(path_type=Path))
+@click.option(
+    "--format",
+    "file_format",
+    type=click.Choice(sorted(READERS)),
+    default="json",
+    show_default=True,
+    help="json: yupnope's own, as `users export` writes it; htpasswd: Apache's; authelia: "
+    "Authelia's users file.",
+)
 @one_line_errors
-def users_import(file: Path) -> None:
+def users_import(file: Path, file_format: str) -> None:
     """Import users from JSON shaped like {"david": {"password": "Baldy1"}, ...}.
 
-    Passwords are hashed on as many threads as the process has hashing slots (one per core
-    unless YUPNOPE_HASH_CONCURRENCY says fewer). The file is imported whole or not at all;
-    names that exist already are skipped and reported.
+    An entry may carry another system's hash instead ({"password_hash": "..."}), kept until
+    the user's first login. Passwords are hashed on as many threads as the process has hashing
+    slots (one per core unless YUPNOPE_HASH_CONCURRENCY says fewer). The file is imported
+    whole or not at all; names that exist already are skipped and reported.
     """
-    entries = parse_import_file(file)
-    with open_app():
-        with click.progressbar(
-            length=len(entries), label="Hashing passwords", file=sys.stderr
-        ) as bar:
-            # No more threads than slots: an extra one would only wait for a slot, and be
-            # refused as busy once the gate's short wait for logins ran out.
-            report = wiring.operator().import_users(
-                entries, now(), workers=wiring.get().hasher.gate.slots, progress=bar.update
-            )
-    click.echo(f"Added {len(report.added)} user(s).")
+    entries = parse_import_file(file, file_format)
+    with open_app(), ExitStack() as stack:
+        updates: list[Callable[[int], None]] = []
+
+        def progress(done: int) -> None:
+            # Shown from the first entry done on: a refusal of the file before that (an
+            # address taken) stays the one line it is.
+            if not updates:
+                bar = click.progressbar(
+                    length=len(entries), label="Hashing passwords", file=sys.stderr
+                )
+                updates.append(stack.enter_context(bar).update)
+            updates[0](done)
+
+        # No more threads than slots: an extra one would only wait for a slot, and be
+        # refused as busy once the gate's short wait for logins ran out.
+        report = wiring.operator().import_users(
+            entries, now(), workers=wiring.get().hasher.gate.slots, progress=progress
+        )
+    if report.added:
+        click.echo(f"Added {len(report.added)} user(s).")
+    elif entries:
+        click.echo("Imported nobody: every user in the file exists already.")
+    else:
+        click.echo("Imported nobody: the file has no users.")
     if report.must_change:
         click.echo(
             f"{len(report.must_change)} of them must choose a new password at their next login "
             "(their password fails today's policy)."
         )
+    if report.kept_hashes:
+        click.echo(
+            f"{len(report.kept_hashes)} of them keep the hash from the file until their first "
+            "login, which replaces it with argon2id."
+        )
+    if report.new_groups:
+        click.echo(f"Added group(s): {', '.join(report.new_groups)}")
     if report.skipped:
         click.echo(f"Skipped {len(report.skipped)} existing: {', '.join(report.skipped)}")
+
+
+@users.command("export")
+@click.argument("file", type=click.Path(path_type=Path, allow_dash=True))
+@click.option("--force", is_flag=True, help="Replace FILE if it exists.")
+@one_line_errors
+def users_export(file: Path, force: bool) -> None:
+    """Write every user, with their hash, address and groups, as `users import` reads them.
+
+    FILE is made readable by its owner alone (0600); "-" writes to standard output.
+    """
+    with open_app():
+        exported = wiring.operator().export_users()
+    text = json.dumps(exported, ensure_ascii=False, indent=2) + "\n"
+    if str(file) == "-":
+        click.echo(text, nl=False)
+        return
+    write_private(file, text, force)
+    click.echo(f"Exported {len(exported)} user(s) to {file}.")

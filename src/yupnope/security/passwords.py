@@ -17,6 +17,8 @@ from importlib import resources
 import argon2
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
+from . import foreign_hashes
+
 #: Fewest characters in a new password (NIST SP 800-63B 5.1.1.2).
 MIN_LENGTH = 8
 
@@ -82,14 +84,22 @@ class Hasher:
     def verify(self, encoded: str, password: str) -> bool:
         """Return whether ``password`` matches ``encoded``; a malformed hash does not match.
 
+        ``encoded`` is argon2, or an imported hash of another scheme (foreign_hashes), which
+        its own library verifies: every check of a password comes through here.
+
         A hash made with cheaper parameters than today's is verified faster than the dummy hash
         of an unknown name, so until its user's next login the time would tell that the name
-        exists; the difference is spent on an unmatchable hash (Django's harden_runtime).
+        exists; the difference is spent on an unmatchable hash (Django's harden_runtime). A
+        foreign hash's cost is not known, so it is followed by a whole dummy hash: never
+        faster than an unknown name.
         """
-        try:
-            matches: bool = self._argon2.verify(encoded, password)
-        except (VerifyMismatchError, VerificationError, InvalidHashError):
-            matches = False
+        if not encoded.startswith(foreign_hashes.ARGON2_PREFIXES):
+            matches = foreign_hashes.verify(encoded, password)
+        else:
+            try:
+                matches = self._argon2.verify(encoded, password)
+            except (VerifyMismatchError, VerificationError, InvalidHashError):
+                matches = False
         padding = self._padding(encoded)
         if padding is not None:
             self._check(padding, password)
@@ -133,11 +143,25 @@ class Hasher:
         return False
 
     def needs_rehash(self, encoded: str) -> bool:
-        """Return whether ``encoded`` was made with other parameters than this hasher's."""
+        """Return whether ``encoded`` was made with other parameters than this hasher's.
+
+        A foreign hash always was: its owner's first login replaces it with argon2id.
+        """
+        if not encoded.startswith(foreign_hashes.ARGON2_PREFIXES):
+            return True
         try:
             return self._argon2.check_needs_rehash(encoded)
         except InvalidHashError:
             return True
+
+
+def is_argon2(encoded: str) -> bool:
+    """Return whether ``encoded`` is a well-formed argon2 hash, of any of its three types."""
+    try:
+        argon2.extract_parameters(encoded)
+    except InvalidHashError:
+        return False
+    return True
 
 
 @cache

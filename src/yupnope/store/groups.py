@@ -59,6 +59,11 @@ GROUPS_WITH_COUNTS: Select[Any] = (
     .group_by(groups.c.id, groups.c.name)
 )
 
+#: Every membership: the user's id and the group's name.
+EVERY_MEMBERSHIP: Select[Any] = select(members.c.user_id, groups.c.name).join_from(
+    members, groups, groups.c.id == members.c.group_id
+)
+
 INSERT_MEMBER: Insert = insert(members)
 
 DELETE_MEMBERS: Delete = delete(members).where(
@@ -102,6 +107,13 @@ class GroupRows:
         """Return the names of a user's groups with their ids."""
         found = self.session.execute(GROUPS_OF_USER, {"user_id_": user_id})
         return {name: group_id for name, group_id in found}
+
+    def by_user(self) -> dict[int, list[str]]:
+        """Return every user who is in a group, by id, with their groups' names, sorted."""
+        found: dict[int, list[str]] = {}
+        for user_id, name in self.session.execute(EVERY_MEMBERSHIP):
+            found.setdefault(user_id, []).append(name)
+        return {user_id: sorted(names) for user_id, names in found.items()}
 
     def with_counts(self) -> Sequence[tuple[str, int]]:
         """Return every group's name with its number of members, by name.

@@ -31,6 +31,22 @@ class MailRows:
         query = select(EmailAddress).where(EmailAddress.address_key == address_key)
         return self.session.scalars(query).one_or_none()
 
+    def verified_by_user(self) -> dict[int, str]:
+        """Return every verified address, as typed, by its account's id."""
+        query = select(EmailAddress.user_id, EmailAddress.address).where(
+            EmailAddress.verified_at.is_not(None)
+        )
+        return {user_id: address for user_id, address in self.session.execute(query)}
+
+    def taken_among(self, address_keys: Sequence[str]) -> set[str]:
+        """Return those of ``address_keys`` (lower case) that an account has, verified or not."""
+        found: set[str] = set()
+        for start in range(0, len(address_keys), 250):
+            chunk = address_keys[start : start + 250]
+            query = select(EmailAddress.address_key).where(EmailAddress.address_key.in_(chunk))
+            found.update(self.session.scalars(query))
+        return found
+
     def set_address(
         self, user_id: int, address: str, verified_at: datetime | None, now: datetime
     ) -> None:
