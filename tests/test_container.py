@@ -16,6 +16,7 @@ import ipaddress
 import os
 import re
 import resource
+import shlex
 import shutil
 import ssl
 import stat
@@ -46,6 +47,7 @@ from yupnope import config
 ROOT = Path(__file__).resolve().parent.parent
 CONTAINERFILE = ROOT / "Containerfile"
 COMPOSE = ROOT / "compose.yaml"
+README = ROOT / "README.md"
 SWITCH = "YUPNOPE_REQUIRE_CONTAINER"
 
 #: The base image: Debian's Python 3.11, with venv, and the certificates pip checks PyPI with.
@@ -242,9 +244,9 @@ def podman(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Podman]:
         tool(*build, str(ROOT), timeout=600)
         yield tool
     finally:
+        # Containers and volumes are unmounted first; the images go with the folder.
         tool("rm", "--all", "--force", "--time", "0", check=False)
         tool("volume", "rm", "--all", "--force", check=False)
-        tool("rmi", "--all", "--force", check=False)
         shutil.rmtree(folder, ignore_errors=True)
 
 
@@ -412,6 +414,30 @@ def test_the_image_keeps_its_accounts_in_postgresql(podman: Podman) -> None:
         finally:
             engine.dispose()
         assert names == ["bob"]
+
+
+def readme_commands() -> list[list[str]]:
+    """Return the commands in the README's "Run it in a container", each as its words."""
+    section = README.read_text().split("## Run it in a container", 1)[1].split("\n## ", 1)[0]
+    blocks = re.findall(r"```sh\n(.*?)```", section, flags=re.S)
+    # A line that ends in a backslash goes on in the next, as in sh.
+    lines = "".join(blocks).replace("\\\n", " ").splitlines()
+    commands = [shlex.split(line, comments=True) for line in lines]
+    return [words for words in commands if words]
+
+
+def test_the_readme_runs_the_image_as_the_test_does() -> None:
+    build, run, add, *compose_commands = readme_commands()
+    # podman's default (OCI) format would drop the HEALTHCHECK.
+    assert build[:4] == ["podman", "build", "--format", "docker"]
+    assert run[:2] == ["podman", "run"] and "--read-only" in run
+    assert run[run.index("-v") + 1].endswith(f":{INSTANCE}")
+    assert run[run.index("-p") + 1] == f"127.0.0.1:{PORT}:{PORT}"
+    assert add[:3] == ["podman", "exec", "-it"] and add[-3:-1] == ["users", "add"]
+    assert [words[:3] for words in compose_commands[1:]] == [
+        ["docker", "compose", "up"],
+        ["docker", "compose", "exec"],
+    ]
 
 
 def compose() -> dict[str, dict[str, dict[str, object]]]:
