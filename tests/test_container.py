@@ -81,7 +81,7 @@ HOST_LOOPBACK = "10.0.2.2"
 
 @dataclasses.dataclass
 class Podman:
-    """podman with a configuration and storage of the test's own under ``folder``."""
+    """Run podman with a configuration and storage of the test's own under ``folder``."""
 
     executable: str
     folder: Path
@@ -98,6 +98,8 @@ class Podman:
         self, *args: str, input: str | None = None, timeout: float = 60, check: bool = True
     ) -> subprocess.CompletedProcess[str]:
         """Run ``podman ARGS``; fail the test with podman's words when ``check`` and it fails."""
+        # storage.conf says the same: with both, a podman that read neither variable would still
+        # keep away from the machine's own containers and images.
         storage = ["--root", str(self.folder / "root"), "--runroot", str(self.folder / "run")]
         done = subprocess.run(
             [self.executable, *storage, *args],
@@ -197,7 +199,8 @@ def base_tarball(debootstrap: str) -> Path:
             check=False,
         )
         if done.returncode != 0:
-            pytest.fail(f"debootstrap exited {done.returncode}:\n{done.stdout[-3000:]}")
+            said = (done.stdout + done.stderr)[-3000:]
+            pytest.fail(f"debootstrap exited {done.returncode}:\n{said}")
         # The packages' files and lists are apt's cache, of no use in an image.
         for cache in ("var/cache/apt/archives", "var/lib/apt/lists"):
             for path in (rootfs / cache).glob("*"):
@@ -223,7 +226,8 @@ def pip_certificates() -> str | None:
 @pytest.fixture(scope="module")
 def podman(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Podman]:
     """Build the image on the cached base; yield podman; remove every container and image."""
-    executable = find_tool("podman", "podman runc slirp4netns uidmap")
+    executable = find_tool("podman", "podman runc")
+    find_tool("slirp4netns", "slirp4netns")
     debootstrap = find_tool("debootstrap", "debootstrap")
     if os.geteuid() != 0:
         skip_unless_required("debootstrap makes the base image only as root", SWITCH)
@@ -252,7 +256,7 @@ def podman(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Podman]:
 
 @dataclasses.dataclass
 class Container:
-    """A running container of the image: its name and the host's URL of its port."""
+    """Hold a running container's name and the host's URL of its published port."""
 
     name: str
     url: str
@@ -265,9 +269,13 @@ def inspect(podman: Podman, name: str, template: str) -> str:
 
 @contextmanager
 def running(
-    podman: Podman, name: str, *options: str, env: dict[str, str] | None = None
+    podman: Podman, name: str, network: str = "slirp4netns", env: dict[str, str] | None = None
 ) -> Iterator[Container]:
-    """Run the image as README.md says, read-only with a volume; wait until it is ready."""
+    """Run the image as README.md says, read-only with a volume; wait until it is ready.
+
+    slirp4netns publishes the port without the bridge and firewall rules podman's default
+    network would add to the host's.
+    """
     port = free_port()
     podman("volume", "create", f"{name}-instance")
     # Without podman's tmpfs on /tmp, /var/tmp and /run: read-only as Docker's --read-only is.
@@ -282,8 +290,9 @@ def running(
         f"127.0.0.1:{port}:{PORT}",
         "--volume",
         f"{name}-instance:{INSTANCE}",
+        "--network",
+        network,
         *(arg for item in (env or {}).items() for arg in ("--env", "=".join(item))),
-        *options,
         IMAGE,
     )
     container = Container(name, f"http://127.0.0.1:{port}")
@@ -403,8 +412,8 @@ def test_the_image_keeps_its_accounts_in_postgresql(podman: Podman) -> None:
         if database.host and ipaddress.ip_address(database.host).is_loopback:
             database = database.set(host=HOST_LOOPBACK)
         env = {"YUPNOPE_DATABASE_URL": database.render_as_string(hide_password=False)}
-        network = ("--network", "slirp4netns:allow_host_loopback=true")
-        with running(podman, "yupnope-postgres", *network, env=env) as container:
+        network = "slirp4netns:allow_host_loopback=true"
+        with running(podman, "yupnope-postgres", network, env) as container:
             add_user(podman, container, "bob")
             assert_logs_in(container, "bob")
         engine = create_engine(url)
