@@ -138,6 +138,13 @@ class Settings:
     mail_from: str = ""
     #: Seconds a password reset link works, unless the password changes first.
     password_reset_seconds: int = 3600
+    #: ``off``: no metrics; ``on``: Prometheus metrics at ``/metrics`` on the server's own
+    #: port; ``HOST:PORT``: at a listener of their own there (``127.0.0.1:9100``), and the
+    #: server's port answers ``/metrics`` with 404.
+    metrics: str = "off"
+    #: ``text``: each log line time, level, logger, request id and message; ``json``: the
+    #: same as one JSON object per line.
+    log_format: str = "text"
     #: The forward-auth access rules: the ``[access]`` table of ``yupnope.toml``, with no
     #: environment variable; none by default, and then the default policy denies every request.
     access: AccessRules = AccessRules()
@@ -150,9 +157,13 @@ class Settings:
     allowed_origins: frozenset[str] = field(init=False, default=frozenset(), repr=False)
     #: ``public_url`` parsed and normalised as an origin; empty when it is.
     public_origin: str = field(init=False, default="", repr=False)
+    #: ``metrics`` parsed: the host and port of the metrics' own listener, or None.
+    metrics_address: tuple[str, int] | None = field(init=False, default=None, repr=False)
 
     def __post_init__(self) -> None:
         setting_values.check(vars(self))
+        address = setting_values.metrics_address(self.metrics)
+        object.__setattr__(self, "metrics_address", address)
         proxies = self.trusted_proxies.strip()
         try:
             if proxies.isdigit():

@@ -22,6 +22,12 @@ SECOND_FACTOR_CHOICES = ("optional", "required")
 #: Whether accounts have an email address: none, one they may give, or one they must.
 EMAIL_CHOICES = ("off", "optional", "required")
 
+#: The forms of the log's lines: one line of text, or one JSON object.
+LOG_FORMAT_CHOICES = ("text", "json")
+
+#: The words METRICS takes besides an address of its own (``HOST:PORT``).
+METRICS_CHOICES = ("off", "on")
+
 #: The schemes of ``smtp_url``: plain (local relays), STARTTLS, and TLS from the start.
 SMTP_SCHEMES = ("smtp://", "smtp+starttls://", "smtps://")
 
@@ -49,6 +55,7 @@ CHOICES = {
     "cookie_secure": COOKIE_SECURE_CHOICES,
     "second_factor": SECOND_FACTOR_CHOICES,
     "email": EMAIL_CHOICES,
+    "log_format": LOG_FORMAT_CHOICES,
 }
 
 
@@ -93,3 +100,21 @@ def check(values: Mapping[str, Any]) -> None:
     if values["argon2_memory_kib"] < 8 * values["argon2_parallelism"]:
         raise ConfigError(f"{env_name('argon2_memory_kib')} must be at least 8 per lane")
 
+
+def metrics_address(value: str) -> tuple[str, int] | None:
+    """Return the ``HOST:PORT`` the METRICS setting gives its listener, or None for a word.
+
+    An IPv6 host is written in brackets (``[::1]:9100``), as in a URL, and given without them.
+    """
+    if value in METRICS_CHOICES:
+        return None
+    host, _, port = value.rpartition(":")
+    host = host.removeprefix("[").removesuffix("]") if host.startswith("[") else host
+    if not host or ":" in host and not value.startswith("[") or not port.isdigit():
+        raise ConfigError(
+            f"{env_name('metrics')} must be off, on or HOST:PORT ([::1]:9100 for IPv6), "
+            f"not {value!r}"
+        )
+    if not 0 < int(port) < 65536:
+        raise ConfigError(f"{env_name('metrics')}: the port must be 1 to 65535, not {port}")
+    return host, int(port)
