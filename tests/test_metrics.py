@@ -27,6 +27,14 @@ from helpers import (
     run_yupnope,
 )
 from test_admission import gate_full
+from test_second_factor_web import (
+    API,
+    api_login,
+    bearer,
+    enrol_through_api,
+    now_code,
+    wrong_code,
+)
 from test_serve import workers
 from yupnope import config, wiring
 from yupnope.metrics import MULTIPROCESS_DIR, Metrics
@@ -120,6 +128,29 @@ def test_the_apis_logins_are_counted_as_the_forms(metered: Flask) -> None:
     found = scrape(client)
     assert value(found, "yupnope_logins_total", step="password", outcome="success") == 1
     assert value(found, "yupnope_sessions_started_total", kind="api") == 1
+
+
+def test_the_second_step_is_counted_as_a_step_of_its_own(metered: Flask) -> None:
+    client = metered.test_client()
+    secret, _ = enrol_through_api(client, bearer(api_login(client).json["token"]))
+    challenge = api_login(client).json["challenge"]
+    step = f"{API}/sessions/second-factor"
+    for code in (wrong_code(secret), now_code(secret, 1), now_code(secret, 1)):
+        client.post(step, json={"challenge": challenge, "code": code})
+    found = scrape(client)
+    counted = {
+        dict(labels)["step"] + " " + dict(labels)["outcome"]: count
+        for (name, labels), count in found.items()
+        if name == "yupnope_logins_total"
+    }
+    assert counted == {
+        "password success": 1,
+        "password second_step_needed": 1,
+        "second_factor wrong_credentials": 1,
+        "second_factor success": 1,
+        "second_factor challenge_gone": 1,
+    }
+    assert value(found, "yupnope_sessions_started_total", kind="api") == 2
 
 
 def test_refusals_by_the_hashing_gate_are_counted_where_they_happen(

@@ -157,8 +157,8 @@ def serve(host: str, port: int, workers: int | None, threads: int | None, debug:
         os.environ[config.env_name("database_pool_size")] = str(threads)
     if not settings.hash_concurrency:
         os.environ[config.env_name("hash_concurrency")] = str(hashing_slots(cpus, workers))
-    # Kept as they were at the start by a HUP's new app: the workers' files and the listener
-    # below, and the log's handlers, are set up once.
+    # A HUP's new app keeps these two as they were at the start: the workers' folder, the
+    # listener and the log's handlers are set up once, here.
     for name in ("metrics", "log_format"):
         os.environ[config.env_name(name)] = getattr(settings, name)
     with _metrics_folder(settings.metrics != "off"):
