@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import glob
 import os
+import signal
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -35,7 +36,7 @@ from test_second_factor_web import (
     now_code,
     wrong_code,
 )
-from test_serve import workers
+from test_serve import wait_for, workers
 from yupnope import config, wiring
 from yupnope.metrics import MULTIPROCESS_DIR, Metrics
 from yupnope.web.metrics import Measured
@@ -234,22 +235,33 @@ def metrics_folders_of(server: LiveServer) -> set[str]:
     return found
 
 
-@pytest.mark.live
-def test_counts_from_every_worker_add_up(
-    live_server_factory: Callable[..., LiveServer],
-) -> None:
-    server = live_server_factory(workers=2, metrics="on", **CHEAP_ARGON2)
+def metered_server(factory: Callable[..., LiveServer], **settings: str) -> LiveServer:
+    """Start a live server of two workers with metrics as ``settings`` say, alice its user."""
+    server = factory(workers=2, **CHEAP_ARGON2, **settings)
     added = run_yupnope(
         server.instance, "users", "add", "alice", "--password-stdin", input=GOOD_PASSWORD
     )
     assert added.returncode == 0, added.stderr
-    logins = 24
-    for _ in range(logins):
-        # A connection of its own each: the kernel spreads them over the workers' sockets.
+    return server
+
+
+def log_in_on_new_connections(server: LiveServer, times: int) -> None:
+    """Log alice in ``times`` times, each on a connection of its own."""
+    for _ in range(times):
         with server.session() as http:
             form = {"username": "alice", "password": GOOD_PASSWORD}
             answer = http.post(server.url + "/login", data=form, allow_redirects=False)
             assert answer.status_code == 303 and COOKIE in answer.cookies
+
+
+@pytest.mark.live
+def test_counts_from_every_worker_add_up(
+    live_server_factory: Callable[..., LiveServer],
+) -> None:
+    server = metered_server(live_server_factory, metrics="on")
+    logins = 24
+    # A connection of its own each: the kernel spreads them over the workers' sockets.
+    log_in_on_new_connections(server, logins)
     (folder,) = metrics_folders_of(server)
     counted_by = {Path(path).stem.split("_")[-1] for path in glob.glob(f"{folder}/counter_*")}
     assert len(counted_by) == 2, "every login landed on one worker"
@@ -259,6 +271,21 @@ def test_counts_from_every_worker_add_up(
     assert Path(folder).stat().st_mode & 0o777 == 0o700
     server.stop()
     assert not Path(folder).exists()
+
+
+@pytest.mark.live
+def test_the_counts_of_workers_replaced_by_a_hup_still_count(
+    live_server_factory: Callable[..., LiveServer],
+) -> None:
+    server = metered_server(live_server_factory, metrics="on")
+    log_in_on_new_connections(server, 4)
+    assert server.process is not None
+    before = workers(server)
+    os.kill(server.process.pid, signal.SIGHUP)
+    assert wait_for(lambda: not workers(server) & before and len(workers(server)) == 2)
+    log_in_on_new_connections(server, 3)
+    found = samples(requests.get(server.url + "/metrics", timeout=TIMEOUT).text)
+    assert value(found, "yupnope_logins_total", step="password", outcome="success") == 7
 
 
 @pytest.mark.live
