@@ -219,7 +219,9 @@ def test_the_metrics_setting_is_parsed(tmp_path: Path, given: str, parsed: objec
     assert settings.metrics_address == parsed
 
 
-@pytest.mark.parametrize("given", ["yes", "9100", ":9100", "host:", "::1:9100", "h:0", "h:70000"])
+@pytest.mark.parametrize(
+    "given", ["yes", "9100", ":9100", "host:", "::1:9100", "[::1:9100", "[]:91", "h:0", "h:70000"]
+)
 def test_a_bad_metrics_setting_is_one_line_naming_it(tmp_path: Path, given: str) -> None:
     with pytest.raises(config.ConfigError, match="^YUPNOPE_METRICS") as refused:
         config.load(environ={"YUPNOPE_INSTANCE_PATH": str(tmp_path), "YUPNOPE_METRICS": given})

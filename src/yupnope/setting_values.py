@@ -109,8 +109,11 @@ def metrics_address(value: str) -> tuple[str, int] | None:
     if value in METRICS_CHOICES:
         return None
     host, _, port = value.rpartition(":")
-    host = host.removeprefix("[").removesuffix("]") if host.startswith("[") else host
-    if not host or ":" in host and not value.startswith("[") or not port.isdigit():
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    elif any(mark in host for mark in ":[]"):
+        host = ""
+    if not host or not port.isdigit():
         raise ConfigError(
             f"{env_name('metrics')} must be off, on or HOST:PORT ([::1]:9100 for IPv6), "
             f"not {value!r}"
