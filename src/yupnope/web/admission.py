@@ -86,6 +86,7 @@ class Admission:
         if self.gate.saturated():
             route = (environ.get("REQUEST_METHOD", ""), environ.get("PATH_INFO", ""))
             if route in self.routes():
+                # The path is a rule here: web/metrics times the request under it.
                 environ[ROUTE] = route[1]
                 self.metrics.busy(DOOR)
                 answer = self._answer(environ, route[1])
