@@ -38,7 +38,7 @@ from test_second_factor_web import (
 )
 from test_serve import wait_for, workers
 from yupnope import config, wiring
-from yupnope.metrics import MULTIPROCESS_DIR, Metrics
+from yupnope.metrics import Metrics
 from yupnope.web.metrics import Measured
 
 #: The metrics every scrape shows, whatever has happened yet.
@@ -304,4 +304,6 @@ def test_metrics_at_their_own_address_are_served_there_alone(
     # The start's own checks of /healthz, and this one; the 404 above matched no rule.
     assert value(found, "yupnope_request_seconds_count", route="/healthz") >= 2
     assert value(found, "yupnope_request_seconds_count", route="unmatched") == 1
-    assert os.environ.get(MULTIPROCESS_DIR) is None
+    # An INFO line of yupnope's own, in the log's text form: time, level, logger, message.
+    said = f" INFO yupnope.cli.serve metrics served at http://127.0.0.1:{port}/metrics"
+    assert said in server.log.read_text()

@@ -199,6 +199,8 @@ def _listen(metrics: Prometheus, host: str, port: int) -> None:
         raise click.ClickException(
             f"{where}: cannot listen at {host}:{port}: {exc.strerror}"
         ) from None
+    shown = f"[{host}]" if ":" in host else host
+    log.info("metrics served at http://%s:%d/metrics", shown, port)
 
 
 def _migrate_in_a_child() -> None:
