@@ -209,6 +209,11 @@ def login(client: FlaskClient, username: str, password: str = GOOD_PASSWORD) -> 
     )
 
 
+def headers_alike(response: Any) -> list[tuple[str, str]]:
+    """Return an answer's headers but its X-Request-Id, which is each request's own."""
+    return [(name, value) for name, value in response.headers if name != "X-Request-Id"]
+
+
 #: Seconds a test may hold a hashing slot from another thread, at the most.
 HOLD_SECONDS = 10
 

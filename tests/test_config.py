@@ -182,3 +182,10 @@ def test_secret_key_creation_survives_racing_processes(tmp_path: Path) -> None:
     ]
     seen = {racer.communicate(timeout=30)[0].decode().strip() for racer in racers}
     assert seen == {(tmp_path / "secret_key").read_text().strip()}
+
+
+def test_the_readme_lists_every_setting() -> None:
+    readme = (SOURCE.parent.parent / "README.md").read_text()
+    table = readme.split("\n## Settings\n", 1)[1].split("\n## ", 1)[0]
+    listed = set(re.findall(r"^\| `(YUPNOPE_[A-Z0-9_]+)` \|", table, re.MULTILINE))
+    assert listed == {config.env_name(name) for name in FIELDS if name != "access"}

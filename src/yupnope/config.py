@@ -16,31 +16,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, get_type_hints
 
-from . import addresses, instance_file, setting_names
+from . import addresses, instance_file, setting_names, setting_values
 from .access import AccessRules
 from .addresses import Network
 from .coercion import coerce
 from .errors import ConfigError
+from .setting_names import ENV_PREFIX, env_name
 
 __all__ = ["ENV_PREFIX", "ConfigError", "Settings", "env_name", "load"]
-
-#: Start of every setting's environment variable.
-ENV_PREFIX = "YUPNOPE_"
-
-#: The values COOKIE_SECURE takes.
-COOKIE_SECURE_CHOICES = ("auto", "always", "never")
-
-#: The values SECOND_FACTOR takes.
-SECOND_FACTOR_CHOICES = ("optional", "required")
-
-#: Whether accounts have an email address: none, one they may give, or one they must.
-EMAIL_CHOICES = ("off", "optional", "required")
-
-#: The schemes of ``smtp_url``: plain (local relays), STARTTLS, and TLS from the start.
-SMTP_SCHEMES = ("smtp://", "smtp+starttls://", "smtps://")
-
-#: The URL schemes redis-py understands: plain TCP, TLS, and a Unix socket.
-REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
 
 
 @dataclass(frozen=True)
@@ -155,6 +138,13 @@ class Settings:
     mail_from: str = ""
     #: Seconds a password reset link works, unless the password changes first.
     password_reset_seconds: int = 3600
+    #: ``off``: no metrics; ``on``: Prometheus metrics at ``/metrics`` on the server's own
+    #: port; ``HOST:PORT``: at a listener of their own there (``127.0.0.1:9100``), and the
+    #: server's port answers ``/metrics`` with 404.
+    metrics: str = "off"
+    #: ``text``: each log line time, level, logger, request id and message; ``json``: the
+    #: same as one JSON object per line.
+    log_format: str = "text"
     #: The forward-auth access rules: the ``[access]`` table of ``yupnope.toml``, with no
     #: environment variable; none by default, and then the default policy denies every request.
     access: AccessRules = AccessRules()
@@ -167,9 +157,13 @@ class Settings:
     allowed_origins: frozenset[str] = field(init=False, default=frozenset(), repr=False)
     #: ``public_url`` parsed and normalised as an origin; empty when it is.
     public_origin: str = field(init=False, default="", repr=False)
+    #: ``metrics`` parsed: the host and port of the metrics' own listener, or None.
+    metrics_address: tuple[str, int] | None = field(init=False, default=None, repr=False)
 
     def __post_init__(self) -> None:
-        _validate(self)
+        setting_values.check(vars(self))
+        address = setting_values.metrics_address(self.metrics)
+        object.__setattr__(self, "metrics_address", address)
         proxies = self.trusted_proxies.strip()
         try:
             if proxies.isdigit():
@@ -192,11 +186,6 @@ class Settings:
                 )
         except ValueError as exc:
             raise ConfigError(str(exc)) from None
-
-
-def env_name(name: str) -> str:
-    """Return the environment variable of the setting ``name``, as messages name it."""
-    return ENV_PREFIX + name.upper()
 
 
 #: Each setting a caller may give, with its type: the fields that are not derived.
@@ -231,70 +220,3 @@ def load(
     if not values.get("database_url"):
         values["database_url"] = f"sqlite:///{instance / 'yupnope.db'}"
     return Settings(**values)
-
-
-#: Settings that count something and so must be at least 1.
-_POSITIVE = (
-    *("session_idle_seconds", "session_absolute_seconds", "max_content_length"),
-    *("argon2_memory_kib", "argon2_time_cost", "argon2_parallelism"),
-    *("throttle_base_delay_seconds", "throttle_max_delay_seconds"),
-    *("throttle_account_limit", "throttle_account_window_seconds"),
-    *("throttle_address_limit", "throttle_address_window_seconds"),
-    *("throttle_global_limit", "throttle_global_window_seconds"),
-    *("throttle_signup_limit", "throttle_signup_window_seconds"),
-    *("device_cookie_days", "audit_retention_days", "audit_max_events"),
-    *("database_timeout_seconds", "database_statement_timeout_ms", "password_reset_seconds"),
-)
-
-#: Settings where 0 means "the default that fits the process".
-_NOT_NEGATIVE = ("throttle_free_failures", "hash_concurrency", "database_pool_size")
-
-
-#: Settings that take one of a few words, with those words.
-_CHOICES = {
-    "cookie_secure": COOKIE_SECURE_CHOICES,
-    "second_factor": SECOND_FACTOR_CHOICES,
-    "email": EMAIL_CHOICES,
-}
-
-
-def _validate(settings: Settings) -> None:
-    for name, choices in _CHOICES.items():
-        if getattr(settings, name) not in choices:
-            raise ConfigError(
-                f"{env_name(name)} must be one of {', '.join(choices)}, "
-                f"not {getattr(settings, name)!r}"
-            )
-    for name in _POSITIVE:
-        if getattr(settings, name) < 1:
-            raise ConfigError(f"{env_name(name)} must be at least 1, not {getattr(settings, name)}")
-    if not 0 <= settings.session_touch_seconds < settings.session_idle_seconds:
-        raise ConfigError(
-            f"{env_name('session_touch_seconds')} must be at least 0 and less than "
-            f"{env_name('session_idle_seconds')}, or busy users would be logged out as idle"
-        )
-    for name in _NOT_NEGATIVE:
-        if getattr(settings, name) < 0:
-            raise ConfigError(f"{env_name(name)} must be 0 or more, not {getattr(settings, name)}")
-    if settings.redis_url and not settings.redis_url.startswith(REDIS_SCHEMES):
-        # Not echoed: the URL may hold Redis's password.
-        raise ConfigError(f"{env_name('redis_url')} must start with {', '.join(REDIS_SCHEMES)}")
-    if not settings.redis_key_prefix:
-        raise ConfigError(f"{env_name('redis_key_prefix')} must not be empty")
-    if not settings.hash_wait_seconds > 0:
-        raise ConfigError(f"{env_name('hash_wait_seconds')} must be more than 0")
-    if not isinstance(settings.access, AccessRules):
-        raise ConfigError("access must be the [access] table or AccessRules")
-    if settings.smtp_url and not settings.smtp_url.startswith(SMTP_SCHEMES):
-        # Not echoed: the URL may hold the mail server's password.
-        raise ConfigError(f"{env_name('smtp_url')} must start with {', '.join(SMTP_SCHEMES)}")
-    if settings.email != "off":
-        needed = ("smtp_url", "mail_from", "public_url")
-        missing = [env_name(name) for name in needed if not getattr(settings, name).strip()]
-        if missing:
-            raise ConfigError(
-                f"{env_name('email')}={settings.email} needs {', '.join(missing)}: mail is sent "
-                "through that server, from that address, with links to that URL"
-            )
-    if settings.argon2_memory_kib < 8 * settings.argon2_parallelism:
-        raise ConfigError(f"{env_name('argon2_memory_kib')} must be at least 8 per lane")

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -30,6 +31,7 @@ from typing import TypeVar
 
 from .config import Settings
 from .errors import Busy
+from .metrics import GATE, OFF, Metrics
 from .security.passwords import Argon2Parameters, Hasher
 
 T = TypeVar("T")
@@ -79,10 +81,11 @@ class Gate:
     it over and over until its wait runs out, refused while later logins pass.
     """
 
-    def __init__(self, slots: int, wait: float, queue: int) -> None:
+    def __init__(self, slots: int, wait: float, queue: int, metrics: Metrics = OFF) -> None:
         self.slots = slots
         self.wait = wait
         self.queue = queue
+        self.metrics = metrics
         self._lock = threading.Lock()
         self._held = 0
         self._waiters: deque[threading.Event] = deque()
@@ -112,6 +115,7 @@ class Gate:
                 self._held += 1
                 return
             if len(self._waiters) >= self.queue:
+                self.metrics.busy(GATE)
                 raise Busy()
             turn = threading.Event()
             self._waiters.append(turn)
@@ -123,6 +127,7 @@ class Gate:
                 self._give_back()
             raise
         if not handed and not self._leave(turn):
+            self.metrics.busy(GATE)
             raise Busy()
 
     def _leave(self, turn: threading.Event) -> bool:
@@ -156,7 +161,11 @@ class Gate:
         """Return ``work()``, run on one of the gate's own threads inside a slot, or raise Busy."""
         with self.slot():
             # Holding a slot, at most ``slots`` are in flight, so none waits for a pool thread.
-            return self._threads.submit(work).result()
+            started = time.perf_counter()
+            try:
+                return self._threads.submit(work).result()
+            finally:
+                self.metrics.hashed(time.perf_counter() - started)
 
 
 class GatedHasher(Hasher):
@@ -167,7 +176,7 @@ class GatedHasher(Hasher):
         self.gate = gate
 
     @classmethod
-    def of(cls, settings: Settings) -> GatedHasher:
+    def of(cls, settings: Settings, metrics: Metrics = OFF) -> GatedHasher:
         """Return the hasher the settings ask for, behind a gate sized for this machine."""
         cpus = os.cpu_count() or 1
         parameters = Argon2Parameters(
@@ -177,9 +186,8 @@ class GatedHasher(Hasher):
         )
         # Four logins per CPU of the machine may wait, whatever this worker's share of slots:
         # see QUEUE_PER_CPU.
-        gate = Gate(
-            settings.hash_concurrency or cpus, settings.hash_wait_seconds, QUEUE_PER_CPU * cpus
-        )
+        slots = settings.hash_concurrency or cpus
+        gate = Gate(slots, settings.hash_wait_seconds, QUEUE_PER_CPU * cpus, metrics)
         return cls(parameters, gate)
 
     def hash(self, password: str) -> str:

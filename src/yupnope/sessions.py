@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 from .client import Client
 from .errors import AccountChanged
 from .kinds import EventKind
+from .metrics import OFF, Metrics
 from .models import SecondFactor, Session, SessionKind, User
 from .notices import Notices
 from .security import tokens
@@ -61,11 +62,14 @@ def enrolment_due(second_factor: str | None, policy: str) -> bool:
 class Sessions:
     """Start, find and end server-side sessions."""
 
-    def __init__(self, store: Store, lifetimes: Lifetimes, notify: bool = False) -> None:
+    def __init__(
+        self, store: Store, lifetimes: Lifetimes, notify: bool = False, metrics: Metrics = OFF
+    ) -> None:
         self.store = store
         self.lifetimes = lifetimes
         #: Whether a login from a browser the account had not seen queues a notice (notices.py).
         self.notify = notify
+        self.metrics = metrics
 
     def start(
         self,
@@ -125,6 +129,7 @@ class Sessions:
             self.store.sessions.add(record)
             if self.notify and not device_known:
                 Notices(self.store).new_sign_in(user, client, now)
+        self.metrics.session_started(kind.value)
         return Started(token=token, record=record)
 
     def find(

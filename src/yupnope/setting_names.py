@@ -11,9 +11,17 @@ from collections.abc import Collection, Iterable, Mapping
 
 from .errors import ConfigError
 
+#: Start of every setting's environment variable.
+ENV_PREFIX = "YUPNOPE_"
+
 #: Environment variables of yupnope's own test suite and benchmarks (``.ci/run``'s switches,
 #: ``bench/``'s database): they start as settings do, and are none.
 TOOLING_PREFIXES = ("YUPNOPE_REQUIRE_", "YUPNOPE_TEST_", "YUPNOPE_README_", "YUPNOPE_BENCH_")
+
+
+def env_name(name: str) -> str:
+    """Return the environment variable of the setting ``name``, as messages name it."""
+    return ENV_PREFIX + name.upper()
 
 
 def nearest(name: str, known: Iterable[str]) -> str:

@@ -20,7 +20,7 @@ from flask import Flask, current_app, g
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session as OrmSession
 
-from . import db, housekeeping
+from . import db, housekeeping, metrics
 from .accounts import Accounts
 from .config import Settings
 from .emails import Addresses
@@ -63,10 +63,12 @@ class Wiring:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
+        #: What is counted for Prometheus: nothing, with METRICS off (metrics.py).
+        self.metrics = metrics.of(settings.metrics)
         self.engine = db.engine_for(settings)
         self.sessionmaker = db.make_sessionmaker(self.engine)
         self.credentials = Credentials(self.engine)
-        self.hasher = GatedHasher.of(settings)
+        self.hasher = GatedHasher.of(settings, self.metrics)
         self.policy = Policy.of(settings)
         self.lifetimes = Lifetimes(
             idle=timedelta(seconds=settings.session_idle_seconds),
@@ -111,7 +113,7 @@ class Wiring:
     def own_sessions(self) -> Iterator[Sessions]:
         """Yield the session keeper over a store of its own (the lookup opens no ORM session)."""
         with self.own_store() as store:
-            yield Sessions(store, self.lifetimes, notify=self.settings.email != "off")
+            yield Sessions(store, self.lifetimes, self.settings.email != "off", self.metrics)
 
     def counters(self, store: Store) -> Keeper:
         """Return the throttle counters: the short ones in Redis if one is configured.
@@ -182,13 +184,15 @@ def store() -> Store:
 def sessions(shared: Store | None = None) -> Sessions:
     """Return the session keeper over ``shared``, or over this app context's ORM session."""
     found = get()
-    return Sessions(shared or store(), found.lifetimes, notify=found.settings.email != "off")
+    return Sessions(
+        shared or store(), found.lifetimes, found.settings.email != "off", found.metrics
+    )
 
 
 def new_throttle(shared: Store) -> Throttle:
     """Return the throttle over ``shared`` (its counters in Redis when one is configured)."""
     wiring = get()
-    return Throttle(wiring.counters(shared), wiring.policy)
+    return Throttle(wiring.counters(shared), wiring.policy, wiring.metrics)
 
 
 def accounts() -> Accounts:
@@ -213,7 +217,7 @@ def authenticator_apps(
     """Return the authenticator apps' rules over ``shared``, or this app context's ORM session."""
     wiring = get()
     shared = shared or store()
-    throttle = throttle or Throttle(wiring.counters(shared), wiring.policy)
+    throttle = throttle or new_throttle(shared)
     return AuthenticatorApps(shared, wiring.sealer, throttle)
 
 
@@ -221,7 +225,7 @@ def second_step(shared: Store | None = None, throttle: Throttle | None = None) -
     """Return the login's second step over ``shared``, or this app context's ORM session."""
     wiring = get()
     shared = shared or store()
-    throttle = throttle or Throttle(wiring.counters(shared), wiring.policy)
+    throttle = throttle or new_throttle(shared)
     return SecondStep(
         shared, throttle, sessions(shared), authenticator_apps(shared, throttle), wiring.devices
     )
@@ -236,7 +240,7 @@ def passkey_logins() -> PasskeyLogins:
     """Return the logins and confirmations by passkey over this app context's ORM session."""
     wiring = get()
     shared = store()
-    throttle = Throttle(wiring.counters(shared), wiring.policy)
+    throttle = new_throttle(shared)
     return PasskeyLogins(shared, throttle, sessions(shared), wiring.devices)
 
 

@@ -15,7 +15,10 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import os
-from collections.abc import Callable
+import shutil
+import tempfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from multiprocessing.connection import Connection
 
 import click
@@ -24,8 +27,10 @@ from granian import Granian
 from granian.constants import HTTPModes, Interfaces
 from granian.http import HTTP1Settings
 
-from .. import config, create_app, wiring
+from .. import config, create_app, logs, wiring
 from ..hashing import hashing_slots
+from ..metrics import MULTIPROCESS_DIR, Prometheus
+from ..web import metrics as web_metrics
 from .group import cli, migrate, one_line_errors, open_app
 
 log = logging.getLogger(__name__)
@@ -42,6 +47,9 @@ CONNECTIONS_PER_WORKER = 1000
 #: Seconds the requests in flight get to finish when the server stops or its workers are
 #: replaced (gunicorn's graceful timeout); then the workers are killed.
 GRACEFUL_SECONDS = 30
+
+#: granian's access log line, without its time: the log's formatter writes every line's.
+ACCESS_LOG_FORMAT = '%(addr)s - "%(method)s %(path)s %(protocol)s" %(status)d %(dt_ms).3f'
 
 
 class Prebuilt:
@@ -77,7 +85,7 @@ class Prebuilt:
 
 
 def run(
-    prebuilt: Prebuilt, host: str, port: int, workers: int, threads: int, access_log: bool
+    prebuilt: Prebuilt, host: str, port: int, workers: int, threads: int, settings: config.Settings
 ) -> None:
     """Serve ``prebuilt``'s app with granian until TERM or INT, a line per request if asked.
 
@@ -101,7 +109,10 @@ def run(
         websockets=False,
         respawn_failed_workers=True,
         workers_kill_timeout=GRACEFUL_SECONDS,
-        log_access=access_log,
+        log_access=settings.access_log,
+        log_access_format=ACCESS_LOG_FORMAT,
+        # Applied in this process and again in each worker: every line in LOG_FORMAT.
+        log_dictconfig=logs.granian_config(settings.log_format),
     )
     server.on_reload(prebuilt.rebuild)
     server.serve(target_loader=prebuilt.load)
@@ -126,13 +137,14 @@ def run(
 @one_line_errors
 def serve(host: str, port: int, workers: int | None, threads: int | None, debug: bool) -> None:
     """Apply migrations, then serve with granian (N worker processes)."""
+    settings = config.load()
+    logs.configure(settings.log_format)
     if debug:
         with open_app() as app:
             pass
         app.run(host=host, port=port, debug=True)
         return
     _migrate_in_a_child()
-    settings = config.load()
     cpus = os.cpu_count() or 1
     workers = workers or cpus
     # Six per CPU: more than a worker's hashing slots and their queue (QUEUE_PER_CPU per CPU)
@@ -145,7 +157,50 @@ def serve(host: str, port: int, workers: int | None, threads: int | None, debug:
         os.environ[config.env_name("database_pool_size")] = str(threads)
     if not settings.hash_concurrency:
         os.environ[config.env_name("hash_concurrency")] = str(hashing_slots(cpus, workers))
-    run(Prebuilt(create_app), host, port, workers, threads, settings.access_log)
+    # A HUP's new app keeps these two as they were at the start: the workers' folder, the
+    # listener and the log's handlers are set up once, here.
+    for name in ("metrics", "log_format"):
+        os.environ[config.env_name(name)] = getattr(settings, name)
+    with _metrics_folder(settings.metrics != "off"):
+        prebuilt = Prebuilt(create_app)
+        found = wiring.get(prebuilt.app).metrics
+        if settings.metrics_address is not None and isinstance(found, Prometheus):
+            _listen(found, *settings.metrics_address)
+        run(prebuilt, host, port, workers, threads, settings)
+
+
+@contextmanager
+def _metrics_folder(wanted: bool) -> Iterator[None]:
+    """Give the workers' metrics a private folder (0700) for the block, when ``wanted``.
+
+    prometheus_client's multiprocess mode: each worker writes its counts to files of its own
+    there, and a scrape adds them up. A new folder at each start, so no count of an earlier
+    run is added in; removed at the end. The files of a worker that died stay, for its counts
+    still count: mark_process_dead only removes live gauges' files, and yupnope has none.
+    """
+    if not wanted:
+        yield
+        return
+    folder = tempfile.mkdtemp(prefix="yupnope-metrics-")
+    # Before the app is built: prometheus_client reads it when first imported.
+    os.environ[MULTIPROCESS_DIR] = folder
+    try:
+        yield
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _listen(metrics: Prometheus, host: str, port: int) -> None:
+    """Serve the metrics at ``host:port``, or say in one line why it cannot."""
+    try:
+        web_metrics.listen(metrics, host, port)
+    except OSError as exc:
+        where = config.env_name("metrics")
+        raise click.ClickException(
+            f"{where}: cannot listen at {host}:{port}: {exc.strerror}"
+        ) from None
+    shown = f"[{host}]" if ":" in host else host
+    log.info("metrics served at http://%s:%d/metrics", shown, port)
 
 
 def _migrate_in_a_child() -> None:

@@ -23,10 +23,13 @@ Names that match no account are counted exactly like names that do.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import TypeVar
 
 from ..errors import Throttled
+from ..metrics import OFF, Metrics
 from .counters import Count, Counters, Keeper
 from .policy import (
     ACCOUNT,
@@ -52,6 +55,8 @@ from .policy import (
     address_key,
 )
 
+T = TypeVar("T")
+
 
 @dataclass(frozen=True)
 class Counted:
@@ -72,9 +77,10 @@ PERSONAL_SCOPES = (ACCOUNT, CONFIRMATION, SECOND_FACTOR)
 class Throttle:
     """Admit or refuse attempts against the policy, with counters kept by ``counters``."""
 
-    def __init__(self, counters: Keeper, policy: Policy) -> None:
+    def __init__(self, counters: Keeper, policy: Policy, metrics: Metrics = OFF) -> None:
         self.counters = counters
         self.policy = policy
+        self.metrics = metrics
 
     def admit_login(
         self, username_key: str, address: str | None, device: str | None, now: datetime
@@ -89,9 +95,7 @@ class Throttle:
         else:
             personal = (ACCOUNT, account_key(username_key))
             shared = ((ADDRESS, address_key(address)), (GLOBAL, "*"))
-        return self.counters.transaction(
-            lambda counters: self._count_login(counters, personal, shared, now)
-        )
+        return self._admit(lambda counters: self._count_login(counters, personal, shared, now))
 
     def admit_malformed(self, address: str | None, now: datetime) -> Counted:
         """Count an attempt whose name or password cannot be one, or raise Throttled.
@@ -100,9 +104,7 @@ class Throttle:
         cannot send malformed attempts faster than wrong ones.
         """
         shared = ((ADDRESS, address_key(address)), (GLOBAL, "*"))
-        return self.counters.transaction(
-            lambda counters: self._count_login(counters, None, shared, now)
-        )
+        return self._admit(lambda counters: self._count_login(counters, None, shared, now))
 
     def admit_confirmation(self, username_key: str, now: datetime) -> Counted:
         """Count an owner's password confirmation on a counter of its own, or raise Throttled.
@@ -114,9 +116,7 @@ class Throttle:
         budgets, meant for guessing from many places, stay out of it.
         """
         personal = (CONFIRMATION, account_key(username_key))
-        return self.counters.transaction(
-            lambda counters: self._count_login(counters, personal, (), now)
-        )
+        return self._admit(lambda counters: self._count_login(counters, personal, (), now))
 
     def admit_second_factor(self, username_key: str, device: str | None, now: datetime) -> Counted:
         """Count a code typed at a login's second step, or raise Throttled without counting it.
@@ -130,9 +130,7 @@ class Throttle:
             personal = (FACTOR_DEVICE, device)
         else:
             personal = (SECOND_FACTOR, account_key(username_key))
-        return self.counters.transaction(
-            lambda counters: self._count_login(counters, personal, (), now)
-        )
+        return self._admit(lambda counters: self._count_login(counters, personal, (), now))
 
     def admit_client(self, client_id: str, address: str | None, now: datetime) -> Counted:
         """Count an app's client authentication with a secret, or raise Throttled.
@@ -143,9 +141,7 @@ class Throttle:
         """
         personal = (CLIENT, account_key(f"{client_id}\n{address_key(address)}"))
         shared = ((ADDRESS, address_key(address)),)
-        return self.counters.transaction(
-            lambda counters: self._count_login(counters, personal, shared, now)
-        )
+        return self._admit(lambda counters: self._count_login(counters, personal, shared, now))
 
     def _count_login(
         self,
@@ -252,7 +248,7 @@ class Throttle:
                 if hit.count > limit.count:
                     raise Throttled(math.ceil(_window_left(hit, limit, now)), (scope, key))
 
-        self.counters.transaction(count)
+        self._admit(count)
 
     def admit_signup(self, address: str | None, now: datetime) -> None:
         """Count a sign-up attempt from ``address``, or raise Throttled without counting it."""
@@ -264,6 +260,14 @@ class Throttle:
         return self.counters.transaction(
             lambda counters: sum(counters.clear(scope, key) for scope in PERSONAL_SCOPES) > 0
         )
+
+    def _admit(self, count: Callable[[Counters], T]) -> T:
+        """Return ``count(counters)`` in one transaction; a refusal it raises is counted too."""
+        try:
+            return self.counters.transaction(count)
+        except Throttled as refused:
+            self.metrics.throttled(refused.counter[0] if refused.counter else "unknown")
+            raise
 
     def _personal_wait(self, state: Count, now: datetime) -> float:
         """Return how long the account (or device) must still wait, counting this attempt."""

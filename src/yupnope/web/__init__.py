@@ -30,6 +30,7 @@ from . import (
     hosts,
     links,
     mail_pages,
+    metrics,
     oidc,
     oidc_pages,
     openapi,
@@ -37,6 +38,7 @@ from . import (
     passkey_login,
     passkeys,
     proxies,
+    request_ids,
     second_step,
     security_centre,
 )
@@ -65,6 +67,10 @@ def init_app(app: OpenAPI) -> None:
     # Around the door: the common forward-auth check answered before Flask (checkpoint.py).
     checkpoint.init_app(app)
     proxies.init_app(app)
+    # Outermost: each request timed and given its id before anything else, answers before
+    # Flask included, and the id taken only from a proxy whose address is still the peer's.
+    metrics.init_app(app)
+    request_ids.init_app(app)
     # Before the guards, in this order: a request for another host, then a body framed without
     # a Content-Length, are refused before anything else runs.
     hosts.init_app(app)

@@ -28,6 +28,8 @@ from flask import Flask, request
 from .. import wiring
 from ..errors import Busy
 from ..hashing import Gate
+from ..metrics import DOOR, Metrics
+from .metrics import ROUTE
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -68,11 +70,14 @@ class _Answer:
 class Admission:
     """Answer requests for hashing views with the busy answer at once while ``gate`` is full."""
 
-    def __init__(self, app: Flask, inner: WSGIApp, gate: Gate, origins: frozenset[str]) -> None:
+    def __init__(
+        self, app: Flask, inner: WSGIApp, gate: Gate, origins: frozenset[str], metrics: Metrics
+    ) -> None:
         self.app = app
         self.inner = inner
         self.gate = gate
         self.origins = origins
+        self.metrics = metrics
         self._routes: frozenset[tuple[str, str]] | None = None
         self._answers: dict[tuple[str, str, str | None], _Answer] = {}
         self._lock = threading.Lock()
@@ -81,6 +86,9 @@ class Admission:
         if self.gate.saturated():
             route = (environ.get("REQUEST_METHOD", ""), environ.get("PATH_INFO", ""))
             if route in self.routes():
+                # The path is a rule here: web/metrics times the request under it.
+                environ[ROUTE] = route[1]
+                self.metrics.busy(DOOR)
                 answer = self._answer(environ, route[1])
                 start_response(answer.status, answer.headers)
                 return [answer.body]
@@ -143,9 +151,9 @@ def init_app(app: Flask) -> None:
 
     Inside the proxy middleware, so the scheme is the client's; the probe's hook first of all.
     """
-    gate = wiring.get(app).hasher.gate
-    origins = wiring.get(app).settings.allowed_origins
-    app.wsgi_app = Admission(app, app.wsgi_app, gate, origins)  # type: ignore[method-assign]
+    found = wiring.get(app)
+    gate, origins = found.hasher.gate, found.settings.allowed_origins
+    app.wsgi_app = Admission(app, app.wsgi_app, gate, origins, found.metrics)  # type: ignore[method-assign]
     app.before_request(answer_probe)
 
 

@@ -17,6 +17,7 @@ from flask_openapi3.models.tag import Tag
 from .. import wiring
 from ..accounts import SecondStepNeeded
 from ..errors import AccountError
+from ..metrics import PASSWORD
 from ..models import SessionKind
 from . import bodies, guards
 from .admission import hashes
@@ -34,6 +35,7 @@ from .api_answers import (
     session_created,
 )
 from .bearer import caller
+from .metrics import counted_login
 from .problems import documented
 from .refusals import refusal
 from .schemas import (
@@ -83,13 +85,16 @@ def create_session(body: Credentials) -> Response:
     Online Guessing Attacks with Device Cookies"): strangers' failures cannot lock it out.
     """
     try:
-        result = wiring.accounts().log_in(
-            body.username,
-            body.password,
-            guards.client(),
-            guards.now(),
-            device_cookie=body.device,
-            kind=SessionKind.API,
+        result = counted_login(
+            PASSWORD,
+            lambda: wiring.accounts().log_in(
+                body.username,
+                body.password,
+                guards.client(),
+                guards.now(),
+                device_cookie=body.device,
+                kind=SessionKind.API,
+            ),
         )
     except AccountError as exc:
         raise refusal(exc) from None

@@ -37,6 +37,7 @@ from .. import wiring
 from ..snapshots import SessionSnapshot, UserSnapshot
 from . import headers, verdicts
 from .cookies import ServerSession, ServerSessionInterface
+from .metrics import ROUTE
 from .verdicts import Verdict
 
 #: The checks answered here, and whether each sends browsers to the login page itself (nginx's
@@ -84,6 +85,8 @@ class Checkpoint:
         answer = self.answer(environ)
         if answer is None:
             return self.app(environ, start_response)
+        # The path is the rule here: web/metrics times the request under it.
+        environ[ROUTE] = environ["PATH_INFO"]
         start_response(answer.status, list(answer.headers))
         return [answer.body]
 

@@ -10,10 +10,12 @@ from werkzeug.wrappers.response import Response
 from .. import db, wiring
 from ..accounts import SecondStepNeeded
 from ..errors import AccountChanged, AccountError, InvalidCredentials, SignupClosed, Throttled
+from ..metrics import PASSWORD
 from ..models import User
 from ..sessions import Started
 from . import guards
 from .admission import hashes
+from .metrics import counted_login
 from .refusals import refusal
 from .returns import safe_return_url
 
@@ -101,13 +103,16 @@ def login() -> Response:
     if not username or not password:
         return redirect(nope, 303)
     try:
-        result = wiring.accounts().log_in(
-            username,
-            password,
-            guards.client(),
-            guards.now(),
-            replacing=guards.cookie_token(),
-            device_cookie=guards.device_cookie(),
+        result = counted_login(
+            PASSWORD,
+            lambda: wiring.accounts().log_in(
+                username,
+                password,
+                guards.client(),
+                guards.now(),
+                replacing=guards.cookie_token(),
+                device_cookie=guards.device_cookie(),
+            ),
         )
     except InvalidCredentials:
         return redirect(nope, 303)

@@ -13,10 +13,12 @@ from werkzeug.wrappers.response import Response
 
 from .. import wiring
 from ..errors import AccountError, ChallengeGone, Throttled
+from ..metrics import PASSKEY
 from ..second_factors.assertions import Answer
 from ..security import tokens
 from . import guards
 from .factors import confirm_page, resume
+from .metrics import counted_login
 from .pages import Page, fields, signed_in_page
 from .passkeys import options_answer, relying_party, script_refusal
 from .refusals import refusal
@@ -48,13 +50,16 @@ def log_in() -> Page:
     credential, wanted, rd = fields("credential", "next", "rd")
     back = safe_return_url(rd)
     try:
-        done = wiring.passkey_logins().log_in(
-            Answer(relying_party(), credential),
-            guards.passkey_cookie(),
-            guards.client(),
-            guards.now(),
-            replacing=guards.cookie_token(),
-            device_cookie=guards.device_cookie(),
+        done = counted_login(
+            PASSKEY,
+            lambda: wiring.passkey_logins().log_in(
+                Answer(relying_party(), credential),
+                guards.passkey_cookie(),
+                guards.client(),
+                guards.now(),
+                replacing=guards.cookie_token(),
+                device_cookie=guards.device_cookie(),
+            ),
         )
     except AccountError as exc:
         refused = refusal(exc)

@@ -18,7 +18,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from .. import wiring
 from ..addresses import Network
-from ..config import env_name
+from ..config import Settings, env_name
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +33,31 @@ def init_app(app: Flask) -> None:
         app.wsgi_app = _TrustedNetworks(app.wsgi_app, settings.proxy_networks)  # type: ignore[method-assign]
     else:
         app.wsgi_app = _IgnoreForwarded(app.wsgi_app)  # type: ignore[method-assign]
+
+
+def through_trusted_proxy(settings: Settings, peer: str) -> bool:
+    """Return whether a request from ``peer`` (the connection's own address) is a proxy's.
+
+    With a count of proxies, every request comes through them; with their networks, the
+    ones from those networks do; with neither, none does.
+    """
+    if settings.proxy_count is not None:
+        return settings.proxy_count > 0
+    return among(peer, settings.proxy_networks)
+
+
+def among(address: str, networks: tuple[Network, ...]) -> bool:
+    """Return whether ``address`` belongs to one of ``networks``."""
+    try:
+        ip = ipaddress.ip_address(address.strip())
+    except ValueError:
+        return False
+    forms: list[ipaddress.IPv4Address | ipaddress.IPv6Address] = [ip]
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        # A server listening on [::] sees an IPv4 proxy as ::ffff:a.b.c.d, which no IPv4
+        # network contains; its IPv4 form is checked as well.
+        forms.append(ip.ipv4_mapped)
+    return any(form in network for form in forms for network in networks)
 
 
 class _IgnoreForwarded:
@@ -64,16 +89,7 @@ class _TrustedNetworks:
 
     def trusted(self, address: str) -> bool:
         """Return whether ``address`` belongs to one of the trusted proxies."""
-        try:
-            ip = ipaddress.ip_address(address.strip())
-        except ValueError:
-            return False
-        forms: list[ipaddress.IPv4Address | ipaddress.IPv6Address] = [ip]
-        if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-            # A server listening on [::] sees an IPv4 proxy as ::ffff:a.b.c.d, which no IPv4
-            # network contains; its IPv4 form is checked as well.
-            forms.append(ip.ipv4_mapped)
-        return any(form in network for form in forms for network in self.networks)
+        return among(address, self.networks)
 
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
         if self.trusted(environ.get("REMOTE_ADDR", "")):

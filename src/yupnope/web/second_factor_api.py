@@ -14,6 +14,7 @@ from flask_openapi3.models.tag import Tag
 
 from .. import wiring
 from ..errors import AccountError, ReauthenticationRequired
+from ..metrics import SECOND_FACTOR
 from ..models import SessionKind
 from ..second_factors.recovery import FEW_LEFT
 from ..sudo import WINDOW, Sudo
@@ -39,6 +40,7 @@ from .factor_schemas import (
     TotpCode,
     TotpEnrolment,
 )
+from .metrics import counted_login
 from .problems import documented
 from .refusals import refusal
 from .schemas import SessionCreated
@@ -79,13 +81,16 @@ def complete_session(body: SecondStep) -> Response:
     budget for codes; a challenge unknown or older than five minutes is 401 challenge_expired.
     """
     try:
-        done = wiring.second_step().complete(
-            body.challenge,
-            body.code,
-            guards.client(),
-            guards.now(),
-            kind=SessionKind.API,
-            device_cookie=body.device,
+        done = counted_login(
+            SECOND_FACTOR,
+            lambda: wiring.second_step().complete(
+                body.challenge,
+                body.code,
+                guards.client(),
+                guards.now(),
+                kind=SessionKind.API,
+                device_cookie=body.device,
+            ),
         )
     except AccountError as exc:
         raise refusal(exc) from None

@@ -11,8 +11,10 @@ from flask import Blueprint, redirect, render_template, request, url_for
 
 from .. import wiring
 from ..errors import AccountError, ChallengeGone, Throttled
+from ..metrics import SECOND_FACTOR
 from ..second_factors.assertions import Answer
 from . import guards
+from .metrics import counted_login
 from .pages import Page, fields, signed_in_page
 from .refusals import refusal
 from .returns import safe_return_url
@@ -43,13 +45,16 @@ def complete(given: str | Answer, wanted: str, rd: str, wrong: str | None = None
     expired starts again at the form.
     """
     try:
-        done = wiring.second_step().complete(
-            guards.challenge_cookie(),
-            given,
-            guards.client(),
-            guards.now(),
-            replacing=guards.cookie_token(),
-            device_cookie=guards.device_cookie(),
+        done = counted_login(
+            SECOND_FACTOR,
+            lambda: wiring.second_step().complete(
+                guards.challenge_cookie(),
+                given,
+                guards.client(),
+                guards.now(),
+                replacing=guards.cookie_token(),
+                device_cookie=guards.device_cookie(),
+            ),
         )
     except ChallengeGone as exc:
         guards.drop_challenge()
