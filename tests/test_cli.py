@@ -930,6 +930,8 @@ def test_audit_records_every_kind_of_event_and_no_secret(
         secrets |= {made, reset, not_me, "carols new passphrase"}
 
     assert run_cli(runner, "users", "unlock", "alice").exit_code == 0
+    exported = run_cli(runner, "users", "export", "-")
+    assert exported.exit_code == 0, exported.output
     ended = datetime.now(UTC)
 
     web = ("192.0.2.10", "AuditBrowser/1.0")
@@ -938,6 +940,7 @@ def test_audit_records_every_kind_of_event_and_no_secret(
         # kind: (whose, whether the name is kept, (address, user agent))
         EventKind.ADMIN_USER_ADDED: ("alice", True, cli),
         EventKind.ADMIN_USERS_IMPORTED: (None, False, cli),
+        EventKind.ADMIN_USERS_EXPORTED: (None, False, cli),
         EventKind.ADMIN_PASSWORD_SET: ("bob", True, cli),
         EventKind.ADMIN_USER_DISABLED: ("bob", True, cli),
         EventKind.ADMIN_USER_ENABLED: ("bob", True, cli),

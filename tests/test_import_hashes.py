@@ -341,6 +341,52 @@ def test_a_hash_of_no_accepted_scheme_refuses_the_file(
     assert run_cli(runner, "users", "list", "--json").stdout.strip() == "[]"
 
 
+def dearer(encoded: str, cost: str, dearer_cost: str) -> str:
+    """Return ``encoded`` with its cost field ``cost`` written as ``dearer_cost``: still parsed."""
+    assert encoded.count(cost) == 1, encoded
+    return encoded.replace(cost, dearer_cost)
+
+
+#: Hashes a login would pay too dearly for, each made by its library at a cost it can afford,
+#: then given a cost over the limit (the hash no longer matches, but reads as one).
+COSTLY_HASHES: dict[str, tuple[str, str]] = {
+    "bcrypt cost 17": (
+        dearer(bcrypt.hashpw(b"x", bcrypt.gensalt(4)).decode(), "$04$", "$17$"),
+        "bcrypt cost 17, over the 16 taken",
+    ),
+    "Django pbkdf2, 20 million": (
+        dearer(
+            passlib_hash.django_pbkdf2_sha256.using(rounds=1000).hash("x"), "$1000$", "$20000000$"
+        ),
+        "rounds 20,000,000",
+    ),
+    "argon2id of 1 GiB": (
+        dearer(
+            passlib_hash.argon2.using(memory_cost=1024, rounds=1).hash("x"), "m=1024", "m=1048576"
+        ),
+        "memory (KiB) 1,048,576, over the 262,144 taken",
+    ),
+    "Werkzeug scrypt of 4 GiB": (
+        dearer(generate_password_hash("x", "scrypt:1024:8:1"), "scrypt:1024:", "scrypt:4194304:"),
+        "memory (KiB) 4,194,304",
+    ),
+    "argon2 of 64 passes": (
+        dearer(passlib_hash.argon2.using(memory_cost=1024, rounds=1).hash("x"), "t=1", "t=64"),
+        "passes 64, over the 20 taken",
+    ),
+}
+
+
+@pytest.mark.parametrize(("costly", "says"), COSTLY_HASHES.values(), ids=COSTLY_HASHES.keys())
+def test_a_hash_too_dear_for_each_login_refuses_the_file(
+    runner: CliRunner, tmp_path: Path, costly: str, says: str
+) -> None:
+    users = {"amy": {"password_hash": good_hash()}, "zed": {"password_hash": costly}}
+    result = run_cli(runner, "users", "import", str(write(tmp_path / "u.json", json.dumps(users))))
+    assert_one_line_error(result, "user 'zed'", "would make each login too dear", says)
+    assert run_cli(runner, "users", "list", "--json").stdout.strip() == "[]"
+
+
 BAD_FILES: dict[str, tuple[str, str, str]] = {
     # name: (format, content, what the error says)
     "a Python dict": ("json", "{'alice': {'password': 'x'}}", "double quotes"),

@@ -20,7 +20,7 @@ from .errors import ImportFileError
 from .kinds import EventKind
 from .models import User
 from .notices import LOCKED
-from .security import foreign_hashes, passwords
+from .security import foreign_hashes, hash_costs, passwords
 from .usernames import Username
 
 #: The longest hash the users table holds (models.User.password_hash).
@@ -66,6 +66,11 @@ def storable(encoded: str) -> bool:
     if inner.startswith(foreign_hashes.ARGON2_PREFIXES):
         return passwords.is_argon2(inner)
     return foreign_hashes.scheme_of(inner) is not None
+
+
+def too_costly(encoded: str) -> str | None:
+    """Return which cost of a storable ``encoded`` would make each login too dear, or None."""
+    return hash_costs.excess(encoded.removeprefix(LOCKED))
 
 
 def import_users(

@@ -18,6 +18,7 @@ class EventKind(StrEnum):
     ACCOUNT_DELETED = "account_deleted"
     ADMIN_USER_ADDED = "admin_user_added"
     ADMIN_USERS_IMPORTED = "admin_users_imported"
+    ADMIN_USERS_EXPORTED = "admin_users_exported"
     ADMIN_USER_REMOVED = "admin_user_removed"
     ADMIN_PASSWORD_SET = "admin_password_set"  # noqa: S105 (an event name, not a password)
     ADMIN_USER_DISABLED = "admin_user_disabled"

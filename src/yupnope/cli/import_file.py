@@ -13,7 +13,7 @@ from typing import Any
 
 from .. import emails, groupnames, usernames
 from ..errors import AccountError, ImportFileError
-from ..imports import ImportEntry, storable
+from ..imports import ImportEntry, storable, too_costly
 from ..security import foreign_hashes, passwords
 from ..usernames import Username
 from .import_formats import JSON_SHAPE, READERS
@@ -98,6 +98,11 @@ def _entry(value: Any, where: str) -> ImportEntry:
                 f"{where}: the password hash is of no scheme yupnope verifies, or malformed "
                 f"(DES crypt, unsalted MD5 and plain text are refused as too weak); accepted: "
                 f"{foreign_hashes.ACCEPTED}"
+            )
+        costly = too_costly(encoded)
+        if costly is not None:
+            raise ImportFileError(
+                f"{where}: the password hash would make each login too dear: {costly}"
             )
         return ImportEntry(password_hash=encoded, email=email, groups=parsed, disabled=disabled)
     password = value["password"]

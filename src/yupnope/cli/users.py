@@ -268,7 +268,7 @@ def users_export(file: Path, force: bool) -> None:
     FILE is made readable by its owner alone (0600); "-" writes to standard output.
     """
     with open_app():
-        exported = wiring.operator().export_users()
+        exported = wiring.operator().export_users(now())
     text = json.dumps(exported, ensure_ascii=False, indent=2) + "\n"
     if str(file) == "-":
         click.echo(text, nl=False)

@@ -99,16 +99,24 @@ def scheme_of(encoded: str) -> Scheme | None:
         return None
     if found.handler is None:
         return found
+    try:
+        parse(found, encoded)
+    except (ValueError, TypeError):
+        return None
+    return found
+
+
+def parse(found: Scheme, encoded: str) -> Any:
+    """Return passlib's reading of ``encoded``, a hash of ``found``'s: its salt, its costs.
+
+    Raises ValueError or TypeError for a hash passlib cannot read.
+    """
     handler, inner = found.handler, encoded
     # passlib's Django argon2 and bcrypt rename another scheme's hashes (a PrefixWrapper):
     # the renamed scheme parses them, without the prefix Django puts in front.
     if getattr(handler, "wrapped", None) is not None:
         handler, inner = handler.wrapped, handler.orig_prefix + encoded[len(handler.prefix) :]
-    try:
-        handler.from_string(inner)
-    except (ValueError, TypeError):
-        return None
-    return found
+    return handler.from_string(inner)
 
 
 def verify(encoded: str, password: str) -> bool:
