@@ -1066,6 +1066,35 @@ def test_audit_records_every_kind_of_event_and_no_secret(
     assert (failed["user"], failed["user_id"]) == (None, None)
 
 
+def test_audit_keeps_a_removed_accounts_events_apart_from_the_next_with_its_id(
+    app: Flask, runner: CliRunner, client: FlaskClient
+) -> None:
+    from yupnope import wiring
+
+    add(runner, "alice")
+    add(runner, "bobby")
+    assert login(client, "bobby", GOOD_PASSWORD) == "/yup"
+    assert client.post("/logout", headers=SAME_ORIGIN).status_code == 303
+    assert run_cli(runner, "users", "remove", "bobby", "--yes").exit_code == 0
+    add(runner, "mallory")
+    with app.app_context():
+        ids = {event.username: event.user_id for event in wiring.store().events.since()}
+    # SQLite gives the largest rowid plus one: the removed newest account's id again.
+    assert ids["mallory"] == ids["bobby"]
+
+    rows = [re.split(r" {2,}", line) for line in run_cli(runner, "audit").stdout.splitlines()]
+    assert [(row[1], row[2]) for row in rows[1:]] == [
+        ("admin_user_added", "alice"),
+        ("admin_user_added", "bobby"),
+        ("login", "bobby"),
+        ("logout", "bobby"),
+        ("admin_user_removed", "bobby"),
+        ("admin_user_added", "mallory"),
+    ]
+    mallory = run_cli(runner, "audit", "--user", "mallory").stdout.splitlines()
+    assert [re.split(r" {2,}", line)[1] for line in mallory[1:]] == ["admin_user_added"]
+
+
 def test_audit_since_an_age_or_a_date(app: Flask, runner: CliRunner) -> None:
     from yupnope import wiring
     from yupnope.client import Client

@@ -116,6 +116,7 @@ def test_instance_file_then_environment_then_overrides(tmp_path: Path) -> None:
         ({"YUPNOPE_ARGON2_MEMORY_KIB": "4"}, "at least 8 per lane"),
         ({"YUPNOPE_SESSION_TOUCH_SECONDS": "43200"}, "less than YUPNOPE_SESSION_IDLE_SECONDS"),
         ({"YUPNOPE_TRUSTED_PROXIES": "10.0.0.0/33"}, "count or CIDRs"),
+        ({"YUPNOPE_TRUSTED_PROXIES": "\u00b2"}, "count or CIDRs"),
         ({"YUPNOPE_HASH_WAIT_SECONDS": "0"}, "more than 0"),
         ({"YUPNOPE_PUBLIC_URL": "login.example.com"}, "PUBLIC_URL takes origins like"),
         ({"YUPNOPE_PUBLIC_URL": "https://login.example.com/"}, "PUBLIC_URL takes origins like"),

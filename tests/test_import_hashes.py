@@ -319,6 +319,11 @@ def good_hash() -> str:
     return passlib_hash.bcrypt.using(rounds=4).hash(GOOD_PASSWORD)
 
 
+def werkzeug_salt_and_digest() -> str:
+    """Return the salt and digest of a real Werkzeug scrypt hash, to give other costs."""
+    return generate_password_hash("password", "scrypt:1024:8:1").split("$", 1)[1]
+
+
 REFUSED_HASHES: dict[str, str] = {
     "DES crypt": passlib_hash.des_crypt.hash("password"),
     "unsalted MD5": "5f4dcc3b5aa765d61d8327deb882cf99",
@@ -328,6 +333,10 @@ REFUSED_HASHES: dict[str, str] = {
     "{SHA} cut short": passlib_hash.ldap_sha1.hash("password")[:-3],
     "locked, of nothing": "locked:password",
     "too long": "$pbkdf2-sha256$1000$" + "a" * 300,
+    "Werkzeug scrypt, N no power of two": "scrypt:3:8:1$" + werkzeug_salt_and_digest(),
+    "Werkzeug scrypt past hashlib's memory": "scrypt:16384:128:16$" + werkzeug_salt_and_digest(),
+    "bcrypt settings without a digest": good_hash()[:29],
+    "md5-crypt settings without a digest": passlib_hash.md5_crypt.hash("x").rsplit("$", 1)[0] + "$",
 }
 
 
@@ -366,9 +375,9 @@ COSTLY_HASHES: dict[str, tuple[str, str]] = {
         ),
         "memory (KiB) 1,048,576, over the 262,144 taken",
     ),
-    "Werkzeug scrypt of 4 GiB": (
-        dearer(generate_password_hash("x", "scrypt:1024:8:1"), "scrypt:1024:", "scrypt:4194304:"),
-        "memory (KiB) 4,194,304",
+    "Werkzeug scrypt of 512 MiB": (
+        dearer(generate_password_hash("x", "scrypt:1024:8:1"), "scrypt:1024:", "scrypt:524288:"),
+        "memory (KiB) 524,288, over the 262,144 taken",
     ),
     "argon2 of 64 passes": (
         dearer(passlib_hash.argon2.using(memory_cost=1024, rounds=1).hash("x"), "t=1", "t=64"),
@@ -411,6 +420,7 @@ BAD_FILES: dict[str, tuple[str, str, str]] = {
     "htpasswd name twice": ("htpasswd", "al:{SHA}x\nal:{SHA}y\n", "twice"),
     "htpasswd plain text": ("htpasswd", "al:password\n", "too weak"),
     "YAML broken": ("authelia", "users:\n  al: [\n", "not valid YAML"),
+    "YAML nested too deep": ("authelia", "users: " + "[" * 100_000, "nested too deep"),
     "YAML without users": ("authelia", "people: {}\n", "users:"),
     "YAML name twice": ("authelia", "users:\n  al: {password: x}\n  al: {password: y}\n", "twice"),
     "YAML name a number": ("authelia", "users:\n  42: {password: x}\n", "text"),

@@ -185,3 +185,16 @@ def test_the_access_log_shows_no_mailed_links_token() -> None:
         "/yup",
     ]
     assert lines[0]["message"] == '192.0.2.1 - "GET /reset/<token>" 200 1.500'
+
+
+@pytest.mark.usefixtures("restored_logging")
+@pytest.mark.parametrize("log_format", ["text", "json"])
+def test_no_line_shows_a_mailed_links_token(log_format: str) -> None:
+    written = logged(log_format)
+    logger = logging.getLogger("yupnope.example")
+    logger.error("database unavailable (%s %r): %s", "POST", "/reset/t0ken-1_x", "gone")
+    logger.error("Exception on /verify-email/t0ken-2 [GET]")
+    logger.error("Exception on /api/v1/password-resets/t0ken-3 [POST]")
+    logger.error("a page /not-me/t0ken-4")
+    assert "t0ken" not in written.getvalue(), written.getvalue()
+    assert written.getvalue().count("<token>") == 4

@@ -396,7 +396,7 @@ def test_a_refused_recipient_is_dropped_only_for_good(
     assert smtp.inbox.received == []
 
 
-def test_a_letter_failing_for_two_days_is_dropped(mail_app: Flask, smtp: SmtpServer) -> None:
+def test_a_letter_failing_for_a_week_is_dropped(mail_app: Flask, smtp: SmtpServer) -> None:
     smtp.refusals["full@example.com"] = "452 4.2.2 Mailbox full"
     queued = datetime.now(UTC)
     with mail_app.app_context():

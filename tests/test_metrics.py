@@ -220,7 +220,9 @@ def test_the_metrics_setting_is_parsed(tmp_path: Path, given: str, parsed: objec
 
 
 @pytest.mark.parametrize(
-    "given", ["yes", "9100", ":9100", "host:", "::1:9100", "[::1:9100", "[]:91", "h:0", "h:70000"]
+    "given",
+    ["yes", "9100", ":9100", "host:", "::1:9100", "[::1:9100", "[]:91", "h:0", "h:70000"]
+    + ["h:\u00b2"],
 )
 def test_a_bad_metrics_setting_is_one_line_naming_it(tmp_path: Path, given: str) -> None:
     with pytest.raises(config.ConfigError, match="^YUPNOPE_METRICS") as refused:

@@ -402,7 +402,8 @@ def test_a_person_sees_their_apps_and_signs_out_of_one(app: Flask, browser: Flas
     bob = app.test_client()
     assert login(bob, "bob").status_code == 303
     assert "Apps you signed in to" not in bob.get("/account").get_data(as_text=True)
-    for path in (f"/account/apps/{connection.grant}/sign-out", "/account/apps/nothing/sign-out"):
+    others = (connection.grant, "nothing", "a%00b", "x" * 300)
+    for path in (f"/account/apps/{grant}/sign-out" for grant in others):
         assert bob.post(path, headers=SAME_ORIGIN).status_code == 404
     cross_site = {"Sec-Fetch-Site": "cross-site"}
     sign_out = f"/account/apps/{connection.grant}/sign-out"
@@ -438,7 +439,9 @@ def test_the_api_lists_the_apps_and_signs_out_of_one(app: Flask, browser: FlaskC
     assert only["name"] == "Notes" and only["client_id"] == flow.client.client_id
     assert only["scope"] == "openid profile groups offline_access" and only["offline"] is True
 
-    assert api.delete("/api/v1/me/apps/no-such-grant", headers=bearer).status_code == 404
+    for grant in ("no-such-grant", "a%00b", "a%20b"):
+        assert api.delete(f"/api/v1/me/apps/{grant}", headers=bearer).status_code == 404
+    assert api.delete(f"/api/v1/me/apps/{'x' * 65}", headers=bearer).status_code == 422
     out = api.delete(f"/api/v1/me/apps/{only['grant']}", headers=bearer)
     assert out.status_code == 204
     assert api.get("/api/v1/me/apps", headers=bearer).json == {"apps": []}

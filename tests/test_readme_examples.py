@@ -53,7 +53,7 @@ RUN_BY = {
         "test_readme_examples.py::test_the_rules_error_is_what_a_bad_rule_prints"
     ),
     "systemctl stop 'yupnope@*'": (
-        "test_readme_examples.py::test_the_move_to_postgresql_copies_and_the_users_log_in"
+        "test_readme_examples.py::test_the_move_to_postgresql_copies_the_users_there"
     ),
     # The registries these tests reach have no base image: the live tests of test_container.py
     # build on one made with debootstrap and run the image as these lines do, which this holds
@@ -196,7 +196,7 @@ def test_the_rules_error_is_what_a_bad_rule_prints(runner: CliRunner, instance: 
     assert written == shown
 
 
-def test_the_move_to_postgresql_copies_and_the_users_log_in(
+def test_the_move_to_postgresql_copies_the_users_there(
     tmp_path: Path, instance: Path, postgres_url: str
 ) -> None:
     """Run the move's middle lines on a test schema and a file for the environment.

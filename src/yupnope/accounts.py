@@ -266,7 +266,7 @@ class Accounts:
         with self.store.tx.write():
             if not self.store.users.is_unchanged(user):
                 raise AccountChanged()
-            self.store.remove_user(user.id)
+            self.store.remove_user(user.id, user.username)
             self.store.events.record(EventKind.ACCOUNT_DELETED, now, client, user.id, user.username)
 
     def create(

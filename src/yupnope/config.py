@@ -166,7 +166,7 @@ class Settings:
         object.__setattr__(self, "metrics_address", address)
         proxies = self.trusted_proxies.strip()
         try:
-            if proxies.isdigit():
+            if proxies.isascii() and proxies.isdigit():
                 object.__setattr__(self, "proxy_count", int(proxies))
             elif proxies:
                 networks = addresses.networks(proxies, env_name("trusted_proxies"))

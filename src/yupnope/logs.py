@@ -8,8 +8,9 @@ alone. Python's last-resort handler, which printed yupnope's warnings before, sh
 the time nor the level, and nothing below WARNING.
 
 What a line may say is the caller's affair: no caller logs a password, a token, a cookie or
-an ``Authorization`` header. The access log shows the path without its query string, and the
-token of a mailed link in a path as ``<token>`` (``/reset/<token>``): the link opens an account.
+an ``Authorization`` header. The access log shows the path without its query string, and every
+line the token of a mailed link in a path as ``<token>`` (``/reset/<token>``): the link opens an
+account.
 """
 
 from __future__ import annotations
@@ -38,6 +39,11 @@ ACCESS_FIELDS = ("addr", "method", "path", "status", "dt_ms")
 #: The paths whose last part is a mailed link's token (web/mail_pages, web/mail_api).
 TOKEN_PATHS = re.compile(r"^(/reset/|/verify-email/|/not-me/|/api/v1/password-resets/)[^/]+")
 
+#: Such a path anywhere in a line (Flask's "Exception on /reset/… [POST]", an outage's line).
+TOKEN_PATHS_WITHIN = re.compile(
+    r"(/reset/|/verify-email/|/not-me/|/api/v1/password-resets/)[^/\s'\"?\]]+"
+)
+
 
 class Formatter(logging.Formatter):
     """Format a record as one line: ``time level logger [request id] message``, or as JSON."""
@@ -52,7 +58,7 @@ class Formatter(logging.Formatter):
         if record.name == "granian.access" and isinstance(record.args, dict):
             path = TOKEN_PATHS.sub(r"\1<token>", str(record.args.get("path", "")))
             access = record.args = {**record.args, "path": path}
-        message = record.getMessage()
+        message = TOKEN_PATHS_WITHIN.sub(r"\1<token>", record.getMessage())
         if record.exc_info:
             message = f"{message}\n{self.formatException(record.exc_info)}"
         request = request_id.get()

@@ -79,15 +79,15 @@ class Operator:
 
         Each comes with the name of its account today, or None for no account or a removed one.
         """
-        user_id = self.find(username).id if username is not None else None
-        found = self.store.events.since_named(since, user_id)
+        user = self.find(username) if username is not None else None
+        found = self.store.events.since_named(since, (user.id, user.username) if user else None)
         self.store.tx.end_read()
         return found
 
     def remove_user(self, user: User, now: datetime) -> None:
         """Delete a user and end their sessions."""
         with self.store.tx.write():
-            self.store.remove_user(user.id)
+            self.store.remove_user(user.id, user.username)
             self._record(EventKind.ADMIN_USER_REMOVED, user, now)
 
     def set_password(self, user: User, password: str, now: datetime) -> None:

@@ -113,7 +113,7 @@ def metrics_address(value: str) -> tuple[str, int] | None:
         host = host[1:-1]
     elif any(mark in host for mark in ":[]"):
         host = ""
-    if not host or not port.isdigit():
+    if not host or not (port.isascii() and port.isdigit()):
         raise ConfigError(
             f"{env_name('metrics')} must be off, on or HOST:PORT ([::1]:9100 for IPv6), "
             f"not {value!r}"

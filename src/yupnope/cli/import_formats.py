@@ -104,6 +104,9 @@ def read_authelia(text: str, file: Path) -> Records:
         where = f" at line {mark.line + 1}" if mark is not None else ""
         problem = getattr(exc, "problem", None) or "not YAML"
         raise ImportFileError(f"{file} is not valid YAML: {problem}{where}") from None
+    except RecursionError:
+        # PyYAML's composer recurses once per level: lists nested thousands deep end in this.
+        raise ImportFileError(f"{file} cannot be read as YAML: it is nested too deep") from None
     users = data.get("users") if isinstance(data, dict) else None
     if not isinstance(users, dict):
         raise ImportFileError(f"{file} must hold Authelia's users: 'users:' with one per name")

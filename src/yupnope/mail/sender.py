@@ -31,10 +31,10 @@ LEASE = timedelta(minutes=10)
 FIRST_RETRY = timedelta(seconds=30)
 LONGEST_RETRY = timedelta(hours=1)
 
-#: The age at which a letter that keeps failing is dropped: by then its link is of no use (an
-#: address's confirmation lives as long, VERIFY_LIFETIME; a reset, an hour by default), and a
-#: letter that cannot be written (an instance's broken template) would be tried for ever.
-GIVE_UP_AFTER = VERIFY_LIFETIME
+#: The age at which a letter that keeps failing is dropped, that of the longest-lived link
+#: (a sign-in's "this wasn't me"): a letter that cannot be written (an instance's broken
+#: template) would otherwise be tried for ever.
+GIVE_UP_AFTER = NOT_ME_LIFETIME
 
 #: Letters one round sends at most: the rest wait for the next round.
 BATCH = 50

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -11,6 +12,10 @@ from ..provider_tables import OidcClient
 from ..snapshots import UserSnapshot
 from ..store import Store
 from .errors import UnknownGrant
+
+#: What a grant's id is made of (tokens.py: ``secrets.token_urlsafe``): anything else names none,
+#: and is not looked up (PostgreSQL refuses a NUL in text with an error, not a miss).
+GRANT = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 
 @dataclass(frozen=True)
@@ -51,6 +56,8 @@ class Connections:
 
     def revoke(self, grant: str, now: datetime) -> None:
         """End a grant for the operator: every token of it stops working at once."""
+        if not GRANT.fullmatch(grant):
+            raise UnknownGrant(grant)
         with self.store.tx.write():
             found = self.store.grants.family(grant)
             if found is None or not self.store.grants.revoke_family(grant, now):
@@ -64,6 +71,8 @@ class Connections:
         The app's tokens stop working at once, and its next sign-in asks the person again.
         Returns False when ``user`` has no live grant by that id.
         """
+        if not GRANT.fullmatch(grant):
+            return False
         with self.store.tx.write():
             found = self.store.grants.family(grant)
             if found is None or found[0].user_id != user.id:

@@ -85,7 +85,7 @@ SCHEMES: tuple[Scheme, ...] = (
 ARGON2_PREFIXES = ("$argon2id$", "$argon2i$", "$argon2d$")
 
 #: The accepted schemes as an error message or the README lists them.
-ACCEPTED = ", ".join(["argon2 ($argon2id$, $argon2i$)"] + [s.name for s in SCHEMES])
+ACCEPTED = ", ".join(["argon2 ($argon2id$, $argon2i$, $argon2d$)"] + [s.name for s in SCHEMES])
 
 
 def scheme_of(encoded: str) -> Scheme | None:
@@ -98,12 +98,28 @@ def scheme_of(encoded: str) -> Scheme | None:
     if found is None or (found.shape is not None and not found.shape.fullmatch(encoded)):
         return None
     if found.handler is None:
-        return found
+        return found if _werkzeug_readable(encoded) else None
     try:
-        parse(found, encoded)
+        parsed = parse(found, encoded)
     except (ValueError, TypeError):
         return None
+    # passlib also reads a hash's settings alone, without a digest: no password matches that.
+    if getattr(parsed, "checksum", None) in (None, "", b""):
+        return None
     return found
+
+
+def _werkzeug_readable(encoded: str) -> bool:
+    """Return whether Werkzeug can check ``encoded``, or hashlib would refuse its scrypt.
+
+    scrypt's N must be a power of two, and its memory within the bound Werkzeug hands hashlib
+    (132 * N * r * p bytes), which OpenSSL takes only under 2 GiB.
+    """
+    method = encoded.split("$", 1)[0].split(":")
+    if method[0] != "scrypt":
+        return True
+    n, r, p = (int(word) for word in method[1:4])
+    return n >= 2 and n & (n - 1) == 0 and 132 * n * r * p < 2**31
 
 
 def parse(found: Scheme, encoded: str) -> Any:
@@ -129,7 +145,11 @@ def verify(encoded: str, password: str) -> bool:
     if found is None:
         return False
     if found.handler is None:
-        return check_password_hash(encoded, password)
+        try:
+            return check_password_hash(encoded, password)
+        except ValueError:
+            # hashlib's refusal of scrypt's costs on this machine (its memory): no match.
+            return False
     secret: str | bytes = password
     if found.truncates:
         secret = password.encode("utf-8")[:BCRYPT_MAX_BYTES]

@@ -98,7 +98,13 @@ class Store:
         keys = self.passkeys.delete_of(user_id)
         return app + codes + keys > 0
 
-    def remove_user(self, user_id: int) -> None:
-        """Delete a user with their sessions and personal tokens."""
+    def remove_user(self, user_id: int, username: str) -> None:
+        """Delete a user with their sessions and personal tokens; name them in their events.
+
+        An event that kept only the account's number (a logout) gets its name: SQLite may give
+        the number to the next account (a rowid past the largest in use), and the log must not
+        show that account's name on this one's events.
+        """
         self.end_credentials_of(user_id)
+        self.events.name_account(user_id, username)
         self.users.delete(user_id)

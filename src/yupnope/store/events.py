@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import cast
 
-from sqlalchemy import ColumnElement, Insert, Table, delete, insert, select
+from sqlalchemy import ColumnElement, Insert, Table, delete, insert, or_, select, update
 from sqlalchemy.orm import Session as OrmSession
 
 from ..client import Client
@@ -60,19 +60,33 @@ class EventRows:
         return self.session.scalars(query).all()
 
     def since_named(
-        self, since: datetime | None = None, user_id: int | None = None
+        self, since: datetime | None = None, user: tuple[int, str] | None = None
     ) -> Sequence[tuple[LoginEvent, str | None]]:
-        """Return what ``since`` returns, each event with its account's name (None: removed).
+        """Return events from ``since`` on, each with its account's name (None: removed).
 
-        An event such as a logout keeps only the account's number; the log shows its name.
+        An event such as a logout keeps only the account's number, and gets the name of the
+        account that has it; a removed account's events were given its name (``name_account``).
+        ``user``, an account's id and name, keeps its events alone: not those of a removed
+        account that had the id before.
         """
-        query = (
-            select(LoginEvent, User.username)
-            .outerjoin(User, User.id == LoginEvent.user_id)
-            .where(*_window(since, user_id))
-            .order_by(*OLDEST_FIRST)
-        )
+        query = select(LoginEvent, User.username).outerjoin(User, User.id == LoginEvent.user_id)
+        if user is not None:
+            user_id, username = user
+            query = query.where(
+                LoginEvent.user_id == user_id,
+                or_(LoginEvent.username.is_(None), LoginEvent.username == username),
+            )
+        query = query.where(*_window(since, None)).order_by(*OLDEST_FIRST)
         return [(event, name) for event, name in self.session.execute(query)]
+
+    def name_account(self, user_id: int, username: str) -> None:
+        """Write ``username`` into the account's events that kept only its number."""
+        query = (
+            update(LoginEvent)
+            .where(LoginEvent.user_id == user_id, LoginEvent.username.is_(None))
+            .values(username=username)
+        )
+        self.session.execute(query)
 
     def latest(self, user_id: int, kinds: Sequence[str], limit: int) -> Sequence[LoginEvent]:
         """Return one user's latest events of ``kinds``, newest first, at most ``limit``."""
