@@ -161,6 +161,15 @@ def database_url(request: pytest.FixtureRequest) -> str:
     return url
 
 
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Start the container test's slowest step, making its base, as the run starts."""
+    for item in session.items:
+        module = getattr(item, "module", None)
+        if module is not None and module.__name__ == "test_container":
+            module.start_base_early()
+            return
+
+
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     """Run the app tests of modules that ask for it on SQLite and on PostgreSQL."""
     if "database_url" in metafunc.fixturenames and getattr(

@@ -1,7 +1,8 @@
 """Build the image from Containerfile and run it as README.md says; check compose.yaml.
 
 The image is built with podman on a Debian bookworm made by debootstrap (no image registry is
-needed: the machines this runs on reach none), kept in the user's cache folder between runs.
+needed: the machines this runs on reach none), kept in the user's cache folder between runs,
+and made the first time on a thread from the run's start (conftest.py), while other tests run.
 podman runs with a configuration and storage of the test's own, removed at the end, so the
 machine's own containers and images are never touched. Without podman or debootstrap, or not
 as root (debootstrap needs it), the live tests skip and say why, or fail under
@@ -22,8 +23,10 @@ import ssl
 import stat
 import subprocess
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
+from concurrent.futures import Future
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -213,6 +216,37 @@ def base_tarball(debootstrap: str) -> Path:
     return tarball
 
 
+#: The base's tarball being made while the tests before this module run (start_base_early).
+_early_base: Future[Path] | None = None
+
+
+def start_base_early() -> None:
+    """Start making the base's tarball on a thread of its own, if this machine can make it.
+
+    Called by conftest.py once the run is known to include this module: debootstrap takes
+    about a minute on a new machine, mostly waiting on the network and the disk, which the
+    tests that run before this module leave idle. The thread is a daemon: a run that stops
+    early does not wait for it.
+    """
+    global _early_base
+    debootstrap = shutil.which(
+        "debootstrap", path=os.pathsep.join([os.environ.get("PATH", ""), *SBIN])
+    )
+    if debootstrap is None or os.geteuid() != 0 or _early_base is not None:
+        return
+    early: Future[Path] = Future()
+
+    def make() -> None:
+        try:
+            early.set_result(base_tarball(debootstrap))
+        except BaseException as exc:
+            # Kept for the podman fixture, which raises it in the test that needs the base.
+            early.set_exception(exc)
+
+    threading.Thread(target=make, name="debootstrap", daemon=True).start()
+    _early_base = early
+
+
 def pip_certificates() -> str | None:
     """Return the certificate authorities pip uses on this machine, for pip in the build.
 
@@ -236,7 +270,8 @@ def podman(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Podman]:
     tool = Podman(executable, folder)
     try:
         changes = [arg for change in BASE_CHANGES for arg in ("--change", change)]
-        tool("import", *changes, str(base_tarball(debootstrap)), BASE_IMAGE, timeout=300)
+        tarball = _early_base.result() if _early_base else base_tarball(debootstrap)
+        tool("import", *changes, str(tarball), BASE_IMAGE, timeout=300)
         build = ["build", "--format", "docker", "--network", "host", "--tag", IMAGE]
         build += ["--build-arg", f"BASE={BASE_IMAGE}", "--file", str(CONTAINERFILE)]
         certificates = pip_certificates()
