@@ -1131,7 +1131,8 @@ def test_audit_since_an_age_or_a_date(app: Flask, runner: CliRunner) -> None:
 
 
 @pytest.mark.parametrize(
-    "since", ["yesterday", "2h30m", "-2h", "h", "2026-13-01", "99999999999d", "3000000d"]
+    "since",
+    ["yesterday", "2h30m", "-2h", "h", "2026-13-01", "99999999999d", "3000000d", "\u00b2d"],
 )
 def test_audit_bad_since_is_one_line(runner: CliRunner, since: str) -> None:
     assert_one_line_error(run_cli(runner, "audit", "--since", since), "--since", since)

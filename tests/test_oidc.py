@@ -248,6 +248,24 @@ def test_prompt_login_and_max_age_ask_for_a_fresh_login(app: Flask, browser: Fla
         assert "prompt=login" not in next_url
 
 
+@pytest.mark.parametrize("max_age", ["\u00b2", "9" * 5000, "-1", "1e3"])
+def test_a_max_age_that_is_no_number_is_ignored(
+    app: Flask, browser: FlaskClient, max_age: str
+) -> None:
+    flow = start(register(app), max_age=max_age)
+    assert (
+        answer_of(
+            browser.post(
+                "/oidc/authorize",
+                query_string=flow.query,
+                data={"decision": "allow"},
+                headers=SAME_ORIGIN,
+            ).headers["Location"]
+        )["state"]
+        == flow.query["state"]
+    )
+
+
 def test_prompt_none_answers_without_a_page(app: Flask, browser: FlaskClient) -> None:
     client = register(app)
     anonymous = app.test_client().get(

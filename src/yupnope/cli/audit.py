@@ -66,7 +66,7 @@ def _parse_since(text: str, moment: datetime) -> datetime:
     """Return the moment ``text`` names: an ISO date or time (UTC unless it says), or an age."""
     units = {"m": 60, "h": 3600, "d": 86400}
     amount, unit = text[:-1], text[-1:].lower()
-    if unit in units and amount.isdigit():
+    if unit in units and amount.isascii() and amount.isdigit():
         try:
             return moment - timedelta(seconds=int(amount) * units[unit])
         except OverflowError:

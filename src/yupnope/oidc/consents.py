@@ -41,7 +41,10 @@ class Request:
     @classmethod
     def of(cls, prompt: str | None, max_age: str | None, scope: str) -> Request:
         """Read ``prompt`` and ``max_age`` as sent; a ``max_age`` that is no number is ignored."""
-        age = int(max_age) if max_age and max_age.isdigit() else None
+        # ASCII digits only ("²" is a digit to str.isdigit, and no int), and few enough for
+        # int(): Python refuses a number of over 4,300 digits, and a century is ten.
+        given = max_age or ""
+        age = int(given) if given.isascii() and given.isdigit() and len(given) <= 10 else None
         return cls(tuple((prompt or "").split()), age, scope)
 
 
