@@ -108,6 +108,8 @@ def _agreed(question: str) -> bool:
     try:
         return click.confirm(question, err=True)
     except click.Abort:
+        # No answer: the prompt's line is ended, so the refusal that follows has one of its own.
+        click.echo(err=True)
         return False
 
 
