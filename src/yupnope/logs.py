@@ -36,13 +36,9 @@ GRANIAN_LOGGERS = ("_granian", "granian.access")
 #: The fields of granian's access log kept in a JSON line (granian/log.py's record args).
 ACCESS_FIELDS = ("addr", "method", "path", "status", "dt_ms")
 
-#: The paths whose last part is a mailed link's token (web/mail_pages, web/mail_api).
-TOKEN_PATHS = re.compile(r"^(/reset/|/verify-email/|/not-me/|/api/v1/password-resets/)[^/]+")
-
-#: Such a path anywhere in a line (Flask's "Exception on /reset/… [POST]", an outage's line).
-TOKEN_PATHS_WITHIN = re.compile(
-    r"(/reset/|/verify-email/|/not-me/|/api/v1/password-resets/)[^/\s'\"?\]]+"
-)
+#: A path whose last part is a mailed link's token (web/mail_pages, web/mail_api), alone (the
+#: access log's) or within a line (Flask's "Exception on /reset/… [POST]", an outage's line).
+TOKEN_PATHS = re.compile(r"(/reset/|/verify-email/|/not-me/|/api/v1/password-resets/)[^/\s'\"?\]]+")
 
 
 class Formatter(logging.Formatter):
@@ -58,7 +54,7 @@ class Formatter(logging.Formatter):
         if record.name == "granian.access" and isinstance(record.args, dict):
             path = TOKEN_PATHS.sub(r"\1<token>", str(record.args.get("path", "")))
             access = record.args = {**record.args, "path": path}
-        message = TOKEN_PATHS_WITHIN.sub(r"\1<token>", record.getMessage())
+        message = TOKEN_PATHS.sub(r"\1<token>", record.getMessage())
         if record.exc_info:
             message = f"{message}\n{self.formatException(record.exc_info)}"
         request = request_id.get()
