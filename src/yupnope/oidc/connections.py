@@ -8,7 +8,7 @@ from datetime import datetime
 
 from ..client import OPERATOR, Client
 from ..kinds import EventKind
-from ..provider_tables import OidcClient
+from ..provider_tables import OidcClient, OidcToken
 from ..snapshots import UserSnapshot
 from ..store import Store
 from .errors import UnknownGrant
@@ -56,14 +56,20 @@ class Connections:
 
     def revoke(self, grant: str, now: datetime) -> None:
         """End a grant for the operator: every token of it stops working at once."""
-        if not GRANT.fullmatch(grant):
-            raise UnknownGrant(grant)
         with self.store.tx.write():
-            found = self.store.grants.family(grant)
+            found = self._live(grant)
             if found is None or not self.store.grants.revoke_family(grant, now):
                 raise UnknownGrant(grant)
             token, client = found
-            self._record(EventKind.ADMIN_APP_SIGNED_OUT, token.user_id, client, OPERATOR, now)
+            user = self.store.users.by_id(token.user_id)
+            self.store.events.record(
+                EventKind.ADMIN_APP_SIGNED_OUT,
+                now,
+                OPERATOR,
+                token.user_id,
+                user.username if user is not None else None,
+                app_name=client.name,
+            )
 
     def sign_out(self, user: UserSnapshot, grant: str, caller: Client, now: datetime) -> bool:
         """End one of ``user``'s own grants and forget their consent to its app.
@@ -71,22 +77,21 @@ class Connections:
         The app's tokens stop working at once, and its next sign-in asks the person again.
         Returns False when ``user`` has no live grant by that id.
         """
-        if not GRANT.fullmatch(grant):
-            return False
         with self.store.tx.write():
-            found = self.store.grants.family(grant)
+            found = self._live(grant)
             if found is None or found[0].user_id != user.id:
                 return False
-            token, client = found
+            client = found[1]
             self.store.grants.revoke_family(grant, now)
             self.store.apps.forget_consents_of(user.id, client.id)
-            self._record(EventKind.APP_SIGNED_OUT, user.id, client, caller, now)
+            self.store.events.record(
+                EventKind.APP_SIGNED_OUT, now, caller, user.id, user.username, app_name=client.name
+            )
         return True
 
-    def _record(
-        self, kind: EventKind, user_id: int, client: OidcClient, caller: Client, now: datetime
-    ) -> None:
-        """Log ``kind`` about ``user_id``'s sign-in to ``client``, the user named as they are."""
-        user = self.store.users.by_id(user_id)
-        name = user.username if user is not None else None
-        self.store.events.record(kind, now, caller, user_id, name, app_name=client.name)
+    def _live(self, grant: str) -> tuple[OidcToken, OidcClient] | None:
+        """Return the newest live token of ``grant`` with its client, or None.
+
+        An id not of GRANT's shape is not looked up: it names no grant.
+        """
+        return self.store.grants.family(grant) if GRANT.fullmatch(grant) else None
