@@ -537,6 +537,13 @@ def schema_is_current(engine: Engine) -> bool:
 APP_CALLBACK = "https://app.example/callback"
 
 
+def pkce() -> tuple[str, str]:
+    """Return a new PKCE verifier and its S256 challenge (RFC 7636 4.1, 4.2)."""
+    verifier = secrets.token_urlsafe(48)
+    digest = hashlib.sha256(verifier.encode()).digest()
+    return verifier, urlsafe_b64encode(digest).rstrip(b"=").decode()
+
+
 def sign_in_to_app(app: Flask, browser: FlaskClient, name: str = "Notes") -> str:
     """Sign ``browser``'s user in to a new app ``name`` (no consent page); return the grant.
 
@@ -545,8 +552,7 @@ def sign_in_to_app(app: Flask, browser: FlaskClient, name: str = "Notes") -> str
     """
     with app.app_context():
         client = wiring.oidc_clients().add(name, [APP_CALLBACK], datetime.now(UTC), consent=False)
-    verifier = secrets.token_urlsafe(48)
-    challenge = urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=")
+    verifier, challenge = pkce()
     asked = browser.get(
         "/oidc/authorize",
         query_string={
@@ -554,7 +560,7 @@ def sign_in_to_app(app: Flask, browser: FlaskClient, name: str = "Notes") -> str
             "client_id": client.client_id,
             "redirect_uri": APP_CALLBACK,
             "scope": "openid profile",
-            "code_challenge": challenge.decode(),
+            "code_challenge": challenge,
             "code_challenge_method": "S256",
         },
     )

@@ -8,8 +8,6 @@ independent relying parties against a live server.
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -24,7 +22,7 @@ from joserfc import jwt
 from joserfc.jwk import KeySet
 from sqlalchemy import update
 
-from helpers import GOOD_PASSWORD, SAME_ORIGIN, add_user, login
+from helpers import GOOD_PASSWORD, SAME_ORIGIN, add_user, login, pkce
 from yupnope import wiring
 from yupnope.oidc.clients import NewClient
 from yupnope.provider_tables import AuthorizationCode
@@ -56,9 +54,7 @@ def register(app: Flask, **options: Any) -> NewClient:
 
 def start(client: NewClient, **extra: str) -> Flow:
     """Return a new authorization request with PKCE, state and nonce."""
-    verifier = secrets.token_urlsafe(48)
-    digest = hashlib.sha256(verifier.encode()).digest()
-    challenge = base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+    verifier, challenge = pkce()
     query = {
         "response_type": "code",
         "client_id": client.client_id,

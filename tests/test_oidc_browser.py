@@ -7,11 +7,8 @@ the journey passes axe-core in every look.
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import json
 import re
-import secrets
 from collections.abc import Callable, Iterator
 from urllib.parse import parse_qs, urlencode, urlsplit
 
@@ -19,7 +16,7 @@ import pytest
 import requests
 
 import test_browser
-from helpers import TIMEOUT, LiveServer, run_yupnope
+from helpers import TIMEOUT, LiveServer, pkce, run_yupnope
 from test_browser import BrowserContext, Look, Page, check_every_look, expect, sign_up
 
 pytestmark = pytest.mark.live
@@ -60,8 +57,7 @@ def register(server: LiveServer, redirect_uri: str, *options: str) -> str:
 
 def authorize_url(server: LiveServer, client_id: str, redirect_uri: str) -> tuple[str, str]:
     """Return an authorization request's URL and its PKCE verifier."""
-    verifier = secrets.token_urlsafe(48)
-    digest = hashlib.sha256(verifier.encode()).digest()
+    verifier, challenge = pkce()
     query = {
         "response_type": "code",
         "client_id": client_id,
@@ -69,7 +65,7 @@ def authorize_url(server: LiveServer, client_id: str, redirect_uri: str) -> tupl
         "scope": "openid profile groups",
         "state": "st4te",
         "nonce": "n0nce",
-        "code_challenge": base64.urlsafe_b64encode(digest).rstrip(b"=").decode(),
+        "code_challenge": challenge,
         "code_challenge_method": "S256",
     }
     return f"{server.url}/oidc/authorize?{urlencode(query)}", verifier
