@@ -8,6 +8,7 @@ independent relying parties against a live server.
 
 from __future__ import annotations
 
+import re
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -162,8 +163,13 @@ def test_a_sign_in_gives_a_signed_id_token_and_userinfo(app: Flask, browser: Fla
         "name": "ada",
         "groups": [],
     }
-    # The subject is random, and the same at the next sign-in.
-    assert "ada" not in claims["sub"]
+    # The subject is random (128 bits, kept for the account), never the name or the row's id,
+    # and the same at the next sign-in. Its hex may hold "ada" by chance: a, d are hex digits.
+    with app.app_context():
+        ada = wiring.operator().find("ada").id
+        assert claims["sub"] == wiring.store().apps.subject_of(ada)
+    assert re.fullmatch(r"[0-9a-f]{32}", claims["sub"])
+    assert claims["sub"] not in ("ada", str(ada))
     _, again = signed_in(app, browser)
     assert claims_of(browser, again["id_token"])["sub"] == claims["sub"]
 
